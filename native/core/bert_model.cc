@@ -1,0 +1,266 @@
+#include "bert_model.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <torch/version.h>
+
+#include "checkpoint.h"
+#include "file_util.h"
+
+namespace petcore {
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// HF's own renames: legacy TF LayerNorm names, and checkpoints of a bare BertModel without the "bert." prefix.
+std::string canonical_name(std::string name) {
+  if (ends_with(name, "LayerNorm.gamma")) name = name.substr(0, name.size() - 5) + "weight";
+  else if (ends_with(name, "LayerNorm.beta")) name = name.substr(0, name.size() - 4) + "bias";
+  if (starts_with(name, "embeddings.") || starts_with(name, "encoder.") || starts_with(name, "pooler."))
+    name = "bert." + name;
+  return name;
+}
+
+at::Tensor activation(const at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return at::gelu(x);
+    case Activation::GeluTanh: return at::gelu(x, "tanh");
+    case Activation::Relu: return at::relu(x);
+  }
+  return x;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c) {
+  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> e = {
+      {"bert.embeddings.word_embeddings.weight", {V, H}},
+      {"bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, H}},
+      {"bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}},
+      {"bert.embeddings.LayerNorm.weight", {H}},
+      {"bert.embeddings.LayerNorm.bias", {H}},
+  };
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+    for (const char* m : {"query", "key", "value"}) {
+      e.push_back({p + "attention.self." + m + ".weight", {H, H}});
+      e.push_back({p + "attention.self." + m + ".bias", {H}});
+    }
+    e.push_back({p + "attention.output.dense.weight", {H, H}});
+    e.push_back({p + "attention.output.dense.bias", {H}});
+    e.push_back({p + "attention.output.LayerNorm.weight", {H}});
+    e.push_back({p + "attention.output.LayerNorm.bias", {H}});
+    e.push_back({p + "intermediate.dense.weight", {I, H}});
+    e.push_back({p + "intermediate.dense.bias", {I}});
+    e.push_back({p + "output.dense.weight", {H, I}});
+    e.push_back({p + "output.dense.bias", {H}});
+    e.push_back({p + "output.LayerNorm.weight", {H}});
+    e.push_back({p + "output.LayerNorm.bias", {H}});
+  }
+  e.push_back({"cls.predictions.transform.dense.weight", {H, H}});
+  e.push_back({"cls.predictions.transform.dense.bias", {H}});
+  e.push_back({"cls.predictions.transform.LayerNorm.weight", {H}});
+  e.push_back({"cls.predictions.transform.LayerNorm.bias", {H}});
+  e.push_back({"cls.predictions.bias", {V}});
+  if (!c.tie_word_embeddings) e.push_back({"cls.predictions.decoder.weight", {V, H}});
+  return e;
+}
+
+std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Device& device) {
+  std::unique_ptr<BertModel> m(new BertModel());
+  m->device_ = device;
+  m->source_dir_ = dir;
+  m->config_ = load_config(join_path(dir, "config.json"));
+  CheckpointFiles files;
+  NamedTensors raw = read_checkpoint(dir, &files);
+  m->report_.format = files.format;
+  m->report_.files = files.files;
+
+  const auto expected = expected_tensors(m->config_);
+  std::map<std::string, std::vector<int64_t>> shapes(expected.begin(), expected.end());
+  std::map<std::string, at::Tensor> found;
+  at::Tensor decoder_bias;
+  for (auto& [raw_name, t] : raw) {
+    const std::string name = canonical_name(raw_name);
+    if (shapes.count(name)) {
+      if (found.count(name)) throw std::runtime_error(dir + ": tensor \"" + name + "\" appears twice in the checkpoint");
+      found[name] = t;
+    } else if (name == "cls.predictions.decoder.weight" && m->config_.tie_word_embeddings) {
+      m->report_.ignored.push_back(raw_name);  // tied: the word embeddings are the decoder
+    } else if (name == "cls.predictions.decoder.bias") {
+      decoder_bias = t;
+      m->report_.ignored.push_back(raw_name);
+    } else {
+      m->report_.unexpected.push_back(raw_name);
+      m->extras_.emplace_back(raw_name, t);
+    }
+  }
+  if (!found.count("cls.predictions.bias") && decoder_bias.defined()) {
+    found["cls.predictions.bias"] = decoder_bias;
+    m->report_.ignored.pop_back();
+  }
+  std::vector<std::string> missing;
+  for (const auto& [name, shape] : expected) {
+    auto it = found.find(name);
+    if (it == found.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    if (it->second.sizes().vec() != shape)
+      throw std::runtime_error(dir + ": tensor \"" + name + "\" has shape " + shape_str(it->second.sizes()) +
+                               ", expected " + shape_str(shape) + " from config.json");
+    if (!it->second.is_floating_point())
+      throw std::runtime_error(dir + ": tensor \"" + name + "\" is not floating point");
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size(); ++i) list += (i ? ", " : "") + missing[i];
+    throw std::runtime_error(dir + ": " + std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " + list);
+  }
+  for (auto& [name, t] : found) m->params_[name] = t.to(device, at::kFloat).contiguous();
+  return m;
+}
+
+const at::Tensor& BertModel::param(const std::string& name) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) throw std::runtime_error("no tensor named \"" + name + "\"");
+  return it->second;
+}
+
+Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
+                             const at::Tensor& attention_mask) const {
+  if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) == 0 || input_ids.size(1) == 0)
+    throw std::runtime_error("input_ids must be a non-empty [batch, seq] tensor");
+  const auto sizes = input_ids.sizes();
+  if (sizes[1] > config_.max_position_embeddings)
+    throw std::runtime_error("sequence length " + std::to_string(sizes[1]) + " exceeds max_position_embeddings " +
+                             std::to_string(config_.max_position_embeddings));
+  Batch b;
+  b.input_ids = input_ids.to(device_, at::kLong);
+  const int64_t lo = b.input_ids.min().item<int64_t>(), hi = b.input_ids.max().item<int64_t>();
+  if (lo < 0 || hi >= config_.vocab_size)
+    throw std::runtime_error("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary (size " +
+                             std::to_string(config_.vocab_size) + ")");
+  if (token_type_ids.defined()) {
+    if (token_type_ids.sizes() != sizes) throw std::runtime_error("token_type_ids must have the shape of input_ids");
+    b.token_type_ids = token_type_ids.to(device_, at::kLong);
+    const int64_t tlo = b.token_type_ids.min().item<int64_t>(), thi = b.token_type_ids.max().item<int64_t>();
+    if (tlo < 0 || thi >= config_.type_vocab_size)
+      throw std::runtime_error("token type id " + std::to_string(tlo < 0 ? tlo : thi) + " is outside [0, " +
+                               std::to_string(config_.type_vocab_size) + ")");
+  } else {
+    b.token_type_ids = at::zeros_like(b.input_ids);
+  }
+  if (attention_mask.defined()) {
+    if (attention_mask.sizes() != sizes) throw std::runtime_error("attention_mask must have the shape of input_ids");
+    b.attention_mask = attention_mask.to(device_, at::kLong);
+  } else {
+    b.attention_mask = at::ones_like(b.input_ids);
+  }
+  return b;
+}
+
+at::Tensor BertModel::embed(const Batch& b, bool train, const at::Tensor& word_emb) const {
+  const at::Tensor& W = word_emb.defined() ? word_emb : word_embeddings();
+  const int64_t T = b.input_ids.size(1);
+  at::Tensor positions = at::arange(T, b.input_ids.options()).unsqueeze(0);
+  // Same order of additions as HF: (words + token types) + positions.
+  at::Tensor x = at::embedding(W, b.input_ids) + at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
+  x = x + at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
+  x = at::layer_norm(x, {config_.hidden_size}, param("bert.embeddings.LayerNorm.weight"),
+                     param("bert.embeddings.LayerNorm.bias"), config_.layer_norm_eps);
+  return at::dropout(x, config_.hidden_dropout_prob, train);
+}
+
+at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const {
+  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+  const int64_t B = x.size(0), T = x.size(1), H = config_.hidden_size;
+  const int64_t nh = config_.num_attention_heads, dh = config_.head_dim();
+  auto heads = [&](const char* m) {
+    return at::linear(x, param(p + "attention.self." + m + ".weight"), param(p + "attention.self." + m + ".bias"))
+        .view({B, T, nh, dh})
+        .transpose(1, 2);
+  };
+  at::Tensor q = heads("query"), k = heads("key"), v = heads("value");
+  const double attn_p = train ? config_.attention_probs_dropout_prob : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+  // Fused attention (flash / memory-efficient kernels on CUDA) where LibTorch has it.
+  at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask_bias.to(q.scalar_type()), attn_p, false);
+#else
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
+  scores = scores + mask_bias;
+  at::Tensor probs = at::dropout(at::softmax(scores, -1), attn_p, train);
+  at::Tensor ctx = at::matmul(probs, v);
+#endif
+  ctx = ctx.transpose(1, 2).reshape({B, T, H});
+  at::Tensor a = at::linear(ctx, param(p + "attention.output.dense.weight"), param(p + "attention.output.dense.bias"));
+  a = at::dropout(a, config_.hidden_dropout_prob, train);
+  at::Tensor h = at::layer_norm(a + x, {H}, param(p + "attention.output.LayerNorm.weight"),
+                                param(p + "attention.output.LayerNorm.bias"), config_.layer_norm_eps);
+  at::Tensor f = activation(at::linear(h, param(p + "intermediate.dense.weight"), param(p + "intermediate.dense.bias")),
+                            config_.hidden_act);
+  f = at::linear(f, param(p + "output.dense.weight"), param(p + "output.dense.bias"));
+  f = at::dropout(f, config_.hidden_dropout_prob, train);
+  return at::layer_norm(f + h, {H}, param(p + "output.LayerNorm.weight"), param(p + "output.LayerNorm.bias"),
+                        config_.layer_norm_eps);
+}
+
+at::Tensor BertModel::encode(const Batch& b, bool train, const at::Tensor& word_emb) const {
+  at::Tensor x = embed(b, train, word_emb);
+  // Additive mask [B, 1, 1, T]: 0 where attended, the dtype's lowest value where padded (as HF does).
+  at::Tensor keep = b.attention_mask.to(x.scalar_type()).unsqueeze(1).unsqueeze(2);
+  at::Tensor mask_bias = (1.0 - keep) * std::numeric_limits<float>::lowest();
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) x = layer_forward(i, x, mask_bias, train);
+  return x;
+}
+
+at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb) const {
+  at::Tensor h = at::linear(hidden_rows, param("cls.predictions.transform.dense.weight"),
+                            param("cls.predictions.transform.dense.bias"));
+  h = activation(h, config_.hidden_act);
+  h = at::layer_norm(h, {config_.hidden_size}, param("cls.predictions.transform.LayerNorm.weight"),
+                     param("cls.predictions.transform.LayerNorm.bias"), config_.layer_norm_eps);
+  const at::Tensor& decoder = config_.tie_word_embeddings
+                                  ? (word_emb.defined() ? word_emb : word_embeddings())
+                                  : param("cls.predictions.decoder.weight");
+  return at::linear(h, decoder, param("cls.predictions.bias"));
+}
+
+void BertModel::save(const std::string& dir, uint64_t max_shard_bytes) const {
+  make_directories(dir);
+  NamedTensors out;
+  for (const auto& [name, t] : expected_tensors(config_)) out.emplace_back(name, param(name));
+  for (const auto& nt : extras_) out.push_back(nt);
+  write_checkpoint(dir, out, max_shard_bytes);
+  const std::string cfg = config_.raw.dump(2) + "\n";
+  write_file_atomically(join_path(dir, "config.json"),
+                        [&](std::ofstream& o) { o.write(cfg.data(), static_cast<std::streamsize>(cfg.size())); });
+  if (source_dir_ != dir) {
+    for (const char* f : {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+      const std::string src = join_path(source_dir_, f);
+      if (!file_exists(src)) continue;
+      const std::string text = read_text_file(src);
+      write_file_atomically(join_path(dir, f),
+                            [&](std::ofstream& o) { o.write(text.data(), static_cast<std::streamsize>(text.size())); });
+    }
+  }
+}
+
+}  // namespace petcore

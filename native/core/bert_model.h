@@ -1,0 +1,77 @@
+// A BERT masked-language model held as named tensors with Hugging Face names, and its forward pass.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "config.h"
+#include "safetensors.h"
+
+namespace petcore {
+
+// One padded batch, int64 on the model's device, each [batch, seq].
+struct Batch {
+  at::Tensor input_ids;
+  at::Tensor token_type_ids;
+  at::Tensor attention_mask;
+};
+
+struct LoadReport {
+  std::string format;
+  std::vector<std::string> files;
+  std::vector<std::string> unexpected;  // tensors in the checkpoint that the MLM does not use (kept for saving)
+  std::vector<std::string> ignored;     // tensors dropped on purpose (a tied decoder, a duplicate decoder bias)
+};
+
+class BertModel {
+ public:
+  // Loads config.json and the weights of an HF model directory onto `device`. Throws std::runtime_error naming
+  // missing tensors, tensors of the wrong shape, or problems with the files.
+  static std::unique_ptr<BertModel> load(const std::string& dir, const at::Device& device);
+
+  const BertConfig& config() const { return config_; }
+  const LoadReport& report() const { return report_; }
+  const at::Device& device() const { return device_; }
+  const std::string& source_dir() const { return source_dir_; }
+
+  // Trainable tensors, HF names, fp32 on device. The tied decoder is the word-embedding matrix itself.
+  std::map<std::string, at::Tensor>& params() { return params_; }
+  const at::Tensor& param(const std::string& name) const;
+  const at::Tensor& word_embeddings() const { return param("bert.embeddings.word_embeddings.weight"); }
+
+  // Throws a clear error for ids outside the vocabulary, a sequence longer than the position table, or
+  // mismatched shapes; moves the tensors to the model's device as int64.
+  Batch check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
+                    const at::Tensor& attention_mask) const;
+
+  // Embedding output after LayerNorm (and dropout when train). `word_emb` overrides the word-embedding matrix
+  // (used by gradient-masked row training); undefined = the model's own.
+  at::Tensor embed(const Batch& b, bool train, const at::Tensor& word_emb = {}) const;
+  // Last hidden states [B, T, H].
+  at::Tensor encode(const Batch& b, bool train, const at::Tensor& word_emb = {}) const;
+  // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
+  at::Tensor mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb = {}) const;
+
+  // Saves config.json + safetensors weights (tied decoder omitted, unexpected tensors kept) and copies the
+  // tokenizer files of the source directory, so that the result loads in HF transformers and here.
+  void save(const std::string& dir, uint64_t max_shard_bytes = 0) const;
+
+ private:
+  BertModel() : device_(at::kCPU) {}
+  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const;
+
+  BertConfig config_;
+  LoadReport report_;
+  at::Device device_;
+  std::string source_dir_;
+  std::map<std::string, at::Tensor> params_;
+  NamedTensors extras_;
+};
+
+// The names and shapes an MLM with this config must have.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c);
+
+}  // namespace petcore

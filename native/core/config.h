@@ -1,0 +1,36 @@
+// BERT hyper-parameters read from a Hugging Face config.json.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace petcore {
+
+enum class Activation { Gelu, GeluTanh, Relu };
+
+struct BertConfig {
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 512;
+  int64_t type_vocab_size = 2;
+  int64_t pad_token_id = 0;
+  double layer_norm_eps = 1e-12;
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
+  Activation hidden_act = Activation::Gelu;
+  bool tie_word_embeddings = true;
+  // The file as read, so that saving keeps every field HF wrote (architectures, versions, ...).
+  nlohmann::json raw;
+
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+};
+
+// Parses and validates; throws std::runtime_error naming the field and the file.
+BertConfig parse_config(const nlohmann::json& j, const std::string& source);
+BertConfig load_config(const std::string& path);
+
+}  // namespace petcore

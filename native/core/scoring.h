@@ -1,0 +1,36 @@
+// Inference at [MASK] positions: full-vocabulary logits, or the scores of a few candidate tokens.
+#pragma once
+#include <ATen/ATen.h>
+
+#include "bert_model.h"
+
+namespace petcore {
+
+struct CandidateScores {
+  at::Tensor logits;  // [M, C] raw logits of the candidates
+  at::Tensor log_z;   // [M] log-sum-exp over the full vocabulary: log p = logit - log_z
+};
+
+// positions: [M, 2] (row, column) pairs into the batch. Throws for positions outside the batch.
+at::Tensor check_positions(const at::Tensor& positions, const Batch& b);
+
+// Full-vocabulary logits at the positions, eval mode, no autograd: [M, V] (CPU, fp32).
+at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions);
+
+// candidates: [C] shared by every position, or [M, C] one list per position. The MLM head runs only at the
+// positions; the normaliser still covers the whole vocabulary, so log-probabilities are exact.
+// bf16: autocast on CUDA (ignored on CPU, which always runs fp32).
+CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
+                                 const at::Tensor& candidates, bool bf16 = false);
+
+// Differentiable core of the above, for training: hidden [B, T, H] -> (logits [M, C], log_z [M]).
+CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,
+                                             const at::Tensor& candidates, const at::Tensor& word_emb = {});
+
+// Validates candidate ids ([C] or [M, C]) against the vocabulary; returns them as int64 on `device`.
+at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, int64_t M, const at::Device& device);
+
+// Hidden rows at the positions: [M, H].
+at::Tensor gather_positions(const at::Tensor& hidden, const at::Tensor& positions);
+
+}  // namespace petcore
