@@ -1,0 +1,127 @@
+// The exact surface of the native addon (build/Release/pet_mlm.node). Only lib/native.ts imports it; everything
+// else goes through lib/. Int32Array inputs are copied on the call; outputs are fresh Float32Arrays.
+
+/** One padded batch, row-major [batchSize, seqLen]. */
+export interface NativeBatch {
+  inputIds: Int32Array
+  tokenTypeIds?: Int32Array
+  attentionMask?: Int32Array
+  batchSize: number
+  seqLen: number
+}
+
+export interface NativeLoadOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N' */
+  device?: string
+  /** intra-op threads (at::set_num_threads); 0 or absent leaves the current setting */
+  threads?: number
+}
+
+export interface NativeModelInfo {
+  config: {
+    vocabSize: number
+    hiddenSize: number
+    numHiddenLayers: number
+    numAttentionHeads: number
+    intermediateSize: number
+    maxPositionEmbeddings: number
+    typeVocabSize: number
+    tieWordEmbeddings: boolean
+    /** config.json as read, re-serialised */
+    raw: string
+  }
+  device: string
+  /** 'safetensors' | 'safetensors-sharded' | 'pytorch' | 'pytorch-sharded' */
+  format: string
+  files: string[]
+  /** tensors of the checkpoint the MLM does not use (kept when saving) */
+  unexpected: string[]
+  /** tensors dropped on purpose: a tied decoder, a duplicate decoder bias */
+  ignored: string[]
+  threads: number
+}
+
+export interface NativeCandidateScores {
+  /** [positions, numCandidates] raw logits */
+  logits: Float32Array
+  /** [positions] log-sum-exp over the full vocabulary (log p = logit - logZ) */
+  logZ: Float32Array
+  positions: number
+  numCandidates: number
+}
+
+export type NativeTrainable =
+  | { kind: 'all' }
+  | { kind: 'tensors', names: string[] }
+  | { kind: 'rows', rows: Int32Array }
+
+export interface NativeOptimOptions {
+  lr?: number
+  weightDecay?: number
+  beta1?: number
+  beta2?: number
+  eps?: number
+  warmupSteps?: number
+  /** 0: constant learning rate after warm-up; else linear decay to 0 at this step */
+  totalSteps?: number
+  /** <= 0: no clipping */
+  maxGradNorm?: number
+  seed?: number
+  /** bf16 autocast on CUDA */
+  bf16?: boolean
+}
+
+/** vocabWeight * CE(vocabulary) at vocabPositions + candWeight * CE(candidates) at candPositions. */
+export interface NativeLoss {
+  vocabPositions?: Int32Array
+  vocabTargets?: Int32Array
+  candPositions?: Int32Array
+  /** [numCandidates] shared, or [positions * numCandidates] */
+  candidates?: Int32Array
+  numCandidates?: number
+  /** index into the candidates, one per candidate position */
+  candLabels?: Int32Array
+  vocabWeight?: number
+  candWeight?: number
+}
+
+export interface NativeStepResult {
+  loss: number
+  vocabLoss: number
+  candLoss: number
+  gradNorm: number
+  lr: number
+  step: number
+}
+
+export declare class NativeModel {
+  private constructor ()
+  static load (dir: string, options?: NativeLoadOptions): Promise<NativeModel>
+  info (): NativeModelInfo
+  /** positions: (row, column) pairs */
+  scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: Int32Array, numCandidates: number): Promise<NativeCandidateScores>
+  /** [positions, vocabSize] */
+  logitsAt (batch: NativeBatch, positions: Int32Array): Promise<Float32Array>
+  /** [batch, seq, hidden] */
+  hiddenStates (batch: NativeBatch, layer: 'last' | 'embeddings'): Promise<Float32Array>
+  /** returns the number of trainable values */
+  setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number
+  trainStep (batch: NativeBatch, loss: NativeLoss): Promise<NativeStepResult>
+  lossAndGrads (batch: NativeBatch, loss: NativeLoss, train: boolean): Promise<NativeStepResult & { grads: Record<string, Float32Array> }>
+  save (dir: string, options?: { maxShardBytes?: number }): Promise<void>
+  tensorNames (): string[]
+  getTensor (name: string): { shape: number[], data: Float32Array }
+  setInferenceOptions (options: { bf16?: boolean }): void
+  dispose (): void
+}
+
+export interface NativeAddon {
+  NativeModel: typeof NativeModel
+  setNumThreads (n: number): void
+  getNumThreads (): number
+  cudaAvailable (): boolean
+  manualSeed (seed: number): void
+  torchVersion: string
+  parallelInfo: string
+  configInfo: string
+}

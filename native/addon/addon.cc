@@ -1,0 +1,49 @@
+// Module entry: the NativeModel class and a few process-wide LibTorch settings.
+#include <napi.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+#include <torch/version.h>
+
+#include "job.h"
+#include "model_wrap.h"
+
+namespace petaddon {
+namespace {
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1)
+    throw Napi::TypeError::New(info.Env(), "Expected integer >= 1 for threads");
+  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA()); }
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected integer seed");
+  at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+}  // namespace petaddon
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace petaddon;
+  exports.Set("NativeModel", ModelWrap::Define(env));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  exports.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
+  exports.Set("configInfo", Napi::String::New(env, at::show_config()));
+  return exports;
+}
+
+NODE_API_MODULE(pet_mlm, Init)

@@ -1,0 +1,41 @@
+// TypedArray <-> tensor conversions with shape and type checks. Inputs are copied on the main thread, so a
+// job never reads JS memory from a worker thread.
+#pragma once
+#include <string>
+
+#include <ATen/ATen.h>
+#include <napi.h>
+
+#include "bert_model.h"
+#include "trainer.h"
+
+namespace petaddon {
+
+// Int32Array of length rows*cols -> int64 [rows, cols] (cols = 0: a 1-D tensor). Throws a TypeError naming `what`.
+at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols);
+// Optional variant: undefined/null -> undefined tensor.
+at::Tensor OptionalIntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols);
+
+// { inputIds, tokenTypeIds?, attentionMask?, batchSize, seqLen }
+struct BatchTensors {
+  at::Tensor input_ids, token_type_ids, attention_mask;
+};
+BatchTensors BatchFromJs(const Napi::Value& v);
+
+// (row, column) pairs: Int32Array of even length -> [M, 2].
+at::Tensor PositionsFromJs(const Napi::Value& v, const std::string& what);
+// candidates (Int32Array) + numCandidates -> [C] when shared, [M, C] when one list per position.
+at::Tensor CandidatesFromJs(const Napi::Value& v, const Napi::Value& count, int64_t positions, const std::string& what);
+
+petcore::LossSpec LossFromJs(const Napi::Value& v);
+petcore::TrainableSpec TrainableFromJs(const Napi::Value& v);
+petcore::OptimConfig OptimFromJs(const Napi::Value& v);
+
+// A float CPU tensor -> new Float32Array (one copy).
+Napi::Float32Array ToFloat32Array(Napi::Env env, const at::Tensor& t);
+Napi::Array ToStringArray(Napi::Env env, const std::vector<std::string>& v);
+
+int64_t IntOption(const Napi::Object& o, const char* key, int64_t fallback, int64_t min_value);
+double NumberOption(const Napi::Object& o, const char* key, double fallback);
+
+}  // namespace petaddon

@@ -1,0 +1,311 @@
+#include "model_wrap.h"
+
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+#include "convert.h"
+#include "job.h"
+#include "scoring.h"
+
+namespace petaddon {
+namespace {
+
+struct AddonData {
+  Napi::FunctionReference model_ctor;
+};
+
+at::Device ParseDevice(const Napi::Env& env, const std::string& s) {
+  if (s == "cpu") return at::Device(at::kCPU);
+  if (s == "cuda" || s.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw Napi::Error::New(env, "device '" + s + "' requested, but this build of LibTorch has no CUDA support "
+                                  "or no CUDA device is visible; use device: 'cpu'");
+    try {
+      return at::Device(s);
+    } catch (const c10::Error& e) {
+      throw Napi::Error::New(env, "bad device '" + s + "': " + e.what_without_backtrace());
+    }
+  }
+  throw Napi::TypeError::New(env, "device must be 'cpu', 'cuda' or 'cuda:N', got '" + s + "'");
+}
+
+Napi::Object StepToJs(Napi::Env env, const petcore::StepResult& r) {
+  auto o = Napi::Object::New(env);
+  o.Set("loss", r.loss);
+  o.Set("vocabLoss", r.vocab_loss);
+  o.Set("candLoss", r.cand_loss);
+  o.Set("gradNorm", r.grad_norm);
+  o.Set("lr", r.lr);
+  o.Set("step", static_cast<double>(r.step));
+  return o;
+}
+
+petcore::Batch CheckedBatch(const petcore::BertModel& m, const BatchTensors& t) {
+  return m.check_batch(t.input_ids, t.token_type_ids, t.attention_mask);
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::Define(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeModel",
+                                    {
+                                        StaticMethod<&ModelWrap::Load>("load"),
+                                        InstanceMethod<&ModelWrap::Info>("info"),
+                                        InstanceMethod<&ModelWrap::ScoreCandidates>("scoreCandidates"),
+                                        InstanceMethod<&ModelWrap::LogitsAt>("logitsAt"),
+                                        InstanceMethod<&ModelWrap::HiddenStates>("hiddenStates"),
+                                        InstanceMethod<&ModelWrap::SetTrainable>("setTrainable"),
+                                        InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                                        InstanceMethod<&ModelWrap::LossAndGrads>("lossAndGrads"),
+                                        InstanceMethod<&ModelWrap::Save>("save"),
+                                        InstanceMethod<&ModelWrap::TensorNames>("tensorNames"),
+                                        InstanceMethod<&ModelWrap::GetTensor>("getTensor"),
+                                        InstanceMethod<&ModelWrap::SetInferenceOptions>("setInferenceOptions"),
+                                        InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                                    });
+  auto* data = new AddonData();
+  data->model_ctor = Napi::Persistent(ctor);
+  env.SetInstanceData<AddonData>(data);
+  return ctor;
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  // Only Load() constructs, passing the loaded state through an External.
+  if (info.Length() != 1 || !info[0].IsExternal())
+    throw Napi::TypeError::New(info.Env(), "use NativeModel.load(dir, options) to create a model");
+  state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+}
+
+std::shared_ptr<ModelState> ModelWrap::Live(const Napi::Env& env) {
+  if (!state_ || !state_->model) throw Napi::Error::New(env, "the model has been disposed");
+  return state_;
+}
+
+Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string model directory");
+  const std::string dir = info[0].As<Napi::String>().Utf8Value();
+  std::string device_name = "cpu";
+  int64_t threads = 0;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    auto o = info[1].As<Napi::Object>();
+    if (o.Get("device").IsString()) device_name = o.Get("device").As<Napi::String>().Utf8Value();
+    threads = IntOption(o, "threads", 0, 0);
+  }
+  const at::Device device = ParseDevice(env, device_name);
+  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  auto state = std::make_shared<ModelState>();
+  return Job::Start(
+      env, [state, dir, device] { state->model = petcore::BertModel::load(dir, device); },
+      [state](Napi::Env env) -> Napi::Value {
+        auto* data = env.GetInstanceData<AddonData>();
+        return data->model_ctor.New({Napi::External<std::shared_ptr<ModelState>>::New(
+            env, new std::shared_ptr<ModelState>(state),
+            [](Napi::Env, std::shared_ptr<ModelState>* p) { delete p; })});
+      });
+}
+
+Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  const auto& m = *st->model;
+  const auto& c = m.config();
+  auto o = Napi::Object::New(env);
+  auto cfg = Napi::Object::New(env);
+  cfg.Set("vocabSize", static_cast<double>(c.vocab_size));
+  cfg.Set("hiddenSize", static_cast<double>(c.hidden_size));
+  cfg.Set("numHiddenLayers", static_cast<double>(c.num_hidden_layers));
+  cfg.Set("numAttentionHeads", static_cast<double>(c.num_attention_heads));
+  cfg.Set("intermediateSize", static_cast<double>(c.intermediate_size));
+  cfg.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
+  cfg.Set("typeVocabSize", static_cast<double>(c.type_vocab_size));
+  cfg.Set("tieWordEmbeddings", c.tie_word_embeddings);
+  cfg.Set("raw", c.raw.dump());
+  o.Set("config", cfg);
+  o.Set("device", m.device().str());
+  o.Set("format", m.report().format);
+  o.Set("files", ToStringArray(env, m.report().files));
+  o.Set("unexpected", ToStringArray(env, m.report().unexpected));
+  o.Set("ignored", ToStringArray(env, m.report().ignored));
+  o.Set("threads", at::get_num_threads());
+  return o;
+}
+
+Napi::Value ModelWrap::ScoreCandidates(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  BatchTensors bt = BatchFromJs(info[0]);
+  at::Tensor pos = PositionsFromJs(info[1], "positions");
+  at::Tensor cand = CandidatesFromJs(info[2], info[3], pos.size(0), "candidates");
+  auto result = std::make_shared<petcore::CandidateScores>();
+  return Job::Start(
+      env,
+      [st, bt, pos, cand, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model) throw std::runtime_error("the model has been disposed");
+        *result = petcore::score_candidates(*st->model, CheckedBatch(*st->model, bt), pos, cand, st->bf16_inference);
+      },
+      [result, pos](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("logits", ToFloat32Array(env, result->logits));
+        o.Set("logZ", ToFloat32Array(env, result->log_z));
+        o.Set("positions", static_cast<double>(pos.size(0)));
+        o.Set("numCandidates", static_cast<double>(result->logits.size(1)));
+        return o;
+      });
+}
+
+Napi::Value ModelWrap::LogitsAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  BatchTensors bt = BatchFromJs(info[0]);
+  at::Tensor pos = PositionsFromJs(info[1], "positions");
+  auto result = std::make_shared<at::Tensor>();
+  return Job::Start(
+      env,
+      [st, bt, pos, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model) throw std::runtime_error("the model has been disposed");
+        *result = petcore::logits_at(*st->model, CheckedBatch(*st->model, bt), pos);
+      },
+      [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
+}
+
+Napi::Value ModelWrap::HiddenStates(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  BatchTensors bt = BatchFromJs(info[0]);
+  const std::string which = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "last";
+  if (which != "last" && which != "embeddings")
+    throw Napi::TypeError::New(env, "hiddenStates layer must be 'last' or 'embeddings'");
+  auto result = std::make_shared<at::Tensor>();
+  return Job::Start(
+      env,
+      [st, bt, which, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model) throw std::runtime_error("the model has been disposed");
+        c10::InferenceMode guard;
+        petcore::Batch b = CheckedBatch(*st->model, bt);
+        *result = (which == "last" ? st->model->encode(b, false) : st->model->embed(b, false)).to(at::kCPU).contiguous();
+      },
+      [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
+}
+
+Napi::Value ModelWrap::SetTrainable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  petcore::TrainableSpec spec = TrainableFromJs(info[0]);
+  petcore::OptimConfig cfg = OptimFromJs(info.Length() > 1 ? info[1] : env.Undefined());
+  std::unique_lock<std::mutex> lock(st->mu, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
+  return Guarded(env, [&] {
+    st->trainer.reset();  // restores requires_grad before the new spec applies
+    st->trainer = std::make_unique<petcore::Trainer>(*st->model, spec, cfg);
+    return Napi::Number::New(env, static_cast<double>(st->trainer->trainable_numel()));
+  });
+}
+
+Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() before trainStep()");
+  BatchTensors bt = BatchFromJs(info[0]);
+  petcore::LossSpec loss = LossFromJs(info[1]);
+  auto result = std::make_shared<petcore::StepResult>();
+  return Job::Start(
+      env,
+      [st, bt, loss, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model || !st->trainer) throw std::runtime_error("the model has been disposed");
+        *result = st->trainer->step(CheckedBatch(*st->model, bt), loss);
+      },
+      [result](Napi::Env env) -> Napi::Value { return StepToJs(env, *result); });
+}
+
+Napi::Value ModelWrap::LossAndGrads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() before lossAndGrads()");
+  BatchTensors bt = BatchFromJs(info[0]);
+  petcore::LossSpec loss = LossFromJs(info[1]);
+  const bool train = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  auto result = std::make_shared<petcore::StepResult>();
+  auto grads = std::make_shared<petcore::NamedTensors>();
+  return Job::Start(
+      env,
+      [st, bt, loss, train, result, grads] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model || !st->trainer) throw std::runtime_error("the model has been disposed");
+        *result = st->trainer->loss_and_grads(CheckedBatch(*st->model, bt), loss, train, grads.get());
+      },
+      [result, grads](Napi::Env env) -> Napi::Value {
+        auto o = StepToJs(env, *result);
+        auto g = Napi::Object::New(env);
+        for (const auto& [name, t] : *grads) g.Set(name, ToFloat32Array(env, t));
+        o.Set("grads", g);
+        return o;
+      });
+}
+
+Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string output directory");
+  const std::string dir = info[0].As<Napi::String>().Utf8Value();
+  int64_t shard = 0;
+  if (info.Length() > 1 && info[1].IsObject()) shard = IntOption(info[1].As<Napi::Object>(), "maxShardBytes", 0, 0);
+  return Job::Start(
+      env,
+      [st, dir, shard] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model) throw std::runtime_error("the model has been disposed");
+        st->model->save(dir, static_cast<uint64_t>(shard));
+      },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ModelWrap::TensorNames(const Napi::CallbackInfo& info) {
+  auto st = Live(info.Env());
+  std::vector<std::string> names;
+  for (const auto& [name, t] : st->model->params()) names.push_back(name);
+  return ToStringArray(info.Env(), names);
+}
+
+Napi::Value ModelWrap::GetTensor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string tensor name");
+  std::unique_lock<std::mutex> lock(st->mu, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
+  return Guarded(env, [&]() -> Napi::Value {
+    const at::Tensor& t = st->model->param(info[0].As<Napi::String>().Utf8Value());
+    auto o = Napi::Object::New(env);
+    auto shape = Napi::Array::New(env, t.dim());
+    for (int64_t i = 0; i < t.dim(); ++i) shape.Set(static_cast<uint32_t>(i), static_cast<double>(t.size(i)));
+    o.Set("shape", shape);
+    o.Set("data", ToFloat32Array(env, t.detach()));
+    return o;
+  });
+}
+
+Napi::Value ModelWrap::SetInferenceOptions(const Napi::CallbackInfo& info) {
+  auto st = Live(info.Env());
+  if (info.Length() > 0 && info[0].IsObject()) {
+    auto o = info[0].As<Napi::Object>();
+    if (o.Get("bf16").IsBoolean()) st->bf16_inference = o.Get("bf16").As<Napi::Boolean>().Value();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  if (state_) {
+    auto st = state_;
+    std::lock_guard<std::mutex> lock(st->mu);  // waits for a running job
+    st->trainer.reset();
+    st->model.reset();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace petaddon

@@ -1,0 +1,45 @@
+// The JS `NativeModel` class: glue only. Each method validates its arguments, copies inputs, and hands the work
+// to the core on a worker thread; the model is shared with running jobs and guarded by one mutex.
+#pragma once
+#include <memory>
+#include <mutex>
+
+#include <napi.h>
+
+#include "bert_model.h"
+#include "trainer.h"
+
+namespace petaddon {
+
+struct ModelState {
+  std::mutex mu;
+  std::unique_ptr<petcore::BertModel> model;
+  std::unique_ptr<petcore::Trainer> trainer;
+  bool bf16_inference = false;
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Value Load(const Napi::CallbackInfo& info);  // NativeModel.load(dir, options) -> Promise
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<ModelState> Live(const Napi::Env& env);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value ScoreCandidates(const Napi::CallbackInfo& info);
+  Napi::Value LogitsAt(const Napi::CallbackInfo& info);
+  Napi::Value HiddenStates(const Napi::CallbackInfo& info);
+  Napi::Value SetTrainable(const Napi::CallbackInfo& info);
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value LossAndGrads(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value TensorNames(const Napi::CallbackInfo& info);
+  Napi::Value GetTensor(const Napi::CallbackInfo& info);
+  Napi::Value SetInferenceOptions(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelState> state_;
+};
+
+}  // namespace petaddon
