@@ -1,0 +1,34 @@
+// Padding encoded inputs into native batches, and length bucketing so that a batch pads little.
+import type { NativeBatch } from '../bindings'
+
+export interface Encoded {
+  inputIds: readonly number[]
+  tokenTypeIds?: readonly number[]
+}
+
+/** Right-pads with the pad id; attention mask 0 on padding. */
+export function padBatch (items: readonly Encoded[], padId: number): NativeBatch {
+  const batchSize = items.length
+  const seqLen = Math.max(...items.map(e => e.inputIds.length))
+  const inputIds = new Int32Array(batchSize * seqLen).fill(padId)
+  const tokenTypeIds = new Int32Array(batchSize * seqLen)
+  const attentionMask = new Int32Array(batchSize * seqLen)
+  items.forEach((e, b) => {
+    const base = b * seqLen
+    inputIds.set(e.inputIds, base)
+    if (e.tokenTypeIds) tokenTypeIds.set(e.tokenTypeIds, base)
+    attentionMask.fill(1, base, base + e.inputIds.length)
+  })
+  return { inputIds, tokenTypeIds, attentionMask, batchSize, seqLen }
+}
+
+/**
+ * Groups of indices, each at most batchSize long, of similar length: items are sorted by length (stable, so
+ * the grouping is deterministic) and cut in order. Results must be put back by index.
+ */
+export function lengthBuckets (lengths: readonly number[], batchSize: number): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b)
+  const out: number[][] = []
+  for (let i = 0; i < order.length; i += batchSize) out.push(order.slice(i, i + batchSize))
+  return out
+}

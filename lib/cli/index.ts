@@ -1,0 +1,45 @@
+// `pet` entry point: dispatches subcommands. The only place that sets the exit code.
+import { PetError } from '../errors'
+import { UsageError } from './args'
+
+type Command = { run: (argv: string[]) => Promise<void>, usage: string }
+
+const commands: Record<string, () => Command> = {
+  tokenize: () => require('./tokenize'),
+  'zero-shot': () => require('./zero-shot'),
+  info: () => require('./info')
+}
+
+function help (): string {
+  return 'usage: pet <command> [options]   (pet <command> --help for its options)\n\ncommands:\n' +
+    Object.keys(commands).map(c => `  ${c}`).join('\n')
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help())
+    return name === undefined ? 2 : 0
+  }
+  const load = commands[name]
+  if (!load) {
+    console.error(`pet: unknown command '${name}'\n${help()}`)
+    return 2
+  }
+  try {
+    await load().run(rest)
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`pet ${name}: ${err.message}\n\n${load().usage}`)
+      return 2
+    }
+    if (err instanceof PetError) {
+      console.error(`pet ${name}: ${err.message}`)
+      return 1
+    }
+    console.error(`pet ${name}: unexpected error`)
+    console.error(err)
+    return 1
+  }
+}

@@ -1,0 +1,12 @@
+// pet-mlm: few-shot text classification with BERT's masked-language model over a LibTorch core.
+export { PetError } from './errors'
+export { MaskedLM, defaultModelDir, type LoadOptions } from './model'
+export { WordPieceTokenizer, type WordPieceOptions } from './tokenizer/wordpiece'
+export { Pattern, type PatternPiece, type EncodedInput, type Fields } from './pet/pattern'
+export { Verbalizer, type VerbalizerSpec } from './pet/verbalizer'
+export { labelScores, softmax, argmax, type LabelScoreOptions } from './pet/label-scores'
+export { scoreExamples, accuracy, encodeExamples, type Prediction, type ScoreOptions, type Evaluation } from './pet/score'
+export { readJsonl, parseJsonl, type JsonlRecord } from './data/jsonl'
+export { toExamples, type Example, type FieldMap } from './data/examples'
+export { padBatch, lengthBuckets } from './batch'
+export { systemInfo } from './system-info'

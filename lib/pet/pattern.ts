@@ -1,0 +1,121 @@
+// A cloze pattern: literal text, input fields ({text}, {text_a}, {text_b}, ...), [MASK] slots and literal
+// [unusedN] / [SEP] tokens. Special tokens are placed structurally: user text is never parsed for them.
+import { PetError } from '../errors'
+import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
+
+export type PatternPiece =
+  | { kind: 'text', value: string }
+  | { kind: 'field', name: string }
+  | { kind: 'mask' }
+  | { kind: 'special', token: string }
+
+/** An example as the pattern sees it: field name -> text. */
+export type Fields = Readonly<Record<string, string>>
+
+export interface EncodedInput {
+  inputIds: number[]
+  tokenTypeIds: number[]
+  /** column of each [MASK] in pattern order */
+  maskPositions: number[]
+  /** how many text tokens truncation removed */
+  truncated: number
+}
+
+const TOKEN_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}|\[(MASK|SEP|unused\d+)\]/g
+
+export class Pattern {
+  readonly source: string
+  readonly pieces: readonly PatternPiece[]
+  readonly fields: readonly string[]
+  readonly maskCount: number
+
+  constructor (source: string) {
+    if (typeof source !== 'string' || source.length === 0) throw new PetError('the pattern is empty', 'EPATTERN')
+    const pieces: PatternPiece[] = []
+    let last = 0
+    for (const m of source.matchAll(TOKEN_RE)) {
+      if (m.index! > last) pieces.push({ kind: 'text', value: source.slice(last, m.index) })
+      if (m[1] !== undefined) pieces.push({ kind: 'field', name: m[1] })
+      else if (m[2] === 'MASK') pieces.push({ kind: 'mask' })
+      else pieces.push({ kind: 'special', token: `[${m[2]}]` })
+      last = m.index! + m[0].length
+    }
+    if (last < source.length) pieces.push({ kind: 'text', value: source.slice(last) })
+    this.source = source
+    this.pieces = pieces
+    this.fields = [...new Set(pieces.flatMap(p => p.kind === 'field' ? [p.name] : []))]
+    this.maskCount = pieces.filter(p => p.kind === 'mask').length
+    if (this.maskCount === 0) throw new PetError(`the pattern '${source}' has no [MASK]`, 'EPATTERN')
+    if (this.fields.length === 0) throw new PetError(`the pattern '${source}' has no input field such as {text}`, 'EPATTERN')
+    if (pieces.filter(p => p.kind === 'special' && p.token === '[SEP]').length > 1) {
+      throw new PetError(`the pattern '${source}' has more than one [SEP]`, 'EPATTERN')
+    }
+  }
+
+  /** True when the first [MASK] comes before the first field (a prefix pattern). */
+  get isPrefix (): boolean {
+    return this.pieces.findIndex(p => p.kind === 'mask') < this.pieces.findIndex(p => p.kind === 'field')
+  }
+
+  /**
+   * [CLS] pieces... [SEP], at most maxLength tokens. Field text is truncated (the longest field first, from its
+   * end); the pattern itself never is. A [SEP] in the pattern starts segment 1 (token type 1) after it.
+   */
+  encode (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number): EncodedInput {
+    const parts: number[][] = []
+    const isField: boolean[] = []
+    let fixed = 2 // [CLS] + [SEP]
+    for (const p of this.pieces) {
+      let ids: number[]
+      if (p.kind === 'text') ids = tokenizer.encode(p.value)
+      else if (p.kind === 'mask') ids = [tokenizer.maskId]
+      else if (p.kind === 'special') ids = [tokenizer.specialId(p.token)]
+      else {
+        const text = fields[p.name]
+        if (typeof text !== 'string') {
+          throw new PetError(`the example has no text for the pattern field {${p.name}}`, 'EDATA')
+        }
+        ids = tokenizer.encode(text)
+      }
+      parts.push(ids)
+      isField.push(p.kind === 'field')
+      if (p.kind !== 'field') fixed += ids.length
+    }
+    if (fixed > maxLength) {
+      throw new PetError(`the pattern '${this.source}' needs ${fixed} tokens, more than the maximum length ${maxLength}`, 'EPATTERN')
+    }
+    let total = parts.reduce((n, ids) => n + ids.length, 2)
+    let truncated = 0
+    while (total > maxLength) {
+      let longest = -1
+      for (let i = 0; i < parts.length; i++) {
+        if (isField[i] && (longest < 0 || parts[i].length > parts[longest].length)) longest = i
+      }
+      const cut = Math.min(total - maxLength, Math.max(1, parts[longest].length - secondLongest(parts, isField, longest)))
+      parts[longest] = parts[longest].slice(0, parts[longest].length - cut)
+      total -= cut
+      truncated += cut
+    }
+    const inputIds = [tokenizer.clsId]
+    const tokenTypeIds = [0]
+    const maskPositions: number[] = []
+    let segment = 0
+    this.pieces.forEach((p, i) => {
+      for (const id of parts[i]) {
+        if (p.kind === 'mask') maskPositions.push(inputIds.length)
+        inputIds.push(id)
+        tokenTypeIds.push(segment)
+      }
+      if (p.kind === 'special' && p.token === '[SEP]') segment = 1
+    })
+    inputIds.push(tokenizer.sepId)
+    tokenTypeIds.push(segment)
+    return { inputIds, tokenTypeIds, maskPositions, truncated }
+  }
+}
+
+function secondLongest (parts: number[][], isField: boolean[], skip: number): number {
+  let n = 0
+  for (let i = 0; i < parts.length; i++) if (isField[i] && i !== skip) n = Math.max(n, parts[i].length)
+  return n
+}

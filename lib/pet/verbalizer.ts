@@ -1,0 +1,96 @@
+// A verbalizer maps each label to one or more words; each word is one or more vocabulary tokens, one per
+// [MASK] slot of the pattern. Many-to-one (很/挺/太 -> positive) and multi-token labels (体育 -> 2 masks).
+import { PetError } from '../errors'
+import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
+import { isPlainObject } from '../validate'
+
+export type VerbalizerSpec = Record<string, string | string[]>
+
+export interface VerbalizerWord {
+  text: string
+  /** one token id per [MASK] slot */
+  ids: number[]
+}
+
+export class Verbalizer {
+  readonly labels: readonly string[]
+  readonly words: readonly (readonly VerbalizerWord[])[]
+  /** tokens per word = [MASK] slots the pattern must have */
+  readonly slots: number
+  /** the union of every word's token ids: the candidates scored at each [MASK] */
+  readonly candidates: readonly number[]
+  /** candidateIndex.get(id) = index of a token id in candidates */
+  readonly candidateIndex: ReadonlyMap<number, number>
+
+  constructor (spec: VerbalizerSpec, tokenizer: WordPieceTokenizer) {
+    if (!isPlainObject(spec)) throw new PetError('the verbalizer must be a JSON object {"label": ["word", ...]}', 'EVERBALIZER')
+    const labels = Object.keys(spec)
+    if (labels.length < 2) throw new PetError('the verbalizer needs at least two labels', 'EVERBALIZER')
+    const words: VerbalizerWord[][] = []
+    let slots = -1
+    for (const label of labels) {
+      const raw = spec[label]
+      const list = typeof raw === 'string' ? [raw] : raw
+      if (!Array.isArray(list) || list.length === 0 || !list.every(w => typeof w === 'string' && w.length > 0)) {
+        throw new PetError(`the verbalizer words of label '${label}' must be a non-empty string or list of strings`, 'EVERBALIZER')
+      }
+      const ws: VerbalizerWord[] = []
+      for (const text of list) {
+        const ids = wordIds(text, tokenizer)
+        if (ids.length === 0 || ids.includes(tokenizer.unkId)) {
+          throw new PetError(`unknown verbalizer token '${text}' for label '${label}': it is not in the model's vocabulary`, 'EVERBALIZER')
+        }
+        if (slots < 0) slots = ids.length
+        if (ids.length !== slots) {
+          throw new PetError(`verbalizer word '${text}' (label '${label}') has ${ids.length} tokens but other words have ${slots}: ` +
+            'every word needs the same number of tokens, one per [MASK]', 'EVERBALIZER')
+        }
+        ws.push({ text, ids })
+      }
+      words.push(ws)
+    }
+    const seen = new Map<string, string>()
+    labels.forEach((label, l) => {
+      for (const w of words[l]) {
+        const key = w.ids.join(',')
+        const other = seen.get(key)
+        if (other !== undefined && other !== label) {
+          throw new PetError(`verbalizer word '${w.text}' is used for both '${other}' and '${label}'`, 'EVERBALIZER')
+        }
+        seen.set(key, label)
+      }
+    })
+    this.labels = labels
+    this.words = words
+    this.slots = slots
+    this.candidates = [...new Set(words.flat().flatMap(w => w.ids))]
+    this.candidateIndex = new Map(this.candidates.map((id, i) => [id, i]))
+  }
+
+  static parse (json: string, tokenizer: WordPieceTokenizer): Verbalizer {
+    let spec: unknown
+    try {
+      spec = JSON.parse(json)
+    } catch (err) {
+      throw new PetError(`the verbalizer is not valid JSON (${(err as Error).message}): ${json}`, 'EVERBALIZER')
+    }
+    return new Verbalizer(spec as VerbalizerSpec, tokenizer)
+  }
+
+  labelIndex (label: string): number {
+    const i = this.labels.indexOf(label)
+    if (i < 0) throw new PetError(`unknown label '${label}' (the verbalizer has ${this.labels.map(l => `'${l}'`).join(', ')})`, 'EDATA')
+    return i
+  }
+
+  toJSON (): Record<string, string[]> {
+    return Object.fromEntries(this.labels.map((l, i) => [l, this.words[i].map(w => w.text)]))
+  }
+}
+
+/** A word that is itself a vocabulary entry ("[unused3]", "##们") is taken as that token; otherwise tokenized. */
+function wordIds (text: string, tokenizer: WordPieceTokenizer): number[] {
+  const direct = tokenizer.tokenToId(text)
+  if (direct !== undefined) return [direct]
+  return tokenizer.encode(text)
+}
