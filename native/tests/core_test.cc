@@ -1,0 +1,77 @@
+// Parity of the C++ core with the HF fixtures, without Node (for machines such as the GPU one).
+//   core_test <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]
+// Prints each check and its error; exits 1 if any fp32 check is out of tolerance.
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "bert_model.h"
+#include "safetensors.h"
+#include "scoring.h"
+#include "trainer.h"
+
+using namespace petcore;
+
+static int failures = 0;
+
+static void check(const char* what, double err, double tol, bool enforce) {
+  const bool ok = err <= tol;
+  std::printf("%-48s %.3e  (tolerance %.0e)%s\n", what, err, tol, ok ? "" : (enforce ? "  FAIL" : "  (reported)"));
+  if (!ok && enforce) ++failures;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]\n", argv[0]);
+    return 2;
+  }
+  const std::string device_name = argc > 3 ? argv[3] : "cpu";
+  const bool bf16 = argc > 4 && std::string(argv[4]) == "bf16";
+  try {
+    std::map<std::string, at::Tensor> ref;
+    for (auto& [name, t] : read_safetensors(argv[2])) ref[name] = t;
+    const at::Device device(device_name);
+    auto model = BertModel::load(argv[1], device);
+    Batch b = model->check_batch(ref["input_ids"], ref["token_type_ids"], ref["attention_mask"]);
+    {
+      c10::InferenceMode guard;
+      at::Tensor emb = model->embed(b, false).cpu();
+      check("embedding output, max abs error", (emb - ref["embedding_output"]).abs().max().item<double>(), 1e-4, true);
+      at::Tensor last = model->encode(b, false).cpu();
+      check("last hidden state, max abs error", (last - ref["last_hidden"]).abs().max().item<double>(), 1e-4, true);
+      const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+      at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+      at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
+      check("logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-4, true);
+      if (bf16 && device.is_cuda()) {
+        CandidateScores s = score_candidates(*model, b, pos, at::arange(model->config().vocab_size), true);
+        at::Tensor l = s.logits.view({B, T, -1});
+        check("bf16 autocast logits, max abs error", (l - ref["logits"]).abs().max().item<double>(), 1e-4, false);
+      }
+    }
+    TrainableSpec spec;
+    spec.kind = TrainableSpec::Kind::EmbeddingRows;
+    spec.rows = {1, 2, 3, 4, 5, 6, 7, 8};
+    Trainer trainer(*model, spec, OptimConfig());
+    Batch pb = model->check_batch(ref["ptuning_input_ids"], {}, {});
+    LossSpec loss;
+    loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+    loss.vocab_targets = at::tensor({2523L}, at::kLong);
+    NamedTensors grads;
+    StepResult r = trainer.loss_and_grads(pb, loss, false, &grads);
+    const double ref_loss = ref["ptuning_loss"].item<double>();
+    check("p-tuning loss, relative error", std::abs(r.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
+    at::Tensor g = grads.at(0).second, rg = ref["ptuning_grad_rows_1_8"];
+    check("p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5, true);
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  std::printf(failures == 0 ? "core_test: all checks passed\n" : "core_test: %d check(s) failed\n", failures);
+  return failures == 0 ? 0 : 1;
+}

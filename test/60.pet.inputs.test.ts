@@ -1,0 +1,93 @@
+// Patterns, verbalizers and data files: structure, truncation, and bad input reported clearly.
+import t from 'tap'
+import * as path from 'node:path'
+import { toExamples } from '../lib/data/examples'
+import { parseJsonl, readJsonl } from '../lib/data/jsonl'
+import { PetError } from '../lib/errors'
+import { labelScores } from '../lib/pet/label-scores'
+import { Pattern } from '../lib/pet/pattern'
+import { accuracy, checkPatternVerbalizer } from '../lib/pet/score'
+import { Verbalizer } from '../lib/pet/verbalizer'
+import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
+import { miniMlm } from './helpers/paths'
+
+const tok = WordPieceTokenizer.fromFile(path.join(miniMlm, 'vocab.txt'), { splitSpecialTokens: false })
+
+t.test('patterns place special tokens structurally', async t => {
+  const p = new Pattern('[unused1][unused2][MASK]满意。{text}')
+  const e = p.encode({ text: '[MASK]好' }, tok, 128)
+  t.same(e.inputIds.slice(0, 4), [tok.clsId, 1, 2, tok.maskId])
+  t.same(e.maskPositions, [3], 'a [MASK] inside user text is plain text, not a slot')
+  t.ok(e.inputIds.filter(id => id === tok.maskId).length === 1)
+  t.ok(p.isPrefix)
+  t.notOk(new Pattern('{text}[MASK]满意。').isPrefix)
+  const pair = new Pattern('{text_a}？[SEP][MASK]，{text_b}')
+  const pe = pair.encode({ text_a: '我去了北京', text_b: '我去了上海' }, tok, 64)
+  const sep = pe.inputIds.indexOf(tok.sepId)
+  t.ok(pe.tokenTypeIds.slice(0, sep + 1).every(x => x === 0) && pe.tokenTypeIds.slice(sep + 1).every(x => x === 1), 'segment 1 after [SEP]')
+  t.same(new Pattern('[MASK][MASK]新闻：{text}').encode({ text: '球赛' }, tok, 32).maskPositions, [1, 2])
+})
+
+t.test('truncation keeps the pattern whole and cuts the text', async t => {
+  const long = '很好'.repeat(200)
+  const suffix = new Pattern('{text}[MASK]满意。')
+  const e = suffix.encode({ text: long }, tok, 128)
+  t.equal(e.inputIds.length, 128)
+  t.same(e.inputIds.slice(-5), [tok.maskId, tok.tokenToId('满'), tok.tokenToId('意'), tok.tokenToId('。'), tok.sepId])
+  t.equal(e.truncated, 400 - (128 - 6))
+  const pair = new Pattern('{text_a}？[MASK]，{text_b}')
+  const pe = pair.encode({ text_a: '甲'.repeat(100), text_b: '乙'.repeat(30) }, tok, 64)
+  t.equal(pe.inputIds.length, 64)
+  t.equal(pe.inputIds.filter(id => id === tok.tokenToId('乙')).length, 30, 'the longest field is cut first')
+  t.throws(() => new Pattern('这是一段很长的模式'.repeat(4) + '[MASK]{text}').encode({ text: 'x' }, tok, 16), /needs \d+ tokens, more than the maximum length 16/)
+})
+
+t.test('bad patterns', async t => {
+  t.throws(() => new Pattern('满意。{text}'), /has no \[MASK\]/)
+  t.throws(() => new Pattern('[MASK]满意。'), /has no input field/)
+  t.throws(() => new Pattern(''), /empty/)
+  t.throws(() => new Pattern('[MASK]{text}').encode({ other: 'x' }, tok, 32), /no text for the pattern field \{text\}/)
+})
+
+t.test('verbalizers: one-to-one, many-to-one, multi-token, and unknown tokens', async t => {
+  const v = new Verbalizer({ positive: ['很', '挺', '太'], negative: '不' }, tok)
+  t.equal(v.slots, 1)
+  t.equal(v.candidates.length, 4)
+  // logits at one slot for candidates [很, 挺, 太, 不]
+  const logits = Float32Array.from([1, 2, 3, 0.5])
+  const logZ = Float32Array.from([5])
+  t.same(labelScores(v, logits, logZ), [2, 0.5], 'PET: the mean of the words\' logits')
+  const lse = labelScores(v, logits, logZ, { manyToOne: 'logsumexp', multiToken: 'sum', score: 'logprob' })
+  t.ok(Math.abs(lse[0] - Math.log(Math.exp(1 - 5) + Math.exp(2 - 5) + Math.exp(3 - 5))) < 1e-6, 'log of summed probabilities')
+
+  const topics = new Verbalizer({ sports: ['体育'], finance: ['财经'] }, tok)
+  t.equal(topics.slots, 2)
+  // candidates [体, 育, 财, 经]; two slots
+  const l2 = Float32Array.from([3, 0, 1, 0, /* slot 2 */ 0, 2, 0, 1])
+  const z2 = Float32Array.from([4, 3])
+  t.same(labelScores(topics, l2, z2), [(3 - 4) + (2 - 3), (1 - 4) + (1 - 3)], 'sum of per-slot log-probabilities')
+  t.same(labelScores(topics, l2, z2, { manyToOne: 'mean', multiToken: 'mean', score: 'logprob' }), [-1, -2.5])
+  t.throws(() => checkPatternVerbalizer(new Pattern('[MASK]{text}'), topics), /has 1 \[MASK\] but the verbalizer words have 2/)
+
+  t.throws(() => new Verbalizer({ positive: ['😀'], negative: ['不'] }, tok), /unknown verbalizer token '😀' for label 'positive'/)
+  t.throws(() => new Verbalizer({ positive: ['很好'], negative: ['不'] }, tok), /has 1 tokens but other words have 2|has 2 tokens but other words have 1/)
+  t.throws(() => new Verbalizer({ positive: ['很'] }, tok), /at least two labels/)
+  t.throws(() => new Verbalizer({ positive: ['很'], negative: ['很'] }, tok), /used for both/)
+  t.throws(() => Verbalizer.parse('{"positive": ["很"]', tok), /not valid JSON/)
+  t.same(new Verbalizer({ a: '[unused3]', b: '[unused4]' }, tok).candidates, [3, 4], 'vocabulary entries are taken as they are')
+})
+
+t.test('JSONL: empty and malformed lines are reported with their line number', async t => {
+  t.same(parseJsonl('{"text":"a"}\n"b"\n', 'f.jsonl').map(r => r.value), [{ text: 'a' }, 'b'])
+  t.throws(() => parseJsonl('{"text":"a"}\n\n{"text":"b"}\n', 'f.jsonl'), /f\.jsonl:2: empty line/)
+  t.throws(() => parseJsonl('{"text":"a"}\n{"text": oops}\n', 'f.jsonl'), /f\.jsonl:2: invalid JSON/)
+  t.throws(() => readJsonl('/nonexistent.jsonl'), /cannot read \/nonexistent\.jsonl: ENOENT/)
+  t.throws(() => toExamples(parseJsonl('{"txt":"a"}\n', 'g.jsonl'), ['text'], 'g.jsonl'), /g\.jsonl:1: no text field 'text'/)
+  t.throws(() => toExamples(parseJsonl('[1,2]\n', 'g.jsonl'), ['text'], 'g.jsonl'), /g\.jsonl:1: expected a JSON string or object/)
+  const ex = toExamples(parseJsonl('{"sentence":"好","label":"Positive"}\n', 'e.jsonl'), ['text'], 'e.jsonl', { labelField: 'label', labelMap: { Positive: 'positive' } })
+  t.same(ex[0].fields, { text: '好' }, "'text' falls back to FewCLUE's 'sentence'")
+  t.equal(ex[0].label, 'positive')
+  const v = new Verbalizer({ positive: ['很'], negative: ['不'] }, tok)
+  const err = t.throws(() => accuracy([{ fields: { text: 'x' }, label: 'neutral', source: 'd.jsonl:7' }], [{ label: 'positive', scores: [0, 0], probs: [0.5, 0.5] }], v)) as unknown
+  t.ok(err instanceof PetError && /d\.jsonl:7: unknown label 'neutral'/.test(err.message))
+})
