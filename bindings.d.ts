@@ -69,6 +69,8 @@ export interface NativeOptimOptions {
   seed?: number
   /** bf16 autocast on CUDA */
   bf16?: boolean
+  /** resuming: the schedule continues from this step */
+  initialStep?: number
 }
 
 /** vocabWeight * CE(vocabulary) at vocabPositions + candWeight * CE(candidates) at candPositions. */
@@ -81,14 +83,39 @@ export interface NativeLoss {
   numCandidates?: number
   /** index into the candidates, one per candidate position */
   candLabels?: Int32Array
+  /** PET's verbalizer loss: S [MASK] slots per example, in order, (row, column) pairs */
+  labelPositions?: Int32Array
+  /** the C candidate token ids scored at every slot */
+  labelCandidates?: Int32Array
+  /** [words, S * C]: which candidate at which slot each verbalizer word uses (1) */
+  wordMatrix?: Float32Array
+  /** [words]: the label (0..L-1) of each word */
+  wordLabel?: Int32Array
+  /** [examples]: the gold label of each example */
+  labelTargets?: Int32Array
+  /** word scores from raw logits (PET) or log-probabilities; default 'logit' */
+  labelScore?: 'logit' | 'logprob'
+  /** several words per label: mean (PET) or log-sum-exp; default 'mean' */
+  labelAggregate?: 'mean' | 'logsumexp'
+  /** classifier head: gold labels, one per batch row */
+  clsLabels?: Int32Array
+  /** classifier head: teacher logits [clsRows, clsNumLabels]; KL to softmax(teacher / T), times T^2 */
+  clsTeacherLogits?: Float32Array
+  clsRows?: number
+  clsNumLabels?: number
+  clsTemperature?: number
   vocabWeight?: number
   candWeight?: number
+  labelWeight?: number
+  clsWeight?: number
 }
 
 export interface NativeStepResult {
   loss: number
   vocabLoss: number
   candLoss: number
+  labelLoss: number
+  clsLoss: number
   gradNorm: number
   lr: number
   step: number
@@ -109,6 +136,13 @@ export declare class NativeModel {
   trainStep (batch: NativeBatch, loss: NativeLoss): Promise<NativeStepResult>
   lossAndGrads (batch: NativeBatch, loss: NativeLoss, train: boolean): Promise<NativeStepResult & { grads: Record<string, Float32Array> }>
   save (dir: string, options?: { maxShardBytes?: number }): Promise<void>
+  /** the optimizer's moments and the step counter, for resuming (written atomically) */
+  saveTrainerState (path: string): Promise<void>
+  loadTrainerState (path: string): Promise<void>
+  /** adds a [CLS] classifier head (or adopts the checkpoint's own); returns true if adopted; before setTrainable */
+  addClassifier (numLabels: number, seed?: number): boolean
+  /** [batch, numLabels] classifier logits */
+  classify (batch: NativeBatch): Promise<Float32Array>
   tensorNames (): string[]
   getTensor (name: string): { shape: number[], data: Float32Array }
   setInferenceOptions (options: { bf16?: boolean }): void

@@ -43,6 +43,16 @@ at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows
   return at::from_blob(a.Data(), shape, at::kInt).to(at::kLong);  // the conversion copies
 }
 
+at::Tensor FloatTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    type_error(v.Env(), "Expected Float32Array for " + what);
+  auto a = v.As<Napi::Float32Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != rows * cols)
+    type_error(v.Env(), what + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
+                            std::to_string(rows * cols) + " (" + std::to_string(rows) + " x " + std::to_string(cols) + ")");
+  return at::from_blob(a.Data(), {rows, cols}, at::kFloat).clone();
+}
+
 at::Tensor OptionalIntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols) {
   if (v.IsUndefined() || v.IsNull()) return at::Tensor();
   return IntTensor(v, what, rows, cols);
@@ -90,8 +100,34 @@ petcore::LossSpec LossFromJs(const Napi::Value& v) {
     s.candidates = CandidatesFromJs(o.Get("candidates"), o.Get("numCandidates"), s.cand_positions.size(0), "candidates");
     s.cand_labels = IntTensor(o.Get("candLabels"), "candLabels", s.cand_positions.size(0), 0);
   }
+  if (!o.Get("labelPositions").IsUndefined()) {
+    s.label_positions = PositionsFromJs(o.Get("labelPositions"), "labelPositions");
+    s.label_candidates = IntTensor(o.Get("labelCandidates"), "labelCandidates", -1, 0);
+    s.word_label = IntTensor(o.Get("wordLabel"), "wordLabel", -1, 0);
+    s.label_targets = IntTensor(o.Get("labelTargets"), "labelTargets", -1, 0);
+    const int64_t n = s.label_targets.numel();
+    if (n == 0 || s.label_positions.size(0) % n != 0)
+      type_error(v.Env(), "labelPositions must hold the same number of slots for each of the labelTargets");
+    const int64_t slots = s.label_positions.size(0) / n;
+    s.word_matrix = FloatTensor(o.Get("wordMatrix"), "wordMatrix", s.word_label.numel(), slots * s.label_candidates.numel());
+    const std::string score = o.Get("labelScore").IsString() ? o.Get("labelScore").As<Napi::String>().Utf8Value() : "logit";
+    const std::string agg = o.Get("labelAggregate").IsString() ? o.Get("labelAggregate").As<Napi::String>().Utf8Value() : "mean";
+    if (score != "logit" && score != "logprob") type_error(v.Env(), "labelScore must be 'logit' or 'logprob'");
+    if (agg != "mean" && agg != "logsumexp") type_error(v.Env(), "labelAggregate must be 'mean' or 'logsumexp'");
+    s.label_logprob = score == "logprob";
+    s.label_logsumexp = agg == "logsumexp";
+  }
+  if (!o.Get("clsLabels").IsUndefined()) s.cls_labels = IntTensor(o.Get("clsLabels"), "clsLabels", -1, 0);
+  if (!o.Get("clsTeacherLogits").IsUndefined()) {
+    const int64_t rows = IntOption(o, "clsRows", -1, 1), labels = IntOption(o, "clsNumLabels", -1, 2);
+    if (rows < 1 || labels < 2) type_error(v.Env(), "clsTeacherLogits needs clsRows and clsNumLabels");
+    s.cls_teacher_logits = FloatTensor(o.Get("clsTeacherLogits"), "clsTeacherLogits", rows, labels);
+  }
+  s.cls_temperature = NumberOption(o, "clsTemperature", 1.0);
   s.vocab_weight = NumberOption(o, "vocabWeight", 1.0);
   s.cand_weight = NumberOption(o, "candWeight", 1.0);
+  s.label_weight = NumberOption(o, "labelWeight", 1.0);
+  s.cls_weight = NumberOption(o, "clsWeight", 1.0);
   return s;
 }
 
@@ -135,6 +171,7 @@ petcore::OptimConfig OptimFromJs(const Napi::Value& v) {
   c.max_grad_norm = NumberOption(o, "maxGradNorm", c.max_grad_norm);
   c.seed = static_cast<uint64_t>(IntOption(o, "seed", 42, 0));
   c.bf16 = o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value();
+  c.initial_step = IntOption(o, "initialStep", 0, 0);
   return c;
 }
 

@@ -14,6 +14,8 @@ namespace petaddon {
 // Int32Array of length rows*cols -> int64 [rows, cols] (cols = 0: a 1-D tensor). Throws a TypeError naming `what`.
 at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols);
 // Optional variant: undefined/null -> undefined tensor.
+// Float32Array of length rows*cols -> float [rows, cols].
+at::Tensor FloatTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols);
 at::Tensor OptionalIntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols);
 
 // { inputIds, tokenTypeIds?, attentionMask?, batchSize, seqLen }

@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "classifier.h"
 #include "convert.h"
 #include "job.h"
 #include "scoring.h"
@@ -35,6 +36,8 @@ Napi::Object StepToJs(Napi::Env env, const petcore::StepResult& r) {
   o.Set("loss", r.loss);
   o.Set("vocabLoss", r.vocab_loss);
   o.Set("candLoss", r.cand_loss);
+  o.Set("labelLoss", r.label_loss);
+  o.Set("clsLoss", r.cls_loss);
   o.Set("gradNorm", r.grad_norm);
   o.Set("lr", r.lr);
   o.Set("step", static_cast<double>(r.step));
@@ -59,6 +62,10 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                                         InstanceMethod<&ModelWrap::LossAndGrads>("lossAndGrads"),
                                         InstanceMethod<&ModelWrap::Save>("save"),
+                                        InstanceMethod<&ModelWrap::AddClassifier>("addClassifier"),
+                                        InstanceMethod<&ModelWrap::SaveTrainerState>("saveTrainerState"),
+                                        InstanceMethod<&ModelWrap::LoadTrainerState>("loadTrainerState"),
+                                        InstanceMethod<&ModelWrap::Classify>("classify"),
                                         InstanceMethod<&ModelWrap::TensorNames>("tensorNames"),
                                         InstanceMethod<&ModelWrap::GetTensor>("getTensor"),
                                         InstanceMethod<&ModelWrap::SetInferenceOptions>("setInferenceOptions"),
@@ -263,6 +270,67 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
         st->model->save(dir, static_cast<uint64_t>(shard));
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() first");
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string path");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  return Job::Start(
+      env,
+      [st, path] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->trainer) throw std::runtime_error("the model has been disposed");
+        st->trainer->save_state(path);
+      },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ModelWrap::LoadTrainerState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() first");
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string path");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  return Job::Start(
+      env,
+      [st, path] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->trainer) throw std::runtime_error("the model has been disposed");
+        st->trainer->load_state(path);
+      },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ModelWrap::AddClassifier(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "Expected integer number of labels");
+  const int64_t labels = info[0].As<Napi::Number>().Int64Value();
+  const int64_t seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 42;
+  std::unique_lock<std::mutex> lock(st->mu, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
+  if (st->trainer) throw Napi::Error::New(env, "add the classifier before setTrainable()");
+  return Guarded(env, [&] {
+    return Napi::Boolean::New(env, petcore::ensure_classifier(*st->model, labels, static_cast<uint64_t>(seed)));
+  });
+}
+
+Napi::Value ModelWrap::Classify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  BatchTensors bt = BatchFromJs(info[0]);
+  auto result = std::make_shared<at::Tensor>();
+  return Job::Start(
+      env,
+      [st, bt, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->model) throw std::runtime_error("the model has been disposed");
+        *result = petcore::classify(*st->model, CheckedBatch(*st->model, bt));
+      },
+      [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
 }
 
 Napi::Value ModelWrap::TensorNames(const Napi::CallbackInfo& info) {

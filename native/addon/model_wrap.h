@@ -34,6 +34,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value LossAndGrads(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value SaveTrainerState(const Napi::CallbackInfo& info);
+  Napi::Value LoadTrainerState(const Napi::CallbackInfo& info);
+  Napi::Value AddClassifier(const Napi::CallbackInfo& info);
+  Napi::Value Classify(const Napi::CallbackInfo& info);
   Napi::Value TensorNames(const Napi::CallbackInfo& info);
   Napi::Value GetTensor(const Napi::CallbackInfo& info);
   Napi::Value SetInferenceOptions(const Napi::CallbackInfo& info);

@@ -1,5 +1,6 @@
 #include "bert_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -243,10 +244,30 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const at::Tensor
   return at::linear(h, decoder, param("cls.predictions.bias"));
 }
 
+bool BertModel::add_param(const std::string& name, const at::Tensor& init) {
+  for (auto it = extras_.begin(); it != extras_.end(); ++it) {
+    if (it->first == name && it->second.sizes() == init.sizes()) {
+      params_[name] = it->second.to(device_, at::kFloat).contiguous();
+      extras_.erase(it);
+      auto& u = report_.unexpected;
+      u.erase(std::remove(u.begin(), u.end(), name), u.end());
+      return true;
+    }
+  }
+  params_[name] = init.to(device_, at::kFloat).contiguous();
+  return false;
+}
+
 void BertModel::save(const std::string& dir, uint64_t max_shard_bytes) const {
   make_directories(dir);
   NamedTensors out;
-  for (const auto& [name, t] : expected_tensors(config_)) out.emplace_back(name, param(name));
+  std::set<std::string> mlm;
+  for (const auto& [name, t] : expected_tensors(config_)) {
+    out.emplace_back(name, param(name));
+    mlm.insert(name);
+  }
+  for (const auto& [name, t] : params_)
+    if (!mlm.count(name)) out.emplace_back(name, t);  // added heads
   for (const auto& nt : extras_) out.push_back(nt);
   write_checkpoint(dir, out, max_shard_bytes);
   const std::string cfg = config_.raw.dump(2) + "\n";

@@ -55,6 +55,11 @@ class BertModel {
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb = {}) const;
 
+  // Adds a trainable tensor outside the MLM (e.g. a classifier head); if the checkpoint had a tensor of that
+  // name and shape among its unexpected ones, that one is adopted instead of `init`. Returns true if adopted.
+  bool add_param(const std::string& name, const at::Tensor& init);
+  bool has_param(const std::string& name) const { return params_.count(name) > 0; }
+
   // Saves config.json + safetensors weights (tied decoder omitted, unexpected tensors kept) and copies the
   // tokenizer files of the source directory, so that the result loads in HF transformers and here.
   void save(const std::string& dir, uint64_t max_shard_bytes = 0) const;

@@ -1,13 +1,18 @@
 #include "trainer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 
+#include <mutex>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "autocast.h"
+#include "classifier.h"
 #include "scoring.h"
 
 namespace petcore {
@@ -30,6 +35,20 @@ at::Tensor checked_targets(const at::Tensor& t, int64_t n, int64_t upper, const 
 }
 
 }  // namespace
+
+at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t examples, const at::Tensor& word_matrix,
+                                   const at::Tensor& word_label, int64_t num_labels, bool logsumexp) {
+  at::Tensor rows = cand_scores.reshape({examples, -1});                    // [N, S*C]
+  at::Tensor words = at::matmul(rows, word_matrix.to(rows.scalar_type()).t());  // [N, W]
+  at::Tensor member = at::one_hot(word_label, num_labels).t().to(at::kBool);  // [L, W]
+  if (logsumexp) {
+    at::Tensor masked = words.unsqueeze(1).masked_fill(member.logical_not().unsqueeze(0), -INFINITY);  // [N, L, W]
+    return at::logsumexp(masked, {2});
+  }
+  at::Tensor avg = member.to(words.scalar_type());
+  avg = avg / avg.sum(1, true);
+  return at::matmul(words, avg.t());  // [N, L]
+}
 
 Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg)
     : model_(model), spec_(spec), cfg_(cfg) {
@@ -91,6 +110,36 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
   if (!decay.empty()) groups.emplace_back(decay, options(cfg.weight_decay));
   if (!plain.empty()) groups.emplace_back(plain, options(0.0));
   optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+  step_ = cfg.initial_step;
+}
+
+void Trainer::save_state(const std::string& path) const {
+  torch::serialize::OutputArchive archive;
+  optimizer_->save(archive);
+  archive.write("pet_step", at::tensor(step_, at::kLong));
+  // Dropout draws from the default generator: keep its state so that a resumed run continues identically.
+  archive.write("pet_cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error(path + ": cannot rename the temporary file into place");
+}
+
+void Trainer::load_state(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": cannot read the optimizer state: " + e.what_without_backtrace());
+  }
+  optimizer_->load(archive);
+  at::Tensor step;
+  archive.read("pet_step", step);
+  step_ = step.item<int64_t>();
+  at::Tensor rng;
+  archive.read("pet_cpu_rng", rng);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng);
 }
 
 Trainer::~Trainer() {
@@ -117,7 +166,10 @@ double Trainer::lr_at(int64_t step) const {
 StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool train) {
   const bool has_vocab = loss.vocab_positions.defined() && loss.vocab_positions.numel() > 0;
   const bool has_cand = loss.cand_positions.defined() && loss.cand_positions.numel() > 0;
-  if (!has_vocab && !has_cand) throw std::runtime_error("the loss has no positions: give vocabulary or candidate targets");
+  const bool has_label = loss.label_positions.defined() && loss.label_positions.numel() > 0;
+  const bool has_cls = loss.cls_labels.defined() || loss.cls_teacher_logits.defined();
+  if (!has_vocab && !has_cand && !has_label && !has_cls)
+    throw std::runtime_error("the loss has no positions: give vocabulary, candidate, label or classifier targets");
   const at::Device dev = model_.device();
   // Validate before any computation so that bad input never leaves half-accumulated gradients behind.
   at::Tensor vp, vt, cp, cc, cl;
@@ -131,8 +183,46 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     cl = checked_targets(loss.cand_labels, cp.size(0), cc.size(-1), dev, "candidate label");
   }
 
+  at::Tensor lp, lc, wm, wl, lt;
+  int64_t num_labels = 0;
+  if (has_label) {
+    lp = check_positions(loss.label_positions, b);
+    lc = check_candidates(model_, loss.label_candidates, lp.size(0), dev);
+    if (lc.dim() != 1) throw std::runtime_error("label candidates must be one shared list");
+    if (!loss.word_label.defined() || loss.word_label.dim() != 1 || loss.word_label.numel() == 0)
+      throw std::runtime_error("wordLabel must give the label of each verbalizer word");
+    wl = loss.word_label.to(dev, at::kLong);
+    num_labels = wl.max().item<int64_t>() + 1;
+    if (wl.min().item<int64_t>() < 0 || at::bincount(wl.cpu()).min().item<int64_t>() == 0)
+      throw std::runtime_error("wordLabel must map words to labels 0..L-1, each label with a word");
+    if (!loss.label_targets.defined() || loss.label_targets.dim() != 1 || loss.label_targets.numel() == 0 ||
+        lp.size(0) % loss.label_targets.numel() != 0)
+      throw std::runtime_error("labelTargets must hold one label per example, and labelPositions the same number of slots for each");
+    const int64_t n = loss.label_targets.numel(), slots = lp.size(0) / n;
+    if (!loss.word_matrix.defined() || loss.word_matrix.dim() != 2 || loss.word_matrix.size(0) != wl.size(0) ||
+        loss.word_matrix.size(1) != slots * lc.size(0))
+      throw std::runtime_error("wordMatrix must be [words, slots x candidates] = [" + std::to_string(wl.size(0)) + ", " +
+                               std::to_string(slots * lc.size(0)) + "]");
+    wm = loss.word_matrix.to(dev, at::kFloat);
+    lt = checked_targets(loss.label_targets, n, num_labels, dev, "label target");
+  }
+  at::Tensor cy, ct;
+  if (has_cls) {
+    const int64_t L = classifier_labels(model_);
+    if (L == 0) throw std::runtime_error("the model has no classifier head (add one first)");
+    const int64_t B = b.input_ids.size(0);
+    if (loss.cls_labels.defined()) cy = checked_targets(loss.cls_labels, B, L, dev, "classifier label");
+    if (loss.cls_teacher_logits.defined()) {
+      if (loss.cls_teacher_logits.dim() != 2 || loss.cls_teacher_logits.size(0) != B || loss.cls_teacher_logits.size(1) != L)
+        throw std::runtime_error("teacher logits must be [batch, labels] = [" + std::to_string(B) + ", " + std::to_string(L) + "]");
+      if (!(loss.cls_temperature > 0)) throw std::runtime_error("the distillation temperature must be > 0");
+      ct = loss.cls_teacher_logits.to(dev, at::kFloat);
+    }
+  }
+
   StepResult r;
   at::Tensor total;
+  auto add = [&](const at::Tensor& l, double w) { total = total.defined() ? total + l * w : l * w; };
   {
     CudaBf16Autocast autocast(cfg_.bf16, dev);
     at::Tensor word_emb;
@@ -142,13 +232,36 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);
       r.vocab_loss = l.item<double>();
-      total = l * loss.vocab_weight;
+      add(l, loss.vocab_weight);
     }
     if (has_cand) {
       CandidateScores s = candidate_scores_from_hidden(model_, hidden, cp, cc, word_emb);
       at::Tensor l = at::nll_loss(at::log_softmax(s.logits.to(at::kFloat), 1), cl);
       r.cand_loss = l.item<double>();
-      total = total.defined() ? total + l * loss.cand_weight : l * loss.cand_weight;
+      add(l, loss.cand_weight);
+    }
+    if (has_label) {
+      CandidateScores s = candidate_scores_from_hidden(model_, hidden, lp, lc, word_emb);
+      at::Tensor scores = s.logits.to(at::kFloat);
+      if (loss.label_logprob) scores = scores - s.log_z.to(at::kFloat).unsqueeze(1);
+      at::Tensor label_scores = verbalizer_label_scores(scores, lt.size(0), wm, wl, num_labels, loss.label_logsumexp);
+      at::Tensor l = at::nll_loss(at::log_softmax(label_scores, 1), lt);
+      r.label_loss = l.item<double>();
+      add(l, loss.label_weight);
+    }
+    if (has_cls) {
+      at::Tensor z = classifier_logits(model_, hidden, train).to(at::kFloat);
+      at::Tensor l;
+      if (ct.defined()) {
+        // PET's distillation: KL(softmax(teacher / T) || softmax(student / T)), batch mean, times T^2.
+        const double T = loss.cls_temperature;
+        at::Tensor p = at::log_softmax(z / T, 1), q = at::softmax(ct / T, 1);
+        l = (q * (at::log(q.clamp_min(1e-30)) - p)).sum(1).mean() * (T * T);
+      } else {
+        l = at::nll_loss(at::log_softmax(z, 1), cy);
+      }
+      r.cls_loss = l.item<double>();
+      add(l, loss.cls_weight);
     }
   }
   r.loss = total.item<double>();

@@ -34,18 +34,33 @@ struct OptimConfig {
   double max_grad_norm = 1.0;  // <= 0: no clipping
   uint64_t seed = 42;
   bool bf16 = false;           // autocast on CUDA
+  int64_t initial_step = 0;    // resuming: the schedule continues from here
 };
 
-// The loss: vocab_weight * CE over the vocabulary at vocab_positions (targets = token ids)
-//         + cand_weight  * CE over the candidates at cand_positions (labels = index into the candidates).
+// The loss, a weighted sum of the parts that are given:
+//  vocab: CE over the vocabulary at vocab_positions (targets = token ids) — MLM, or PET with the label token;
+//  cand:  CE over the candidates at cand_positions (labels = index into the candidates);
+//  label: PET's verbalizer loss. label_positions holds S [MASK] slots per example, in order ([N*S, 2]); the
+//         candidate scores there (logits, or log-probabilities when label_logprob) form a [N, S*C] row per example;
+//         word scores = rows x word_matrix^T ([W, S*C], one row per verbalizer word), label scores = the mean (or
+//         log-sum-exp when label_logsumexp) of the words of each label (word_label [W]); CE with label_targets [N];
+//  cls:   the sequence classifier: CE with cls_labels [B], or KL to softmax(cls_teacher_logits / T) times T^2.
 struct LossSpec {
   at::Tensor vocab_positions, vocab_targets;
   at::Tensor cand_positions, candidates, cand_labels;
-  double vocab_weight = 1.0, cand_weight = 1.0;
+  at::Tensor label_positions, label_candidates, word_matrix, word_label, label_targets;
+  bool label_logprob = false, label_logsumexp = false;
+  at::Tensor cls_labels, cls_teacher_logits;
+  double cls_temperature = 1.0;
+  double vocab_weight = 1.0, cand_weight = 1.0, label_weight = 1.0, cls_weight = 1.0;
 };
 
+// [N, L] label scores of PET's verbalizer from candidate scores (see LossSpec); shared by training and tests.
+at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t examples, const at::Tensor& word_matrix,
+                                   const at::Tensor& word_label, int64_t num_labels, bool logsumexp);
+
 struct StepResult {
-  double loss = 0, vocab_loss = 0, cand_loss = 0, grad_norm = 0, lr = 0;
+  double loss = 0, vocab_loss = 0, cand_loss = 0, label_loss = 0, cls_loss = 0, grad_norm = 0, lr = 0;
   int64_t step = 0;
 };
 
@@ -60,6 +75,9 @@ class Trainer {
   StepResult loss_and_grads(const Batch& b, const LossSpec& loss, bool train, NamedTensors* grads);
 
   int64_t steps_done() const { return step_; }
+  // The optimizer's state (AdamW moments and step counts) and our step counter, for resuming a run.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
   int64_t trainable_numel() const;
   const TrainableSpec& spec() const { return spec_; }
 

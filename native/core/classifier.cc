@@ -1,0 +1,43 @@
+#include "classifier.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace petcore {
+
+bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed) {
+  if (num_labels < 2) throw std::runtime_error("a classifier needs at least 2 labels");
+  if (m.has_param("classifier.weight")) {
+    const int64_t have = m.param("classifier.weight").size(0);
+    if (have != num_labels)
+      throw std::runtime_error("the model already has a classifier with " + std::to_string(have) + " labels, not " +
+                               std::to_string(num_labels));
+    return true;
+  }
+  const int64_t H = m.config().hidden_size;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Tensor w = at::normal(0.0, 0.02, {num_labels, H}, gen);
+  const bool adopted_w = m.add_param("classifier.weight", w);
+  const bool adopted_b = m.add_param("classifier.bias", at::zeros({num_labels}));
+  return adopted_w && adopted_b;
+}
+
+int64_t classifier_labels(const BertModel& m) {
+  return m.has_param("classifier.weight") ? m.param("classifier.weight").size(0) : 0;
+}
+
+at::Tensor classifier_logits(const BertModel& m, const at::Tensor& hidden, bool train) {
+  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
+  at::Tensor cls = hidden.select(1, 0);
+  cls = at::dropout(cls, m.config().hidden_dropout_prob, train);
+  return at::linear(cls, m.param("classifier.weight"), m.param("classifier.bias"));
+}
+
+at::Tensor classify(const BertModel& m, const Batch& b) {
+  c10::InferenceMode guard;
+  return classifier_logits(m, m.encode(b, false), false).to(at::kCPU, at::kFloat).contiguous();
+}
+
+}  // namespace petcore

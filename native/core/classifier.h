@@ -1,0 +1,24 @@
+// A plain sequence classifier on the same encoder ([CLS] hidden -> dropout -> linear), the baseline that PET
+// beats and the student that PET's ensemble distils into. Its tensors are "classifier.weight" / "classifier.bias".
+#pragma once
+#include <cstdint>
+
+#include <ATen/ATen.h>
+
+#include "bert_model.h"
+
+namespace petcore {
+
+// Adds the head (HF's initialisation: weights N(0, 0.02), bias 0, from `seed`), or adopts the checkpoint's own
+// head of the same shape. Returns true when the checkpoint's head was adopted.
+bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed);
+
+int64_t classifier_labels(const BertModel& m);  // 0 when there is no head
+
+// [B, L] logits from last hidden states [B, T, H].
+at::Tensor classifier_logits(const BertModel& m, const at::Tensor& hidden, bool train);
+
+// Inference: [B, L] fp32 logits on the CPU.
+at::Tensor classify(const BertModel& m, const Batch& b);
+
+}  // namespace petcore
