@@ -7,6 +7,9 @@ type Command = { run: (argv: string[]) => Promise<void>, usage: string }
 const commands: Record<string, () => Command> = {
   tokenize: () => require('./tokenize'),
   'zero-shot': () => require('./zero-shot'),
+  train: () => require('./train'),
+  finetune: () => require('./finetune'),
+  predict: () => require('./predict'),
   info: () => require('./info')
 }
 

@@ -34,7 +34,8 @@ export function toExamples (records: readonly JsonlRecord[], patternFields: read
     }
     const o = r.value as Record<string, unknown>
     for (const f of patternFields) {
-      const key = map.fields?.[f] ?? (f in o || f !== 'text' ? f : 'sentence')
+      let key = map.fields?.[f] ?? f
+      if (!(key in o) && key === 'text' && typeof o.sentence === 'string') key = 'sentence' // FewCLUE's name
       const text = o[key]
       if (typeof text !== 'string') throw new PetError(`${source}: no text field '${key}'`, 'EDATA')
       fields[f] = text

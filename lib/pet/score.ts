@@ -81,14 +81,16 @@ export interface Evaluation {
   correct: number
 }
 
-/** Accuracy over the labeled examples; a label the verbalizer does not know is an error. */
-export function accuracy (examples: readonly Example[], predictions: readonly Prediction[], verbalizer: Verbalizer): Evaluation {
+/** Accuracy over the labeled examples; a label outside `labels` (e.g. the verbalizer's) is an error. */
+export function accuracy (examples: readonly Example[], predictions: readonly Prediction[],
+  labels: readonly string[] | Verbalizer): Evaluation {
+  const known = Array.isArray(labels) ? labels as readonly string[] : (labels as Verbalizer).labels
   let n = 0
   let correct = 0
   examples.forEach((e, i) => {
     if (e.label === undefined) return
-    if (!verbalizer.labels.includes(e.label)) {
-      throw new PetError(`${e.source}: unknown label '${e.label}' (the verbalizer has ${verbalizer.labels.map(l => `'${l}'`).join(', ')})`, 'EDATA')
+    if (!known.includes(e.label)) {
+      throw new PetError(`${e.source}: unknown label '${e.label}' (known labels: ${known.map(l => `'${l}'`).join(', ')})`, 'EDATA')
     }
     n++
     if (predictions[i].label === e.label) correct++

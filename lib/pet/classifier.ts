@@ -1,0 +1,78 @@
+// The plain sequence classifier ([CLS] + linear head on the same encoder): the fine-tuning baseline PET must
+// beat, and the student of distillation.
+import type { NativeLoss } from '../../bindings'
+import { lengthBuckets, padBatch } from '../batch'
+import type { Example } from '../data/examples'
+import { nativeError, PetError } from '../errors'
+import type { MaskedLM } from '../model'
+import { argmax, softmax } from './label-scores'
+import type { Prediction } from './score'
+
+export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
+
+/** [CLS] a [SEP] (b [SEP]) with the fields in the given order, longest field truncated first. */
+export function encodePlain (model: MaskedLM, e: Example, fields: readonly string[], maxLength: number): ClassifierInput {
+  const tok = model.tokenizer
+  const limit = Math.min(maxLength, model.maxPositions)
+  const parts = fields.map(f => {
+    const t = e.fields[f]
+    if (typeof t !== 'string') throw new PetError(`${e.source}: no text field '${f}'`, 'EDATA')
+    return tok.encode(t)
+  })
+  let total = parts.reduce((n, p) => n + p.length, 1 + parts.length)
+  while (total > limit) {
+    const longest = parts.reduce((best, p, i) => (p.length > parts[best].length ? i : best), 0)
+    parts[longest].pop()
+    total--
+  }
+  const inputIds = [tok.clsId]
+  const tokenTypeIds = [0]
+  parts.forEach((p, i) => {
+    for (const id of [...p, tok.sepId]) { inputIds.push(id); tokenTypeIds.push(Math.min(i, 1)) }
+  })
+  return { inputIds, tokenTypeIds }
+}
+
+/** Probabilities from the classifier head, in the examples' order. */
+export async function classifyExamples (model: MaskedLM, labels: readonly string[], inputs: readonly ClassifierInput[],
+  batchSize = 32, onProgress?: (done: number) => void): Promise<Prediction[]> {
+  const out: Prediction[] = new Array(inputs.length)
+  const L = labels.length
+  let done = 0
+  for (const bucket of lengthBuckets(inputs.map(x => x.inputIds.length), batchSize)) {
+    let logits: Float32Array
+    try {
+      logits = await model.core.classify(padBatch(bucket.map(i => inputs[i]), model.tokenizer.padId))
+    } catch (err) {
+      throw nativeError(err)
+    }
+    bucket.forEach((index, b) => {
+      const scores = Array.from(logits.subarray(b * L, (b + 1) * L))
+      out[index] = { label: labels[argmax(scores)], scores, probs: softmax(scores) }
+    })
+    done += bucket.length
+    onProgress?.(done)
+  }
+  return out
+}
+
+interface Item { input: ClassifierInput, label?: number, teacher?: number[] }
+
+/**
+ * Steps for the classifier: hard labels (fine-tuning) or teacher logits (distillation: KL at temperature T,
+ * scaled by T^2 as in PET).
+ */
+export function classifierSteps (model: MaskedLM, items: Item[], numLabels: number, temperature: number) {
+  return {
+    items,
+    buildStep (batchItems: readonly Item[]): { batch: ReturnType<typeof padBatch>, loss: NativeLoss } {
+      const batch = padBatch(batchItems.map(i => i.input), model.tokenizer.padId)
+      if (batchItems[0].teacher) {
+        const t = new Float32Array(batchItems.length * numLabels)
+        batchItems.forEach((it, b) => t.set(it.teacher!, b * numLabels))
+        return { batch, loss: { clsTeacherLogits: t, clsRows: batchItems.length, clsNumLabels: numLabels, clsTemperature: temperature } }
+      }
+      return { batch, loss: { clsLabels: Int32Array.from(batchItems.map(i => i.label!)) } }
+    }
+  }
+}

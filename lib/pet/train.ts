@@ -1,0 +1,119 @@
+// Few-shot PET: fine-tune the MLM on labeled examples in the cloze, with extra random masking of the other
+// tokens as a regulariser; optionally semi-supervised (unlabeled text without the pattern, MLM-masked, in the
+// same batches), in the seed's way.
+import type { NativeLoss } from '../../bindings'
+import { padBatch } from '../batch'
+import type { Example } from '../data/examples'
+import { PetError } from '../errors'
+import type { MaskedLM } from '../model'
+import { randomMasking } from '../train/masking'
+import type { Rng } from '../train/rng'
+import type { LabelScoreOptions } from './label-scores'
+import type { EncodedInput, Pattern } from './pattern'
+import { checkPatternVerbalizer, encodeExamples } from './score'
+import type { Verbalizer } from './verbalizer'
+
+export interface PetLossOptions {
+  /**
+   * 'vocab': the seed's loss — the label word's token is one more MLM target at the [MASK] (cross-entropy over the
+   * whole vocabulary, averaged with the randomly masked tokens); 'verbalizer': PET's — cross-entropy over the
+   * labels' scores, plus (1 - alpha) x the MLM loss of the masked tokens.
+   */
+  labelLoss: 'vocab' | 'verbalizer'
+  alpha: number
+  /** share of the other tokens randomly masked (0: none) */
+  maskRate: number
+  /** unlabeled examples per labeled one in a batch (semi-supervised) */
+  unlabeledRatio: number
+  labelScores: LabelScoreOptions
+  maxLength: number
+}
+
+interface Item { enc: EncodedInput, label: number }
+
+export interface PetStepBuilder {
+  items: Item[]
+  buildStep (items: readonly Item[], rng: Rng): { batch: ReturnType<typeof padBatch>, loss: NativeLoss }
+}
+
+export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
+  unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder {
+  checkPatternVerbalizer(pattern, verbalizer)
+  const tok = model.tokenizer
+  const items: Item[] = encodeExamples(model, pattern, train, o.maxLength).map((enc, i) => {
+    const label = train[i].label
+    if (label === undefined) throw new PetError(`${train[i].source}: a training example has no label`, 'EDATA')
+    try {
+      return { enc, label: verbalizer.labelIndex(label) }
+    } catch (err) {
+      throw new PetError(`${train[i].source}: ${(err as Error).message}`, 'EDATA')
+    }
+  })
+  const limit = Math.min(o.maxLength, model.maxPositions)
+  const plain = unlabeled.map(e => {
+    const text = Object.values(e.fields).join('')
+    return [tok.clsId, ...tok.encode(text).slice(0, limit - 2), tok.sepId]
+  })
+  const special = new Set([tok.clsId, tok.sepId, tok.padId, tok.maskId, tok.unkId])
+  const maskOpts = { rate: o.maskRate, maskId: tok.maskId, vocabSize: model.info.config.vocabSize, special }
+  const S = pattern.maskCount
+  const C = verbalizer.candidates.length
+  const words = verbalizer.words.flatMap((ws, l) => ws.map(w => ({ ids: w.ids, label: l })))
+  const wordMatrix = new Float32Array(words.length * S * C)
+  // multi-token words: the sum of per-slot scores, or their mean (1/S each), as at inference
+  const weight = o.labelScores.multiToken === 'mean' ? 1 / S : 1
+  words.forEach((w, i) => w.ids.forEach((id, s) => { wordMatrix[i * S * C + s * C + verbalizer.candidateIndex.get(id)!] = weight }))
+  const wordLabel = Int32Array.from(words.map(w => w.label))
+
+  return {
+    items,
+    buildStep (batchItems, rng) {
+      const rows: Array<{ inputIds: number[], tokenTypeIds: number[] }> = []
+      const vocabPos: number[] = []
+      const vocabTgt: number[] = []
+      const labelPos: number[] = []
+      const labelTgt: number[] = []
+      for (const it of batchItems) {
+        const row = rows.length
+        const m = o.maskRate > 0 ? randomMasking(it.enc.inputIds, new Set(it.enc.maskPositions), rng, maskOpts)
+          : { inputIds: [...it.enc.inputIds], targets: [] }
+        rows.push({ inputIds: m.inputIds, tokenTypeIds: it.enc.tokenTypeIds })
+        for (const [col, id] of m.targets) { vocabPos.push(row, col); vocabTgt.push(id) }
+        if (o.labelLoss === 'vocab') {
+          // The label's (first) word, token by token, as MLM targets at the [MASK] slots.
+          const word = verbalizer.words[it.label][0]
+          it.enc.maskPositions.forEach((col, s) => { vocabPos.push(row, col); vocabTgt.push(word.ids[s]) })
+        } else {
+          for (const col of it.enc.maskPositions) labelPos.push(row, col)
+          labelTgt.push(it.label)
+        }
+      }
+      const extra = Math.round(batchItems.length * o.unlabeledRatio)
+      for (let k = 0; k < extra && plain.length > 0; k++) {
+        const ids = plain[rng.int(plain.length)]
+        const row = rows.length
+        const m = randomMasking(ids, new Set(), rng, { ...maskOpts, rate: o.maskRate > 0 ? o.maskRate : 0.15 })
+        rows.push({ inputIds: m.inputIds, tokenTypeIds: new Array(ids.length).fill(0) })
+        for (const [col, id] of m.targets) { vocabPos.push(row, col); vocabTgt.push(id) }
+      }
+      const batch = padBatch(rows, tok.padId)
+      const loss: NativeLoss = {}
+      if (vocabTgt.length > 0) {
+        loss.vocabPositions = Int32Array.from(vocabPos)
+        loss.vocabTargets = Int32Array.from(vocabTgt)
+        loss.vocabWeight = o.labelLoss === 'vocab' ? 1 : 1 - o.alpha
+      }
+      if (labelTgt.length > 0) {
+        loss.labelPositions = Int32Array.from(labelPos)
+        loss.labelCandidates = Int32Array.from(verbalizer.candidates)
+        loss.wordMatrix = wordMatrix
+        loss.wordLabel = wordLabel
+        loss.labelTargets = Int32Array.from(labelTgt)
+        loss.labelScore = S > 1 || o.labelScores.score === 'logprob' || o.labelScores.manyToOne === 'logsumexp' ? 'logprob' : 'logit'
+        loss.labelAggregate = o.labelScores.manyToOne === 'logsumexp' ? 'logsumexp' : 'mean'
+        loss.labelWeight = o.alpha
+      }
+      return { batch, loss }
+    }
+  }
+}

@@ -1,0 +1,181 @@
+// The training loop shared by PET, the classifier baseline and distillation: seeded shuffling, native steps,
+// evaluation on a dev set each epoch, the best checkpoint kept atomically, early stopping, resume.
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { NativeBatch, NativeLoss, NativeTrainable } from '../../bindings'
+import { nativeError, PetError } from '../errors'
+import type { MaskedLM } from '../model'
+import { progress } from '../progress'
+import { readJson, resolveCheckpoint, saveDirAtomic, writeJson } from './checkpoint'
+import { Rng } from './rng'
+
+export interface LoopOptions {
+  epochs: number
+  batchSize: number
+  lr: number
+  weightDecay: number
+  /** share of the steps used for linear warm-up; the learning rate then decays linearly to 0 */
+  warmupRatio: number
+  maxGradNorm: number
+  seed: number
+  /** stop after this many epochs without a better dev score (0: never) */
+  patience: number
+  /** run directory: best/ (best dev score), last/ + state.json (for resuming), history */
+  outDir: string
+  resume: boolean
+  quiet: boolean
+  trainable: NativeTrainable
+}
+
+export interface EpochRecord {
+  epoch: number
+  loss: number
+  dev?: number
+  seconds: number
+}
+
+export interface LoopResult {
+  bestEpoch: number
+  bestDev?: number
+  history: EpochRecord[]
+  bestDir: string
+  steps: number
+  seconds: number
+  resumedFrom?: number
+}
+
+export interface LoopTask<T> {
+  /** the labeled training items (encoded once) */
+  items: readonly T[]
+  /** one native step's inputs for these items */
+  buildStep (items: readonly T[], rng: Rng): { batch: NativeBatch, loss: NativeLoss }
+  /** dev score (accuracy), or undefined without a dev set */
+  evaluate?: (model: MaskedLM) => Promise<number>
+  /** files beside the weights so that the checkpoint can predict (pet.json) */
+  describe (dir: string): void
+}
+
+interface LoopState {
+  epoch: number
+  steps: number
+  rng: number
+  bestEpoch: number
+  bestDev?: number
+  history: EpochRecord[]
+  seconds: number
+}
+
+/**
+ * `open(dir)` loads the model to train: the base model (dir undefined) or, when resuming, the weights of the last
+ * finished epoch; it also adds any head the task needs. The caller disposes the returned model.
+ */
+export async function runTraining<T> (open: (resumeDir?: string) => Promise<MaskedLM>, task: LoopTask<T>,
+  o: LoopOptions): Promise<LoopResult & { model: MaskedLM }> {
+  if (task.items.length === 0) throw new PetError('the labeled training set is empty', 'EDATA')
+  fs.mkdirSync(o.outDir, { recursive: true })
+  const lastDir = path.join(o.outDir, 'last')
+  const rng = new Rng(o.seed)
+  let state: LoopState = { epoch: 0, steps: 0, rng: rng.seedState, bestEpoch: 0, history: [], seconds: 0 }
+  let resumedFrom: number | undefined
+
+  let resumeDir: string | undefined
+  if (o.resume) {
+    const last = resolveCheckpoint(lastDir)
+    const saved = last ? readJson<LoopState>(path.join(last, 'state.json')) : undefined
+    if (saved && last) {
+      state = saved
+      resumedFrom = saved.epoch
+      rng.seedState = saved.rng
+      resumeDir = last
+    }
+  }
+  const model = await open(resumeDir)
+  try {
+    return await loop(model, task, o, state, rng, resumedFrom)
+  } catch (err) {
+    model.dispose()
+    throw err
+  }
+}
+
+async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, state: LoopState, rng: Rng,
+  resumedFrom: number | undefined): Promise<LoopResult & { model: MaskedLM }> {
+  const bestDir = path.join(o.outDir, 'best')
+  const lastDir = path.join(o.outDir, 'last')
+  const stepsPerEpoch = Math.ceil(task.items.length / o.batchSize)
+  const totalSteps = stepsPerEpoch * o.epochs
+  try {
+    model.core.setTrainable(o.trainable, {
+      lr: o.lr,
+      weightDecay: o.weightDecay,
+      warmupSteps: Math.round(o.warmupRatio * totalSteps),
+      totalSteps,
+      maxGradNorm: o.maxGradNorm,
+      seed: o.seed,
+      initialStep: state.steps
+    })
+    const last = resolveCheckpoint(lastDir)
+    if (resumedFrom !== undefined && last) await model.core.loadTrainerState(path.join(last, 'trainer.pt'))
+  } catch (err) {
+    throw nativeError(err)
+  }
+
+  const t0 = Date.now() - state.seconds * 1000
+  const bar = progress('train', totalSteps, { quiet: o.quiet })
+  bar.update(state.steps)
+  for (let epoch = state.epoch + 1; epoch <= o.epochs; epoch++) {
+    const e0 = Date.now()
+    const order = rng.shuffle(task.items.map((_, i) => i))
+    let lossSum = 0
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const items = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map(i => task.items[i])
+      const { batch, loss } = task.buildStep(items, rng)
+      let r
+      try {
+        r = await model.core.trainStep(batch, loss)
+      } catch (err) {
+        throw nativeError(err, `epoch ${epoch}, step ${s + 1}`)
+      }
+      lossSum += r.loss
+      state.steps++
+      bar.update(state.steps, { epoch: `${epoch}/${o.epochs}`, loss: r.loss.toFixed(4) })
+    }
+    const record: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - e0) / 1000 }
+    if (task.evaluate) record.dev = await task.evaluate(model)
+    state.history.push(record)
+    const better = task.evaluate ? record.dev! > (state.bestDev ?? -Infinity) : true
+    if (better) {
+      state.bestEpoch = epoch
+      state.bestDev = record.dev
+      await saveDirAtomic(bestDir, async tmp => { await model.save(tmp); task.describe(tmp) })
+    }
+    state.epoch = epoch
+    state.rng = rng.seedState
+    state.seconds = (Date.now() - t0) / 1000
+    if (epoch < o.epochs) {
+      // What resuming needs, swapped in as one directory: the weights, the optimizer's moments and RNG,
+      // the loop's counters and RNG.
+      await saveDirAtomic(lastDir, async tmp => {
+        await model.save(tmp)
+        await model.core.saveTrainerState(path.join(tmp, 'trainer.pt'))
+        writeJson(path.join(tmp, 'state.json'), state)
+      })
+    }
+    writeJson(path.join(o.outDir, 'history.json'), state.history)
+    if (o.patience > 0 && epoch - state.bestEpoch >= o.patience) break
+  }
+  bar.stop()
+  // A finished run leaves best/ and the history; the resume files are no longer needed.
+  fs.rmSync(lastDir, { recursive: true, force: true })
+  fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
+  return {
+    bestEpoch: state.bestEpoch,
+    bestDev: state.bestDev,
+    history: state.history,
+    bestDir,
+    steps: state.steps,
+    seconds: (Date.now() - t0) / 1000,
+    resumedFrom,
+    model
+  }
+}
