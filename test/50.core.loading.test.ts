@@ -59,6 +59,20 @@ t.test('formats and layouts give the same logits', async t => {
   binModel.dispose()
   t.ok(maxAbsDiff(await probeLogits(bin), expected) <= 1e-6, 'pytorch_model.bin with legacy LayerNorm.gamma/beta names')
 
+  const binSharded = tmpDir()
+  for (const f of ['config.json']) fs.copyFileSync(path.join(binDir, f), path.join(binSharded, f))
+  fs.copyFileSync(path.join(miniMlm, 'vocab.txt'), path.join(binSharded, 'vocab.txt'))
+  fs.copyFileSync(path.join(binDir, 'pytorch_model.bin'), path.join(binSharded, 'pytorch_model-00001-of-00001.bin'))
+  const names = readSafetensors(path.join(base, 'model.safetensors'))
+  const weightMap = Object.fromEntries([...names.keys()].map(k => [k.replace('embeddings.LayerNorm.weight', 'embeddings.LayerNorm.gamma').replace('embeddings.LayerNorm.bias', 'embeddings.LayerNorm.beta'), 'pytorch_model-00001-of-00001.bin']))
+  fs.writeFileSync(path.join(binSharded, 'pytorch_model.bin.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }))
+  const bs = await MaskedLM.load(binSharded)
+  t.equal(bs.info.format, 'pytorch-sharded')
+  bs.dispose()
+  t.ok(maxAbsDiff(await probeLogits(binSharded), expected) <= 1e-6, 'sharded pytorch_model.bin with its index')
+  fs.writeFileSync(path.join(binSharded, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: { ...weightMap, 'bert.extra.weight': 'pytorch_model-00001-of-00001.bin' } }))
+  await t.rejects(MaskedLM.load(binSharded), /tensor "bert\.extra\.weight" is not in its shard/)
+
   const bare = editedTinyBert(m => new Map([...m].map(([k, v]) => [k.replace(/^bert\./, ''), v])))
   t.equal(maxAbsDiff(await probeLogits(bare), expected), 0, 'names without the bert. prefix')
 

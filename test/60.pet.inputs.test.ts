@@ -89,5 +89,5 @@ t.test('JSONL: empty and malformed lines are reported with their line number', a
   t.equal(ex[0].label, 'positive')
   const v = new Verbalizer({ positive: ['很'], negative: ['不'] }, tok)
   const err = t.throws(() => accuracy([{ fields: { text: 'x' }, label: 'neutral', source: 'd.jsonl:7' }], [{ label: 'positive', scores: [0, 0], probs: [0.5, 0.5] }], v)) as unknown
-  t.ok(err instanceof PetError && /d\.jsonl:7: unknown label 'neutral'/.test(err.message))
+  t.ok(err instanceof PetError && /d\.jsonl:7: unknown label 'neutral' \(known labels: 'positive', 'negative'\)/.test(err.message))
 })
