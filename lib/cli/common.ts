@@ -60,6 +60,10 @@ export function loopOptions (a: Values, outDir: string, trainable: LoopOptions['
   }
 }
 
+export function loadFlags (a: Values): { device: string, threads?: number } {
+  return { device: (a.device as string | undefined) ?? 'cpu', threads: a.threads === undefined ? undefined : intFlag(a, 'threads', 1) }
+}
+
 export interface Splits { train: Example[], dev?: Example[], test?: Example[] }
 
 /** Reads --train/--dev/--test with the pattern's fields and the label field. */

@@ -6,7 +6,7 @@ import { writeTask } from '../pet/task'
 import type { Example } from '../data/examples'
 import { runTraining } from '../train/loop'
 import { intFlag, Output, parse, required } from './args'
-import { dataFlags, dataUsage, defaultOutDir, loopFlags, loopOptions, readSplits, writeReport } from './common'
+import { dataFlags, dataUsage, loadFlags, defaultOutDir, loopFlags, loopOptions, readSplits, writeReport } from './common'
 
 export const usage = `pet finetune --train FILE [--labels '["negative","positive"]'] [--fields text] [options]
   The baseline: a plain sequence classifier ([CLS] + linear head on the same encoder) trained on the labels.
@@ -24,7 +24,7 @@ export async function run (argv: string[]): Promise<void> {
   const evalBatch = intFlag(a, 'eval-batch-size', 64)
   const outDir = (a.out as string | undefined) ?? defaultOutDir('finetune')
   const modelDir = (a.model as string | undefined) ?? defaultModelDir
-  const loadOpts = { device: (a.device as string | undefined) ?? 'cpu', threads: a.threads === undefined ? undefined : intFlag(a, 'threads', 1) }
+  const loadOpts = loadFlags(a)
   const opts = loopOptions(a, outDir, { kind: 'all' }, { lr: 1e-4, epochs: 30, batchSize: 16 })
 
   const result = await runTraining(async dir => {

@@ -10,6 +10,9 @@ const commands: Record<string, () => Command> = {
   train: () => require('./train'),
   finetune: () => require('./finetune'),
   predict: () => require('./predict'),
+  pretrain: () => require('./pretrain'),
+  ensemble: () => require('./ensemble'),
+  distill: () => require('./distill'),
   info: () => require('./info')
 }
 

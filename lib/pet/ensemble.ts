@@ -1,0 +1,49 @@
+// Several PET models (one per pattern) combined: label scores averaged with weights, as PET merges its
+// models' logits; the result labels unlabeled data softly for distillation.
+import type { Example } from '../data/examples'
+import { MaskedLM, type LoadOptions } from '../model'
+import { argmax, softmax, type LabelScoreOptions } from './label-scores'
+import { Pattern } from './pattern'
+import { scoreExamples, type Prediction } from './score'
+import { Verbalizer, type VerbalizerSpec } from './verbalizer'
+
+export interface EnsembleMember {
+  /** a trained model directory (or the base model, for zero-shot members) */
+  dir: string
+  pattern: string
+  weight: number
+}
+
+export interface EnsembleOptions {
+  verbalizer: VerbalizerSpec
+  load: Partial<LoadOptions>
+  batchSize: number
+  maxLength: number
+  labelScores: LabelScoreOptions
+  onMember?: (i: number) => void
+}
+
+/** Weighted mean of the members' label scores: [examples][labels]. */
+export async function ensembleScores (members: readonly EnsembleMember[], examples: readonly Example[],
+  o: EnsembleOptions): Promise<{ labels: string[], scores: number[][] }> {
+  const total = members.reduce((s, m) => s + m.weight, 0)
+  let labels: string[] = []
+  const sum: number[][] = examples.map(() => [])
+  for (const [i, m] of members.entries()) {
+    o.onMember?.(i)
+    const model = await MaskedLM.load(m.dir, o.load)
+    try {
+      const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
+      labels = [...verbalizer.labels]
+      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores })
+      preds.forEach((p, e) => p.scores.forEach((s, l) => { sum[e][l] = (sum[e][l] ?? 0) + s * m.weight / total }))
+    } finally {
+      model.dispose()
+    }
+  }
+  return { labels, scores: sum }
+}
+
+export function toPredictions (labels: readonly string[], scores: readonly number[][]): Prediction[] {
+  return scores.map(s => ({ label: labels[argmax(s)], scores: [...s], probs: softmax([...s]) }))
+}
