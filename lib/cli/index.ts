@@ -13,6 +13,7 @@ const commands: Record<string, () => Command> = {
   pretrain: () => require('./pretrain'),
   ensemble: () => require('./ensemble'),
   distill: () => require('./distill'),
+  ipet: () => require('./ipet'),
   info: () => require('./info')
 }
 
