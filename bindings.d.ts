@@ -50,10 +50,14 @@ export interface NativeCandidateScores {
   numCandidates: number
 }
 
+/**
+ * What may change. 'rows': only those word-embedding rows (frozen P-tuning), or with `encoder` a prompt encoder
+ * producing them; 'all' with `encoder` + `promptRows`: full P-tuning. `promptLr`: the encoder's learning rate.
+ */
 export type NativeTrainable =
-  | { kind: 'all' }
+  | { kind: 'all', encoder?: 'lstm' | 'mlp', promptRows?: Int32Array, promptLr?: number }
   | { kind: 'tensors', names: string[] }
-  | { kind: 'rows', rows: Int32Array }
+  | { kind: 'rows', rows: Int32Array, encoder?: 'lstm' | 'mlp', promptLr?: number }
 
 export interface NativeOptimOptions {
   lr?: number
@@ -139,6 +143,14 @@ export declare class NativeModel {
   /** the optimizer's moments and the step counter, for resuming (written atomically) */
   saveTrainerState (path: string): Promise<void>
   loadTrainerState (path: string): Promise<void>
+  /** the prompt encoder's current output: input-side embeddings of the prompt rows; null without one */
+  inputRows (): { rows: Int32Array, values: Float32Array } | null
+  /** sets (or with null clears) input-side replacement embeddings [rows, hidden] */
+  setInputRows (rows: Int32Array | null, values?: Float32Array): void
+  /** writes rows of the word-embedding matrix (input and tied output side) */
+  setEmbeddingRows (rows: Int32Array, values: Float32Array): void
+  /** the prompt encoder's tensors by name (prompt_encoder.*), empty without one */
+  promptEncoderTensors (): Record<string, { shape: number[], data: Float32Array }>
   /** adds a [CLS] classifier head (or adopts the checkpoint's own); returns true if adopted; before setTrainable */
   addClassifier (numLabels: number, seed?: number): boolean
   /** [batch, numLabels] classifier logits */

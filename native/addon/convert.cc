@@ -153,6 +153,17 @@ petcore::TrainableSpec TrainableFromJs(const Napi::Value& v) {
   } else {
     type_error(v.Env(), "trainable kind must be 'all', 'tensors' or 'rows'");
   }
+  if (o.Get("encoder").IsString()) {
+    s.prompt_encoder = o.Get("encoder").As<Napi::String>().Utf8Value();
+    if (s.prompt_encoder != "lstm" && s.prompt_encoder != "mlp") type_error(v.Env(), "encoder must be 'lstm' or 'mlp'");
+    if (s.kind == petcore::TrainableSpec::Kind::All) {
+      at::Tensor rows = IntTensor(o.Get("promptRows"), "promptRows", -1, 0);
+      s.prompt_rows.assign(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+    } else if (s.kind != petcore::TrainableSpec::Kind::EmbeddingRows) {
+      type_error(v.Env(), "a prompt encoder goes with kind 'rows' (frozen) or 'all' (full)");
+    }
+  }
+  s.prompt_lr = NumberOption(o, "promptLr", 0.0);
   return s;
 }
 

@@ -1,5 +1,6 @@
 #include "model_wrap.h"
 
+#include <cstring>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -63,6 +64,10 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::LossAndGrads>("lossAndGrads"),
                                         InstanceMethod<&ModelWrap::Save>("save"),
                                         InstanceMethod<&ModelWrap::AddClassifier>("addClassifier"),
+                                        InstanceMethod<&ModelWrap::InputRows>("inputRows"),
+                                        InstanceMethod<&ModelWrap::SetInputRows>("setInputRows"),
+                                        InstanceMethod<&ModelWrap::SetEmbeddingRows>("setEmbeddingRows"),
+                                        InstanceMethod<&ModelWrap::PromptEncoderTensors>("promptEncoderTensors"),
                                         InstanceMethod<&ModelWrap::SaveTrainerState>("saveTrainerState"),
                                         InstanceMethod<&ModelWrap::LoadTrainerState>("loadTrainerState"),
                                         InstanceMethod<&ModelWrap::Classify>("classify"),
@@ -302,6 +307,78 @@ Napi::Value ModelWrap::LoadTrainerState(const Napi::CallbackInfo& info) {
         st->trainer->load_state(path);
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+namespace {
+std::unique_lock<std::mutex> Idle(const Napi::Env& env, ModelState& st) {
+  std::unique_lock<std::mutex> lock(st.mu, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
+  return lock;
+}
+
+std::pair<at::Tensor, at::Tensor> RowsFromJs(const Napi::CallbackInfo& info, int64_t hidden) {
+  at::Tensor rows = IntTensor(info[0], "rows", -1, 0);
+  at::Tensor values = FloatTensor(info[1], "values", rows.numel(), hidden);
+  return {rows, values};
+}
+}  // namespace
+
+Napi::Value ModelWrap::InputRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  auto lock = Idle(env, *st);
+  const auto& m = *st->model;
+  if (!m.input_rows().defined()) return env.Null();
+  auto o = Napi::Object::New(env);
+  at::Tensor rows = m.input_rows().to(at::kCPU, at::kInt).contiguous();
+  auto r = Napi::Int32Array::New(env, rows.numel());
+  std::memcpy(r.Data(), rows.data_ptr<int32_t>(), sizeof(int32_t) * rows.numel());
+  o.Set("rows", r);
+  o.Set("values", ToFloat32Array(env, m.input_values()));
+  return o;
+}
+
+Napi::Value ModelWrap::SetInputRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  auto lock = Idle(env, *st);
+  return Guarded(env, [&]() -> Napi::Value {
+    if (info[0].IsNull() || info[0].IsUndefined()) {
+      st->model->set_input_rows({}, {});
+    } else {
+      auto [rows, values] = RowsFromJs(info, st->model->config().hidden_size);
+      st->model->set_input_rows(rows, values);
+    }
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::SetEmbeddingRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  auto lock = Idle(env, *st);
+  return Guarded(env, [&]() -> Napi::Value {
+    auto [rows, values] = RowsFromJs(info, st->model->config().hidden_size);
+    st->model->set_embedding_rows(rows, values);
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::PromptEncoderTensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  auto lock = Idle(env, *st);
+  auto o = Napi::Object::New(env);
+  if (!st->trainer) return o;
+  for (const auto& [name, t] : st->trainer->prompt_encoder_tensors()) {
+    auto e = Napi::Object::New(env);
+    auto shape = Napi::Array::New(env, t.dim());
+    for (int64_t i = 0; i < t.dim(); ++i) shape.Set(static_cast<uint32_t>(i), static_cast<double>(t.size(i)));
+    e.Set("shape", shape);
+    e.Set("data", ToFloat32Array(env, t));
+    o.Set(name, e);
+  }
+  return o;
 }
 
 Napi::Value ModelWrap::AddClassifier(const Napi::CallbackInfo& info) {

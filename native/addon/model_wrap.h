@@ -36,6 +36,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value SaveTrainerState(const Napi::CallbackInfo& info);
   Napi::Value LoadTrainerState(const Napi::CallbackInfo& info);
+  Napi::Value InputRows(const Napi::CallbackInfo& info);
+  Napi::Value SetInputRows(const Napi::CallbackInfo& info);
+  Napi::Value SetEmbeddingRows(const Napi::CallbackInfo& info);
+  Napi::Value PromptEncoderTensors(const Napi::CallbackInfo& info);
   Napi::Value AddClassifier(const Napi::CallbackInfo& info);
   Napi::Value Classify(const Napi::CallbackInfo& info);
   Napi::Value TensorNames(const Napi::CallbackInfo& info);

@@ -179,7 +179,8 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
 }
 
 at::Tensor BertModel::embed(const Batch& b, bool train, const at::Tensor& word_emb) const {
-  const at::Tensor& W = word_emb.defined() ? word_emb : word_embeddings();
+  at::Tensor W = word_emb.defined() ? word_emb : word_embeddings();
+  if (!word_emb.defined() && input_rows_.defined()) W = W.index_put({input_rows_}, input_values_);
   const int64_t T = b.input_ids.size(1);
   at::Tensor positions = at::arange(T, b.input_ids.options()).unsqueeze(0);
   // Same order of additions as HF: (words + token types) + positions.
@@ -242,6 +243,27 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const at::Tensor
                                   ? (word_emb.defined() ? word_emb : word_embeddings())
                                   : param("cls.predictions.decoder.weight");
   return at::linear(h, decoder, param("cls.predictions.bias"));
+}
+
+void BertModel::set_input_rows(const at::Tensor& rows, const at::Tensor& values) {
+  if (!rows.defined()) {
+    input_rows_ = input_values_ = at::Tensor();
+    return;
+  }
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.hidden_size)
+    throw std::runtime_error("prompt embeddings must be [rows, hidden_size]");
+  input_rows_ = rows.to(device_, at::kLong);
+  input_values_ = values.to(device_, at::kFloat);
+}
+
+void BertModel::set_embedding_rows(const at::Tensor& rows, const at::Tensor& values) {
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.hidden_size)
+    throw std::runtime_error("embedding rows must be [rows, hidden_size]");
+  const at::Tensor r = rows.to(device_, at::kLong);
+  if (r.numel() > 0 && (r.min().item<int64_t>() < 0 || r.max().item<int64_t>() >= config_.vocab_size))
+    throw std::runtime_error("embedding row outside the vocabulary");
+  at::NoGradGuard guard;
+  params_["bert.embeddings.word_embeddings.weight"].index_copy_(0, r, values.to(device_, at::kFloat));
 }
 
 bool BertModel::add_param(const std::string& name, const at::Tensor& init) {

@@ -55,6 +55,14 @@ class BertModel {
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb = {}) const;
 
+  // P-tuning with a prompt encoder: these rows' *input* embeddings are replaced by `values` ([rows, H]) in every
+  // forward pass, while the output projection keeps the word-embedding matrix. Undefined tensors clear it.
+  void set_input_rows(const at::Tensor& rows, const at::Tensor& values);
+  const at::Tensor& input_rows() const { return input_rows_; }
+  const at::Tensor& input_values() const { return input_values_; }
+  // Writes rows of the word-embedding matrix (input and tied output side), e.g. a loaded raw-row prompt.
+  void set_embedding_rows(const at::Tensor& rows, const at::Tensor& values);
+
   // Adds a trainable tensor outside the MLM (e.g. a classifier head); if the checkpoint had a tensor of that
   // name and shape among its unexpected ones, that one is adopted instead of `init`. Returns true if adopted.
   bool add_param(const std::string& name, const at::Tensor& init);
@@ -74,6 +82,7 @@ class BertModel {
   std::string source_dir_;
   std::map<std::string, at::Tensor> params_;
   NamedTensors extras_;
+  at::Tensor input_rows_, input_values_;
 };
 
 // The names and shapes an MLM with this config must have.

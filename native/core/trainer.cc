@@ -13,6 +13,7 @@
 
 #include "autocast.h"
 #include "classifier.h"
+#include "prompt_encoder.h"
 #include "scoring.h"
 
 namespace petcore {
@@ -90,6 +91,7 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
                                    std::to_string(model_.config().vocab_size) + ")");
         if (!seen.insert(r).second) throw std::runtime_error("embedding row " + std::to_string(r) + " listed twice");
       }
+      if (!spec.prompt_encoder.empty()) break;  // the encoder below produces these rows
       rows_index_ = at::tensor(spec.rows, at::kLong).to(model_.device());
       // The learned rows live in their own small tensor: the optimizer (and its state) sees only them, and the
       // full matrix is rebuilt functionally in each forward, so every other row stays bit-identical.
@@ -100,6 +102,27 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
       break;
     }
   }
+  std::vector<at::Tensor> prompt_params;
+  if (!spec.prompt_encoder.empty()) {
+    const auto& prow = spec.kind == TrainableSpec::Kind::EmbeddingRows ? spec.rows : spec.prompt_rows;
+    if (prow.empty()) throw std::runtime_error("a prompt encoder needs the prompt's embedding rows");
+    std::set<int64_t> seen;
+    for (int64_t r : prow) {
+      if (r < 0 || r >= model_.config().vocab_size || !seen.insert(r).second)
+        throw std::runtime_error("prompt rows must be distinct ids inside the vocabulary (bad: " + std::to_string(r) + ")");
+    }
+    prompt_index_ = at::tensor(prow, at::kLong).to(model_.device());
+    auto enc = std::make_shared<PromptEncoderImpl>(spec.prompt_encoder, static_cast<int64_t>(prow.size()), model_.config().hidden_size);
+    enc->to(model_.device());
+    encoder_ = enc;
+    for (auto& p : enc->named_parameters()) {
+      params_.push_back(p.value());
+      names_.push_back("prompt_encoder." + p.key());
+      prompt_params.push_back(p.value());
+    }
+    at::NoGradGuard guard;
+    model_.set_input_rows(prompt_index_, encode_prompt().detach());
+  }
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto options = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg.lr)
@@ -109,6 +132,15 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
   };
   if (!decay.empty()) groups.emplace_back(decay, options(cfg.weight_decay));
   if (!plain.empty()) groups.emplace_back(plain, options(0.0));
+  for (size_t i = 0; i < groups.size(); ++i) group_lr_.push_back(cfg.lr);
+  if (!prompt_params.empty()) {
+    // Prompts want a larger learning rate than the model (the seed used 6e-4 for the rows).
+    const double plr = spec.prompt_lr > 0 ? spec.prompt_lr : cfg.lr;
+    auto o = options(0.0);
+    o->lr(plr);
+    groups.emplace_back(prompt_params, std::move(o));
+    group_lr_.push_back(plr);
+  }
   optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
   step_ = cfg.initial_step;
 }
@@ -119,6 +151,8 @@ void Trainer::save_state(const std::string& path) const {
   archive.write("pet_step", at::tensor(step_, at::kLong));
   // Dropout draws from the default generator: keep its state so that a resumed run continues identically.
   archive.write("pet_cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
+  if (encoder_)
+    for (const auto& p : encoder_->named_parameters()) archive.write("pet_prompt_encoder." + p.key(), p.value().detach());
   const std::string tmp = path + ".tmp";
   archive.save_to(tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error(path + ": cannot rename the temporary file into place");
@@ -137,9 +171,30 @@ void Trainer::load_state(const std::string& path) {
   step_ = step.item<int64_t>();
   at::Tensor rng;
   archive.read("pet_cpu_rng", rng);
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  if (encoder_) {
+    at::NoGradGuard guard;
+    for (auto& p : encoder_->named_parameters()) {
+      at::Tensor t;
+      archive.read("pet_prompt_encoder." + p.key(), t);
+      p.value().copy_(t);
+    }
+    model_.set_input_rows(prompt_index_, encode_prompt().detach());
+  }
+}
+
+at::Tensor Trainer::encode_prompt() { return std::static_pointer_cast<PromptEncoderImpl>(encoder_)->forward(); }
+
+NamedTensors Trainer::prompt_encoder_tensors() const {
+  NamedTensors out;
+  if (!encoder_) return out;
+  for (const auto& p : encoder_->named_parameters())
+    out.emplace_back("prompt_encoder." + p.key(), p.value().detach().to(at::kCPU).contiguous().clone());
+  return out;
 }
 
 Trainer::~Trainer() {
@@ -227,7 +282,10 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     CudaBf16Autocast autocast(cfg_.bf16, dev);
     at::Tensor word_emb;
     if (rows_param_.defined()) word_emb = model_.word_embeddings().index_put({rows_index_}, rows_param_);
-    at::Tensor hidden = model_.encode(b, train, word_emb);
+    at::Tensor input_emb = word_emb;
+    if (encoder_)  // the encoder's output replaces the prompt rows on the input side only
+      input_emb = (word_emb.defined() ? word_emb : model_.word_embeddings()).index_put({prompt_index_}, encode_prompt());
+    at::Tensor hidden = model_.encode(b, train, input_emb);
     if (has_vocab) {
       at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);
@@ -282,10 +340,15 @@ StepResult Trainer::step(const Batch& b, const LossSpec& loss) {
     r.grad_norm = std::sqrt(sq);
   }
   r.lr = lr_at(step_);
-  for (auto& group : optimizer_->param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(r.lr);
+  auto& groups = optimizer_->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(r.lr / cfg_.lr * group_lr_[i]);
   optimizer_->step();
   ++step_;
+  if (encoder_) {
+    at::NoGradGuard guard;
+    model_.set_input_rows(prompt_index_, encode_prompt().detach());
+  }
   if (rows_param_.defined()) {
     at::NoGradGuard guard;
     model_.params()["bert.embeddings.word_embeddings.weight"].index_copy_(0, rows_index_, rows_param_.detach());

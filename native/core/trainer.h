@@ -14,6 +14,9 @@ namespace torch {
 namespace optim {
 class Optimizer;
 }
+namespace nn {
+class Module;
+}
 }  // namespace torch
 
 namespace petcore {
@@ -23,6 +26,11 @@ struct TrainableSpec {
   Kind kind = Kind::All;
   std::vector<std::string> names;  // Kind::Tensors: HF names
   std::vector<int64_t> rows;       // Kind::EmbeddingRows: word-embedding rows (e.g. the [unusedN] prompt tokens)
+  // P-tuning's prompt encoder ("lstm" or "mlp"; empty: none) producing the input embeddings of `prompt_rows`
+  // (EmbeddingRows: rows) with its own learning rate; with Kind::All the model trains too.
+  std::string prompt_encoder;
+  std::vector<int64_t> prompt_rows;
+  double prompt_lr = 0;            // 0: the model's learning rate
 };
 
 struct OptimConfig {
@@ -79,6 +87,8 @@ class Trainer {
   void save_state(const std::string& path) const;
   void load_state(const std::string& path);
   int64_t trainable_numel() const;
+  // The prompt encoder's tensors (named "prompt_encoder.*"), for saving with an adapter.
+  NamedTensors prompt_encoder_tensors() const;
   const TrainableSpec& spec() const { return spec_; }
 
  private:
@@ -91,8 +101,12 @@ class Trainer {
   std::vector<at::Tensor> params_;       // what the optimizer owns
   std::vector<std::string> names_;
   at::Tensor rows_index_, rows_param_;   // EmbeddingRows: the rows being learned
+  std::shared_ptr<torch::nn::Module> encoder_;  // PromptEncoderImpl
+  at::Tensor prompt_index_;
+  at::Tensor encode_prompt();
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t step_ = 0;
+  std::vector<double> group_lr_;  // each parameter group's base learning rate
 };
 
 }  // namespace petcore
