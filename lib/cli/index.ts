@@ -14,6 +14,7 @@ const commands: Record<string, () => Command> = {
   ensemble: () => require('./ensemble'),
   distill: () => require('./distill'),
   ipet: () => require('./ipet'),
+  ptune: () => require('./ptune'),
   info: () => require('./info')
 }
 

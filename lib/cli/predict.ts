@@ -7,25 +7,30 @@ import { MaskedLM } from '../model'
 import { classifyExamples, encodePlain } from '../pet/classifier'
 import { Pattern } from '../pet/pattern'
 import { accuracy, scoreExamples, type Prediction } from '../pet/score'
-import { readTask } from '../pet/task'
+import { readTask, type PetTask } from '../pet/task'
+import { loadAdapter, readAdapterConfig } from '../ptuning/adapter'
 import { Verbalizer } from '../pet/verbalizer'
 import { progress } from '../progress'
 import { intFlag, Output, parse, required } from './args'
 
-export const usage = `pet predict --model DIR --data FILE.jsonl [--text-field text] [--label-field label]
+export const usage = `pet predict --model DIR [--prompt ADAPTER] --data FILE.jsonl [--text-field text] [--label-field label]
     [--out preds.jsonl] [--batch-size 64] [--device cpu] [--json]
-  Predicts with a model trained by pet train / finetune (its pet.json holds the pattern, verbalizer and labels).
+  Predicts with a model trained by pet train / finetune / ptune (its pet.json holds the pattern, verbalizer and
+  labels), or with a P-tuning adapter (--prompt, written by pet ptune) on its unchanged base model (--model).
   Prints the accuracy when the lines carry labels.`
 
 export async function run (argv: string[]): Promise<void> {
   const a = parse(argv, {
-    model: { type: 'string' }, data: { type: 'string' }, 'text-field': { type: 'string' }, 'label-field': { type: 'string' },
+    model: { type: 'string' }, prompt: { type: 'string' }, data: { type: 'string' }, 'text-field': { type: 'string' }, 'label-field': { type: 'string' },
     out: { type: 'string' }, 'batch-size': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }
   })
   if (a.help) { console.log(usage); return }
   const out = new Output(a.json === true)
   const dir = required(a, 'model')
-  const task = readTask(dir)
+  const adapter = a.prompt ? readAdapterConfig(a.prompt as string) : undefined
+  const task: PetTask | undefined = adapter
+    ? { mode: 'pet', labels: adapter.labels, pattern: adapter.pattern, verbalizer: adapter.verbalizer, labelScores: adapter.label_scores, maxLength: adapter.max_length, fields: adapter.fields }
+    : readTask(dir)
   if (!task) throw new PetError(`${path.join(dir, 'pet.json')} not found: predict needs a model trained by pet train or pet finetune`, 'ENOENT')
   const file = required(a, 'data')
   const textField = (a['text-field'] as string | undefined) ?? 'text'
@@ -35,6 +40,9 @@ export async function run (argv: string[]): Promise<void> {
   })
   const batchSize = intFlag(a, 'batch-size', 64)
   const model = await MaskedLM.load(dir, { device: (a.device as string | undefined) ?? 'cpu', threads: a.threads === undefined ? undefined : intFlag(a, 'threads', 1) })
+  if (adapter) {
+    try { loadAdapter(model, a.prompt as string) } catch (err) { model.dispose(); throw err }
+  }
   const bar = progress('predict', examples.length, { quiet: out.json })
   try {
     let preds: Prediction[]

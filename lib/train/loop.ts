@@ -51,8 +51,8 @@ export interface LoopTask<T> {
   buildStep (items: readonly T[], rng: Rng): { batch: NativeBatch, loss: NativeLoss }
   /** dev score (accuracy), or undefined without a dev set */
   evaluate?: (model: MaskedLM) => Promise<number>
-  /** files beside the weights so that the checkpoint can predict (pet.json) */
-  describe (dir: string): void
+  /** files beside the weights so that the checkpoint can predict (pet.json, an adapter) */
+  describe (dir: string, model: MaskedLM): void | Promise<void>
 }
 
 interface LoopState {
@@ -147,7 +147,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     if (better) {
       state.bestEpoch = epoch
       state.bestDev = record.dev
-      await saveDirAtomic(bestDir, async tmp => { await model.save(tmp); task.describe(tmp) })
+      await saveDirAtomic(bestDir, async tmp => { await model.save(tmp); await task.describe(tmp, model) })
     }
     state.epoch = epoch
     state.rng = rng.seedState

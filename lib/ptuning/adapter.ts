@@ -1,0 +1,100 @@
+// A learned prompt as a tiny adapter folder, the way HF PEFT saves P-tuning adapters: adapter_config.json and
+// adapter_model.safetensors holding `prompt_embeddings` (+ the prompt encoder, when there is one). It plugs onto
+// an unchanged base model; a different base model is refused.
+import { createHash } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { nativeError, PetError } from '../errors'
+import type { MaskedLM } from '../model'
+import type { LabelScoreOptions } from '../pet/label-scores'
+import { readSafetensorsF32, writeSafetensorsF32, type F32Tensor } from '../safetensors'
+
+export interface AdapterConfig {
+  peft_type: 'P_TUNING'
+  task_type: 'PET_CLOZE'
+  num_virtual_tokens: number
+  token_dim: number
+  encoder_reparameterization_type: 'NONE' | 'LSTM' | 'MLP'
+  encoder_hidden_size: number
+  base_model_name_or_path: string
+  /** sha256 of the base config's shape fields and of tensors P-tuning never changes */
+  base_model_fingerprint: string
+  /** the word-embedding rows the prompt replaces, in the order of prompt_embeddings */
+  prompt_rows: number[]
+  /** true: the rows are the word-embedding rows themselves (input and tied output); false: input side only */
+  tied: boolean
+  pattern: string
+  verbalizer: Record<string, string[]>
+  labels: string[]
+  label_scores: LabelScoreOptions
+  max_length: number
+  fields: string[]
+}
+
+/** Identifies a base model by what P-tuning leaves untouched (not the word embeddings, whose rows it trains). */
+export function baseFingerprint (model: MaskedLM): string {
+  const c = model.info.config
+  const h = createHash('sha256')
+  h.update(JSON.stringify([c.vocabSize, c.hiddenSize, c.numHiddenLayers, c.numAttentionHeads, c.intermediateSize, c.maxPositionEmbeddings]))
+  for (const name of ['bert.embeddings.position_embeddings.weight', 'bert.encoder.layer.0.attention.self.query.weight', 'cls.predictions.bias']) {
+    const t = model.core.getTensor(name)
+    h.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+  }
+  return h.digest('hex')
+}
+
+export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<AdapterConfig, 'peft_type' | 'task_type' | 'num_virtual_tokens' | 'token_dim' | 'encoder_hidden_size'>): Promise<void> {
+  const H = model.info.config.hiddenSize
+  let values: Float32Array
+  if (cfg.tied) {
+    const w = model.core.getTensor('bert.embeddings.word_embeddings.weight').data
+    values = new Float32Array(cfg.prompt_rows.length * H)
+    cfg.prompt_rows.forEach((r, i) => values.set(w.subarray(r * H, (r + 1) * H), i * H))
+  } else {
+    const ir = model.core.inputRows()
+    if (!ir) throw new PetError('the model has no prompt encoder output to save', 'EINVAL')
+    values = ir.values
+  }
+  const tensors: Record<string, F32Tensor> = { prompt_embeddings: { shape: [cfg.prompt_rows.length, H], data: values } }
+  for (const [name, t] of Object.entries(model.core.promptEncoderTensors())) tensors[name] = t
+  fs.mkdirSync(dir, { recursive: true })
+  writeSafetensorsF32(path.join(dir, 'adapter_model.safetensors'), tensors)
+  const config: AdapterConfig = {
+    peft_type: 'P_TUNING',
+    task_type: 'PET_CLOZE',
+    num_virtual_tokens: cfg.prompt_rows.length,
+    token_dim: H,
+    encoder_hidden_size: H,
+    ...cfg
+  }
+  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n')
+}
+
+export function readAdapterConfig (dir: string): AdapterConfig {
+  const file = path.join(dir, 'adapter_config.json')
+  if (!fs.existsSync(file)) throw new PetError(`${file} not found: --prompt takes an adapter folder written by pet ptune`, 'ENOENT')
+  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as AdapterConfig
+  if (c.peft_type !== 'P_TUNING' || !Array.isArray(c.prompt_rows)) throw new PetError(`${file}: not a P-tuning adapter`, 'EDATA')
+  return c
+}
+
+/** Puts the adapter's prompt onto `model`; refuses a model other than the adapter's base. */
+export function loadAdapter (model: MaskedLM, dir: string): AdapterConfig {
+  const c = readAdapterConfig(dir)
+  const fp = baseFingerprint(model)
+  if (fp !== c.base_model_fingerprint) {
+    throw new PetError(`the adapter ${dir} was trained on another base model (${c.base_model_name_or_path}); ` +
+      `${model.dir} does not match it (fingerprint ${fp.slice(0, 12)}… vs ${c.base_model_fingerprint.slice(0, 12)}…)`, 'EADAPTER')
+  }
+  const t = readSafetensorsF32(path.join(dir, 'adapter_model.safetensors')).prompt_embeddings
+  if (!t || t.shape[0] !== c.prompt_rows.length || t.shape[1] !== model.info.config.hiddenSize) {
+    throw new PetError(`${dir}: prompt_embeddings must be [${c.prompt_rows.length}, ${model.info.config.hiddenSize}]`, 'EDATA')
+  }
+  try {
+    if (c.tied) model.core.setEmbeddingRows(Int32Array.from(c.prompt_rows), t.data)
+    else model.core.setInputRows(Int32Array.from(c.prompt_rows), t.data)
+  } catch (err) {
+    throw nativeError(err)
+  }
+  return c
+}

@@ -1,0 +1,34 @@
+// P-tuning prompt layouts: never-used [unusedN] tokens around the [MASK], as a pattern.
+import { PetError } from '../errors'
+import { Pattern } from '../pet/pattern'
+
+export type PromptLayout = 'around' | 'prefix' | 'suffix'
+
+/**
+ * around (the seed's): [unused1..k] [MASK] [unused(k+1)..n] {text}, k = n/2; prefix: [unused1..n] [MASK] {text};
+ * suffix: {text} [unused1..n] [MASK]. `first` is the first [unusedN] index.
+ */
+export function promptPattern (tokens: number, layout: PromptLayout, first = 1): string {
+  if (!Number.isInteger(tokens) || tokens < 1 || first + tokens - 1 > 99) throw new PetError(`--prompt-tokens must be 1..${100 - first}`, 'EINVAL')
+  const u = (i: number) => `[unused${first + i}]`
+  const all = Array.from({ length: tokens }, (_, i) => u(i))
+  if (layout === 'around') {
+    const k = Math.ceil(tokens / 2)
+    return `${all.slice(0, k).join('')}[MASK]${all.slice(k).join('')}{text}`
+  }
+  if (layout === 'prefix') return `${all.join('')}[MASK]{text}`
+  return `{text}${all.join('')}[MASK]`
+}
+
+/** The word-embedding rows a pattern's [unusedN] tokens use, in order of appearance. */
+export function promptRows (pattern: Pattern, tokenToId: (t: string) => number | undefined): number[] {
+  const rows: number[] = []
+  for (const p of pattern.pieces) {
+    if (p.kind === 'special' && p.token.startsWith('[unused')) {
+      const id = tokenToId(p.token)
+      if (id === undefined) throw new PetError(`${p.token} is not in the vocabulary`, 'EPATTERN')
+      if (!rows.includes(id)) rows.push(id)
+    }
+  }
+  return rows
+}

@@ -1,0 +1,73 @@
+// P-tuning: frozen model with a prompt encoder, layouts, adapters saved and loaded, a wrong base refused.
+// (The gradient of the prompt rows against HF's is checked in 20.core.parity.test.ts.)
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { MaskedLM } from '../lib/model'
+import { Pattern } from '../lib/pet/pattern'
+import { promptPattern, promptRows } from '../lib/ptuning/prompt'
+import { hashTensors } from './helpers/hash'
+import { miniMlm, repo, sentiment, tinyBertDir, tmpDir } from './helpers/paths'
+
+t.test('layouts', async t => {
+  t.equal(promptPattern(8, 'around'), '[unused1][unused2][unused3][unused4][MASK][unused5][unused6][unused7][unused8]{text}')
+  t.equal(promptPattern(2, 'prefix'), '[unused1][unused2][MASK]{text}')
+  t.equal(promptPattern(2, 'suffix'), '{text}[unused1][unused2][MASK]')
+  t.same(promptRows(new Pattern(promptPattern(3, 'around')), tok => Number(tok.match(/\d+/)![0])), [1, 2, 3])
+  t.throws(() => promptPattern(0, 'around'), /--prompt-tokens/)
+})
+
+t.test('frozen model + LSTM prompt encoder: every weight bit-identical, the encoder trains', async t => {
+  const model = await MaskedLM.load(miniMlm)
+  t.teardown(() => model.dispose())
+  const before = hashTensors(model)
+  const tok = model.tokenizer
+  const ids = [tok.clsId, 1, 2, 3, 4, tok.maskId, 5, 6, 7, 8, ...tok.encode('这本书写得很好，推荐'), tok.sepId]
+  const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
+  model.core.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), encoder: 'lstm', promptLr: 1e-3 }, { lr: 1e-3, seed: 5 })
+  const H = model.info.config.hiddenSize
+  const first = model.core.inputRows()!
+  t.equal(first.values.length, 8 * H, 'the encoder produces [8, hidden]')
+  const enc = model.core.promptEncoderTensors()
+  t.same(enc['prompt_encoder.lstm.weight_ih_l0'].shape, [4 * H, H], 'LSTM with hidden = embedding size')
+  t.same(enc['prompt_encoder.mlp1.weight'].shape, [H, 2 * H], 'MLP 2h -> h')
+  t.same(enc['prompt_encoder.mlp2.weight'].shape, [H, H], 'then h -> h')
+  const loss = { vocabPositions: Int32Array.from([0, 5]), vocabTargets: Int32Array.from([tok.tokenToId('很')!]) }
+  const losses: number[] = []
+  for (let i = 0; i < 15; i++) losses.push((await model.core.trainStep(batch, loss)).loss)
+  t.ok(losses[14] < losses[0], `loss ${losses[0].toFixed(3)} -> ${losses[14].toFixed(3)}`)
+  const after = model.core.inputRows()!
+  t.ok(after.values.some((v, i) => v !== first.values[i]), 'the prompt embeddings changed')
+  const now = hashTensors(model)
+  for (const [name, h] of before) t.equal(now.get(name), h, `${name} bit-identical`)
+})
+
+t.test('pet ptune -> adapter -> pet predict on the unchanged base; another base is refused', async t => {
+  const dir = tmpDir()
+  const lines = (file: string, from: number, to: number) => fs.readFileSync(path.join(sentiment, file), 'utf8').split('\n').slice(from, to).join('\n') + '\n'
+  const train = path.join(dir, 'train.jsonl')
+  const dev = path.join(dir, 'dev.jsonl')
+  fs.writeFileSync(train, lines('train.jsonl', 0, 24))
+  fs.writeFileSync(dev, lines('valid.jsonl', 0, 60))
+  const pet = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, 'bin/pet.js'), ...args], { encoding: 'utf8' })
+  for (const encoder of ['none', 'mlp']) {
+    const out = path.join(dir, encoder)
+    const r = pet('ptune', '--train', train, '--dev', dev, '--test', dev, '--verbalizer', '{"positive":["很"],"negative":["不"]}',
+      '--encoder', encoder, '--epochs', '2', '--out', out, '--json')
+    t.equal(r.status, 0, r.stderr)
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!)
+    t.equal(s.prompt_tokens, 8)
+    t.equal(s.test_accuracy, s.dev_accuracy, `${encoder}: the adapter on the base model reproduces the dev accuracy`)
+    const cfg = JSON.parse(fs.readFileSync(path.join(s.adapter, 'adapter_config.json'), 'utf8'))
+    t.equal(cfg.peft_type, 'P_TUNING')
+    t.equal(cfg.num_virtual_tokens, 8)
+    t.ok(fs.statSync(path.join(s.adapter, 'adapter_model.safetensors')).size < 4 << 20, 'the adapter is tiny')
+    const p = pet('predict', '--model', miniMlm, '--prompt', s.adapter, '--data', dev, '--json')
+    t.equal(p.status, 0, p.stderr)
+    t.equal(JSON.parse(p.stdout.trim().split('\n').pop()!).accuracy, s.dev_accuracy, `${encoder}: predict with --prompt`)
+    const wrong = pet('predict', '--model', tinyBertDir(), '--prompt', s.adapter, '--data', dev)
+    t.equal(wrong.status, 1)
+    t.match(wrong.stderr, /trained on another base model/)
+  }
+})
