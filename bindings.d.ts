@@ -75,6 +75,8 @@ export interface NativeOptimOptions {
   bf16?: boolean
   /** resuming: the schedule continues from this step */
   initialStep?: number
+  /** recompute each encoder layer's activations in backward: less memory, about a third more compute */
+  recompute?: boolean
 }
 
 /** vocabWeight * CE(vocabulary) at vocabPositions + candWeight * CE(candidates) at candPositions. */

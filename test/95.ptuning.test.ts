@@ -43,6 +43,25 @@ t.test('frozen model + LSTM prompt encoder: every weight bit-identical, the enco
   for (const [name, h] of before) t.equal(now.get(name), h, `${name} bit-identical`)
 })
 
+t.test('recomputing activations in backward gives the same gradients, dropout included', async t => {
+  const model = await MaskedLM.load(miniMlm)
+  t.teardown(() => model.dispose())
+  const tok = model.tokenizer
+  const ids = [tok.clsId, 1, 2, 3, 4, tok.maskId, 5, 6, 7, 8, ...tok.encode('物流很快，包装也好'), tok.sepId]
+  const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
+  const loss = { vocabPositions: Int32Array.from([0, 5, 0, 12]), vocabTargets: Int32Array.from([2523, ids[12]]) }
+  const grads = async (recompute: boolean) => {
+    model.core.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) }, { lr: 1e-3, seed: 11, recompute })
+    return (await model.core.lossAndGrads(batch, loss, true)).grads.rows
+  }
+  const plain = await grads(false)
+  const again = await grads(true)
+  let err = 0
+  let scale = 0
+  plain.forEach((g, i) => { err = Math.max(err, Math.abs(g - again[i])); scale = Math.max(scale, Math.abs(g)) })
+  t.ok(scale > 0 && err / scale < 1e-5, `max relative difference ${(err / scale).toExponential(2)} (train mode, dropout 0.1)`)
+})
+
 t.test('pet ptune -> adapter -> pet predict on the unchanged base; another base is refused', async t => {
   const dir = tmpDir()
   const lines = (file: string, from: number, to: number) => fs.readFileSync(path.join(sentiment, file), 'utf8').split('\n').slice(from, to).join('\n') + '\n'

@@ -15,7 +15,7 @@ import { dataFlags, dataUsage, defaultOutDir, loadFlags, loopFlags, loopOptions,
 import { petFlags, petLossFromFlags, petUsage, readUnlabeled, verbalizerSpec } from './pet-flags'
 
 export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 8] [--layout around|prefix|suffix | --pattern P]
-    [--mode frozen|full] [--encoder none|lstm|mlp] [--prompt-lr X] [--aux-mlm-weight W] [options]
+    [--mode frozen|full] [--encoder none|lstm|mlp] [--prompt-lr X] [--aux-mlm-weight W] [--recompute on|off] [options]
   P-tuning: the pattern is made of never-used [unusedN] tokens around the [MASK] (around: 4 + [MASK] + 4 after
   [CLS], as in the seed). frozen (few labels): the model is frozen and only the prompt's embedding rows learn
   (a gradient-masked embedding update; the optimizer holds state for those rows only) — or, with --encoder, a
@@ -24,7 +24,8 @@ export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 
   adapter_model.safetensors) that pet predict --model BASE --prompt OUT/adapter plugs onto the unchanged base
   model. --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
   Verbalizer words may be [unusedN] tokens themselves (learned targets; trained with the prompt rows).
-  Defaults: frozen --lr 6e-4 (the rows), full --lr 1e-4; --prompt-lr defaults to --lr.
+  Defaults: frozen --lr 6e-4 (the rows), full --lr 1e-4; --prompt-lr defaults to --lr; --recompute (activations
+  recomputed in backward instead of kept: less memory, about a third more compute) is on for frozen, off for full.
 ${petUsage}
 ${dataUsage}
   With --json the last stdout line is {"dev_accuracy":…, "test_accuracy":…, …}.`
@@ -32,7 +33,8 @@ ${dataUsage}
 export async function run (argv: string[]): Promise<void> {
   const a = parse(argv, {
     ...dataFlags, ...loopFlags, ...petFlags, pattern: { type: 'string' }, 'prompt-tokens': { type: 'string' }, layout: { type: 'string' },
-    mode: { type: 'string' }, encoder: { type: 'string' }, 'prompt-lr': { type: 'string' }, 'aux-mlm-weight': { type: 'string' }
+    mode: { type: 'string' }, encoder: { type: 'string' }, 'prompt-lr': { type: 'string' }, 'aux-mlm-weight': { type: 'string' },
+    recompute: { type: 'string' }
   })
   if (a.help) { console.log(usage); return }
   const out = new Output(a.json === true)
@@ -75,6 +77,8 @@ export async function run (argv: string[]): Promise<void> {
     : { kind: 'all', ...(encoder !== 'none' ? { encoder, promptRows: Int32Array.from(rows), promptLr } : {}) }
   const opts = loopOptions(a, outDir, trainable, { lr: mode === 'frozen' ? 6e-4 : 1e-4, epochs: 30, batchSize: 16 })
   if (mode === 'frozen') opts.weightDecay = a['weight-decay'] === undefined ? 0 : opts.weightDecay
+  // Frozen: only the prompt learns, so activations are recomputed in backward instead of kept (less memory).
+  opts.recompute = choice(a, 'recompute', ['on', 'off'] as const, mode === 'frozen' ? 'on' : 'off') === 'on'
   const adapterFields = {
     encoder_reparameterization_type: (encoder === 'none' ? 'NONE' : encoder.toUpperCase()) as 'NONE' | 'LSTM' | 'MLP',
     base_model_name_or_path: modelDir,

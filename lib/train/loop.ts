@@ -25,6 +25,8 @@ export interface LoopOptions {
   resume: boolean
   quiet: boolean
   trainable: NativeTrainable
+  /** recompute activations in backward (less memory, more compute) */
+  recompute?: boolean
 }
 
 export interface EpochRecord {
@@ -112,7 +114,8 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       totalSteps,
       maxGradNorm: o.maxGradNorm,
       seed: o.seed,
-      initialStep: state.steps
+      initialStep: state.steps,
+      recompute: o.recompute === true
     })
     const last = resolveCheckpoint(lastDir)
     if (resumedFrom !== undefined && last) await model.core.loadTrainerState(path.join(last, 'trainer.pt'))

@@ -183,6 +183,7 @@ petcore::OptimConfig OptimFromJs(const Napi::Value& v) {
   c.seed = static_cast<uint64_t>(IntOption(o, "seed", 42, 0));
   c.bf16 = o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value();
   c.initial_step = IntOption(o, "initialStep", 0, 0);
+  c.recompute = o.Get("recompute").IsBoolean() && o.Get("recompute").As<Napi::Boolean>().Value();
   return c;
 }
 

@@ -11,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "file_util.h"
+#include "recompute.h"
 
 namespace petcore {
 namespace {
@@ -178,13 +179,23 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
   return b;
 }
 
-at::Tensor BertModel::embed(const Batch& b, bool train, const at::Tensor& word_emb) const {
-  at::Tensor W = word_emb.defined() ? word_emb : word_embeddings();
-  if (!word_emb.defined() && input_rows_.defined()) W = W.index_put({input_rows_}, input_values_);
+at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows) const {
+  RowOverride own{input_rows_, input_values_, false};
+  if (!rows && input_rows_.defined()) rows = &own;
   const int64_t T = b.input_ids.size(1);
   at::Tensor positions = at::arange(T, b.input_ids.options()).unsqueeze(0);
+  at::Tensor words = at::embedding(word_embeddings(), b.input_ids);
+  if (rows && rows->rows.defined()) {
+    // Tokens of the replaced rows take their embedding from `values`; no copy of the [V, H] matrix is made, and
+    // the gradient reaches only `values`.
+    at::Tensor slot = at::full({config_.vocab_size}, -1, b.input_ids.options());
+    slot.index_copy_(0, rows->rows, at::arange(rows->rows.size(0), b.input_ids.options()));
+    at::Tensor k = slot.index_select(0, b.input_ids.reshape(-1)).view_as(b.input_ids);
+    at::Tensor hit = k.ge(0);
+    words = words.index_put({hit}, rows->values.to(words.scalar_type()).index_select(0, k.masked_select(hit)));
+  }
   // Same order of additions as HF: (words + token types) + positions.
-  at::Tensor x = at::embedding(W, b.input_ids) + at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
+  at::Tensor x = words + at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
   x = x + at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
   x = at::layer_norm(x, {config_.hidden_size}, param("bert.embeddings.LayerNorm.weight"),
                      param("bert.embeddings.LayerNorm.bias"), config_.layer_norm_eps);
@@ -224,25 +235,33 @@ at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Te
                         config_.layer_norm_eps);
 }
 
-at::Tensor BertModel::encode(const Batch& b, bool train, const at::Tensor& word_emb) const {
-  at::Tensor x = embed(b, train, word_emb);
+at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows, bool recompute) const {
+  at::Tensor x = embed(b, train, rows);
   // Additive mask [B, 1, 1, T]: 0 where attended, the dtype's lowest value where padded (as HF does).
   at::Tensor keep = b.attention_mask.to(x.scalar_type()).unsqueeze(1).unsqueeze(2);
   at::Tensor mask_bias = (1.0 - keep) * std::numeric_limits<float>::lowest();
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) x = layer_forward(i, x, mask_bias, train);
+  const bool dropout = train && (config_.hidden_dropout_prob > 0 || config_.attention_probs_dropout_prob > 0);
+  recompute = recompute && at::GradMode::is_enabled() && !(dropout && device_.is_cuda());
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
+    x = recompute ? recomputed_layer(*this, i, x, mask_bias, train) : layer_forward(i, x, mask_bias, train);
   return x;
 }
 
-at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb) const {
+at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows) const {
   at::Tensor h = at::linear(hidden_rows, param("cls.predictions.transform.dense.weight"),
                             param("cls.predictions.transform.dense.bias"));
   h = activation(h, config_.hidden_act);
   h = at::layer_norm(h, {config_.hidden_size}, param("cls.predictions.transform.LayerNorm.weight"),
                      param("cls.predictions.transform.LayerNorm.bias"), config_.layer_norm_eps);
-  const at::Tensor& decoder = config_.tie_word_embeddings
-                                  ? (word_emb.defined() ? word_emb : word_embeddings())
-                                  : param("cls.predictions.decoder.weight");
-  return at::linear(h, decoder, param("cls.predictions.bias"));
+  const at::Tensor& bias = param("cls.predictions.bias");
+  if (!config_.tie_word_embeddings) return at::linear(h, param("cls.predictions.decoder.weight"), bias);
+  at::Tensor logits = at::linear(h, word_embeddings(), bias);
+  if (rows && rows->output && rows->rows.defined()) {
+    // Tied decoder: the replaced rows' logits come from `values` (only [M, R] is recomputed).
+    at::Tensor own = at::linear(h, rows->values.to(h.scalar_type()), bias.index_select(0, rows->rows));
+    logits = logits.scatter(1, rows->rows.unsqueeze(0).expand({logits.size(0), rows->rows.size(0)}), own.to(logits.scalar_type()));
+  }
+  return logits;
 }
 
 void BertModel::set_input_rows(const at::Tensor& rows, const at::Tensor& values) {

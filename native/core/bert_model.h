@@ -12,6 +12,14 @@
 
 namespace petcore {
 
+// Replacement embeddings for some rows of the word-embedding matrix, applied without copying the matrix:
+// on the input side (the rows' tokens embed as `values`) and, when `output` (tied decoder), in the MLM head too.
+struct RowOverride {
+  at::Tensor rows;    // [R] int64
+  at::Tensor values;  // [R, H]
+  bool output = true;
+};
+
 // One padded batch, int64 on the model's device, each [batch, seq].
 struct Batch {
   at::Tensor input_ids;
@@ -47,13 +55,16 @@ class BertModel {
   Batch check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
                     const at::Tensor& attention_mask) const;
 
-  // Embedding output after LayerNorm (and dropout when train). `word_emb` overrides the word-embedding matrix
-  // (used by gradient-masked row training); undefined = the model's own.
-  at::Tensor embed(const Batch& b, bool train, const at::Tensor& word_emb = {}) const;
-  // Last hidden states [B, T, H].
-  at::Tensor encode(const Batch& b, bool train, const at::Tensor& word_emb = {}) const;
+  // Embedding output after LayerNorm (and dropout when train). `rows` replaces some rows' embeddings
+  // (gradient-masked row training, prompt encoders); null = the model's own input rows, if set.
+  at::Tensor embed(const Batch& b, bool train, const RowOverride* rows = nullptr) const;
+  // Last hidden states [B, T, H]. recompute: keep only each layer's input for backward and run the layer again
+  // there (less memory, about a third more compute; CPU dropout only — on CUDA with dropout it is not used).
+  at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false) const;
+  // One encoder layer.
+  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const;
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
-  at::Tensor mlm_logits(const at::Tensor& hidden_rows, const at::Tensor& word_emb = {}) const;
+  at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr) const;
 
   // P-tuning with a prompt encoder: these rows' *input* embeddings are replaced by `values` ([rows, H]) in every
   // forward pass, while the output projection keeps the word-embedding matrix. Undefined tensors clear it.
@@ -74,7 +85,6 @@ class BertModel {
 
  private:
   BertModel() : device_(at::kCPU) {}
-  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const;
 
   BertConfig config_;
   LoadReport report_;

@@ -25,7 +25,7 @@ CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::T
 
 // Differentiable core of the above, for training: hidden [B, T, H] -> (logits [M, C], log_z [M]).
 CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,
-                                             const at::Tensor& candidates, const at::Tensor& word_emb = {});
+                                             const at::Tensor& candidates, const RowOverride* rows = nullptr);
 
 // Validates candidate ids ([C] or [M, C]) against the vocabulary; returns them as int64 on `device`.
 at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, int64_t M, const at::Device& device);

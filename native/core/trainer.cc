@@ -280,12 +280,12 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
   auto add = [&](const at::Tensor& l, double w) { total = total.defined() ? total + l * w : l * w; };
   {
     CudaBf16Autocast autocast(cfg_.bf16, dev);
-    at::Tensor word_emb;
-    if (rows_param_.defined()) word_emb = model_.word_embeddings().index_put({rows_index_}, rows_param_);
-    at::Tensor input_emb = word_emb;
-    if (encoder_)  // the encoder's output replaces the prompt rows on the input side only
-      input_emb = (word_emb.defined() ? word_emb : model_.word_embeddings()).index_put({prompt_index_}, encode_prompt());
-    at::Tensor hidden = model_.encode(b, train, input_emb);
+    // Learned rows replace their embeddings on both sides (tied); a prompt encoder's output on the input only.
+    RowOverride rows;
+    if (rows_param_.defined()) rows = RowOverride{rows_index_, rows_param_, true};
+    else if (encoder_) rows = RowOverride{prompt_index_, encode_prompt(), false};
+    const RowOverride* word_emb = rows.rows.defined() ? &rows : nullptr;
+    at::Tensor hidden = model_.encode(b, train, word_emb, cfg_.recompute);
     if (has_vocab) {
       at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);

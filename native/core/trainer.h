@@ -43,6 +43,7 @@ struct OptimConfig {
   uint64_t seed = 42;
   bool bf16 = false;           // autocast on CUDA
   int64_t initial_step = 0;    // resuming: the schedule continues from here
+  bool recompute = false;      // recompute each layer's activations in backward (less memory)
 };
 
 // The loss, a weighted sum of the parts that are given:
