@@ -9,10 +9,13 @@ export const tinyBert = path.join(fixtures, 'tiny-bert')
 export const miniMlm = path.join(repo, 'models/zh-mini-mlm')
 export const sentiment = path.join(shared, 'datasets/sentiment')
 
+const made: string[] = []
+process.on('exit', () => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }) })
+
 /** A fresh temporary directory removed at process exit. */
 export function tmpDir (prefix = 'pet-mlm-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  process.on('exit', () => fs.rmSync(d, { recursive: true, force: true }))
+  made.push(d)
   return d
 }
 
