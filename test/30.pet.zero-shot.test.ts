@@ -51,3 +51,36 @@ t.test('batching does not change the predictions', async t => {
   one.forEach((p, i) => p.scores.forEach((s, j) => { err = Math.max(err, Math.abs(s - many[i].scores[j])) }))
   t.ok(err < 1e-4, `label scores agree within ${err.toExponential(2)}`)
 })
+
+t.test('multi-token words: PET\'s iterative decoding, checked by hand with full-vocabulary logits', async t => {
+  const model = await MaskedLM.load(miniMlm)
+  t.teardown(() => model.dispose())
+  const tok = model.tokenizer
+  const pattern = new Pattern('[MASK][MASK]新闻：{text}')
+  const verbalizer = new Verbalizer({ sports: ['体育'], finance: ['财经'] }, tok)
+  const texts = ['中国女排三比零战胜对手', '央行宣布下调存款准备金率']
+  const examples = texts.map((text, i) => ({ fields: { text }, source: `x:${i + 1}` }))
+  const preds = await scoreExamples(model, pattern, verbalizer, examples, { labelScores: { manyToOne: 'mean', multiToken: 'iterative', score: 'logprob' } })
+  const logSoftmax = (xs: Float32Array) => { const m = Math.max(...xs); const z = Math.log(xs.reduce((a, x) => a + Math.exp(x - m), 0)) + m; return (i: number) => xs[i] - z }
+  for (const [i, e] of examples.entries()) {
+    const enc = pattern.encode(e.fields, tok, 128)
+    const expected = await Promise.all(verbalizer.words.map(async ([w]) => {
+      const ids = [...enc.inputIds]
+      const open = [0, 1]
+      let total = 0
+      for (let pass = 0; pass < 2; pass++) {
+        const V = model.info.config.vocabSize
+        const logits = await model.logitsAt({ inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }, Int32Array.from(enc.maskPositions.flatMap(c => [0, c])))
+        const lp = open.map(s => logSoftmax(logits.subarray(s * V, (s + 1) * V))(w.ids[s]))
+        const k = lp.indexOf(Math.max(...lp))
+        total += lp[k]
+        ids[enc.maskPositions[open[k]]] = w.ids[open[k]]
+        open.splice(k, 1)
+      }
+      return total
+    }))
+    preds[i].scores.forEach((s, l) => t.ok(Math.abs(s - expected[l]) < 1e-3, `example ${i}, ${verbalizer.labels[l]}: ${s.toFixed(4)} vs ${expected[l].toFixed(4)}`))
+  }
+  const onePass = await scoreExamples(model, pattern, verbalizer, examples, { labelScores: { manyToOne: 'mean', multiToken: 'sum', score: 'logprob' } })
+  t.equal(onePass.length, 2, 'the one-pass sum scores the same examples')
+})

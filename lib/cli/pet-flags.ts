@@ -20,7 +20,7 @@ export const petFlags: Options = {
 
 export const petUsage = `  pet:   --verbalizer '{"positive":["很"],"negative":["不"]}' [--mask-rate 0.15] [--label-loss vocab|verbalizer]
          [--alpha 0.9999 (verbalizer-loss weight; MLM gets 1 - alpha)] [--unlabeled FILE] [--unlabeled-ratio 1]
-         [--many-to-one mean|logsumexp] [--multi-token sum|mean]`
+         [--many-to-one mean|logsumexp] [--multi-token sum|mean|iterative]`
 
 type Values = Record<string, string | boolean | undefined>
 
@@ -33,7 +33,7 @@ export function petLossFromFlags (a: Values): PetLossOptions {
     labelScores: {
       ...defaultLabelScoreOptions,
       manyToOne: choice(a, 'many-to-one', ['mean', 'logsumexp'] as const, 'mean'),
-      multiToken: choice(a, 'multi-token', ['sum', 'mean'] as const, 'sum')
+      multiToken: choice(a, 'multi-token', ['sum', 'mean', 'iterative'] as const, 'sum')
     },
     maxLength: intFlag(a, 'max-length', 128, 3)
   }

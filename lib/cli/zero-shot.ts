@@ -12,7 +12,7 @@ import { choice, intFlag, Output, parse, required } from './args'
 export const usage = `pet zero-shot [--model DIR] --data FILE.jsonl --pattern '[MASK]满意。{text}'
     --verbalizer '{"positive":["很"],"negative":["不"]}' [--text-field text] [--label-field label]
     [--out preds.jsonl] [--batch-size 32] [--max-length 128] [--device cpu] [--threads N]
-    [--many-to-one mean|logsumexp] [--multi-token sum|mean] [--seed S] [--json]
+    [--many-to-one mean|logsumexp] [--multi-token sum|mean|iterative] [--seed S] [--json]
   Scores every example with the off-the-shelf MLM and prints the accuracy over labeled lines.
   With --json the last stdout line is {"accuracy":…, "n":…, …}.`
 
@@ -45,7 +45,7 @@ export async function run (argv: string[]): Promise<void> {
   const threads = a.threads === undefined ? undefined : intFlag(a, 'threads', 1)
   const labelScores = {
     manyToOne: choice(a, 'many-to-one', ['mean', 'logsumexp'] as const, 'mean'),
-    multiToken: choice(a, 'multi-token', ['sum', 'mean'] as const, 'sum'),
+    multiToken: choice(a, 'multi-token', ['sum', 'mean', 'iterative'] as const, 'sum'),
     score: 'logit' as const
   }
   const textField = (a['text-field'] as string | undefined) ?? 'text'

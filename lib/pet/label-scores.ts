@@ -4,8 +4,11 @@ import type { Verbalizer } from './verbalizer'
 export interface LabelScoreOptions {
   /** several words for a label: the mean of their scores (PET) or log of the summed probabilities */
   manyToOne: 'mean' | 'logsumexp'
-  /** several [MASK] slots: the sum or the mean of per-slot log-probabilities */
-  multiToken: 'sum' | 'mean'
+  /**
+   * several [MASK] slots: the sum or the mean of per-slot log-probabilities in one pass, or PET's iterative
+   * decoding ('iterative': fill the most confident slot with the word's token, run again, …; S passes per word)
+   */
+  multiToken: 'sum' | 'mean' | 'iterative'
   /** single-slot words: raw logits (PET) or log-probabilities; multi-slot words always use log-probabilities */
   score: 'logit' | 'logprob'
 }

@@ -61,17 +61,61 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
       positions[(b * S + s) * 2] = b
       positions[(b * S + s) * 2 + 1] = col
     }))
-    const r = await model.scoreCandidates(batch, positions, verbalizer.candidates)
+    const scored = S > 1 && opts.labelScores.multiToken === 'iterative'
+      ? await iterativeScores(model, verbalizer, items, opts.labelScores)
+      : await model.scoreCandidates(batch, positions, verbalizer.candidates).then(r => items.map((_, b) =>
+        labelScores(verbalizer, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S), opts.labelScores)))
     bucket.forEach((index, b) => {
-      const logits = r.logits.subarray(b * S * C, (b + 1) * S * C)
-      const logZ = r.logZ.subarray(b * S, (b + 1) * S)
-      const scores = labelScores(verbalizer, logits, logZ, opts.labelScores)
+      const scores = scored[b]
       out[index] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
     })
     done += bucket.length
     opts.onProgress?.(done, examples.length)
   }
   return out
+}
+
+/**
+ * PET's decoding for multi-token words: all slots masked; each pass scores the word's token at every slot still
+ * masked, fills the most confident one with its token and adds its log-probability; S passes per word. Several
+ * words of a label combine as the options say (mean or log-sum-exp).
+ */
+async function iterativeScores (model: MaskedLM, v: Verbalizer, items: readonly EncodedInput[], o: LabelScoreOptions): Promise<number[][]> {
+  const S = items[0].maskPositions.length
+  const C = v.candidates.length
+  const perLabel: number[][][] = v.words.map(() => items.map(() => []))
+  for (const [l, words] of v.words.entries()) {
+    for (const w of words) {
+      const ids = items.map(e => [...e.inputIds])
+      const open = items.map(() => new Set(Array.from({ length: S }, (_, s) => s)))
+      const total = new Array(items.length).fill(0)
+      for (let pass = 0; pass < S; pass++) {
+        const batch = padBatch(items.map((e, b) => ({ inputIds: ids[b], tokenTypeIds: e.tokenTypeIds })), model.tokenizer.padId)
+        const positions = new Int32Array(items.length * S * 2)
+        items.forEach((e, b) => e.maskPositions.forEach((col, s) => { positions[(b * S + s) * 2] = b; positions[(b * S + s) * 2 + 1] = col }))
+        const r = await model.scoreCandidates(batch, positions, v.candidates)
+        items.forEach((e, b) => {
+          let best = -1
+          let bestLp = -Infinity
+          for (const s of open[b]) {
+            const lp = r.logits[(b * S + s) * C + v.candidateIndex.get(w.ids[s])!] - r.logZ[b * S + s]
+            if (lp > bestLp) { bestLp = lp; best = s }
+          }
+          total[b] += bestLp
+          open[b].delete(best)
+          ids[b][e.maskPositions[best]] = w.ids[best]
+        })
+      }
+      items.forEach((_, b) => perLabel[l][b].push(total[b]))
+    }
+  }
+  return items.map((_, b) => v.words.map((_, l) => {
+    const xs = perLabel[l][b]
+    if (xs.length === 1) return xs[0]
+    if (o.manyToOne === 'mean') return xs.reduce((a, c) => a + c, 0) / xs.length
+    const m = Math.max(...xs)
+    return m + Math.log(xs.reduce((a, c) => a + Math.exp(c - m), 0))
+  }))
 }
 
 export interface Evaluation {

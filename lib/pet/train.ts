@@ -61,6 +61,7 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
   const words = verbalizer.words.flatMap((ws, l) => ws.map(w => ({ ids: w.ids, label: l })))
   const wordMatrix = new Float32Array(words.length * S * C)
   // multi-token words: the sum of per-slot scores, or their mean (1/S each), as at inference
+  // (iterative decoding is for scoring; training uses the one-pass sum)
   const weight = o.labelScores.multiToken === 'mean' ? 1 / S : 1
   words.forEach((w, i) => w.ids.forEach((id, s) => { wordMatrix[i * S * C + s * C + verbalizer.candidateIndex.get(id)!] = weight }))
   const wordLabel = Int32Array.from(words.map(w => w.label))
