@@ -7,6 +7,7 @@ type Command = { run: (argv: string[]) => Promise<void>, usage: string }
 const commands: Record<string, () => Command> = {
   tokenize: () => require('./tokenize'),
   'zero-shot': () => require('./zero-shot'),
+  bench: () => require('./bench'),
   train: () => require('./train'),
   finetune: () => require('./finetune'),
   predict: () => require('./predict'),

@@ -1,0 +1,94 @@
+// What the benchmark asks of a child process, and what comes back. Each run of each side is one fresh process,
+// so that peak RSS is its own, thread pools (LibTorch/OpenBLAS vs onnxruntime) never share a process, and a
+// run does not inherit another's warm caches or allocator state.
+import type { InputSpec } from './inputs'
+
+export interface ScoreJob extends InputSpec {
+  kind: 'ours-score' | 'peer-score'
+  batchSizes: number[]
+  /** untimed batches run first at each batch size */
+  warmupBatches: number
+  /** ours: intra-op threads (default: lib/native.ts's choice) */
+  threads?: number
+  /** peer: the ONNX model directory (transformers.js layout) */
+  peerModel?: string
+  /** peer: also tokenize with transformers.js's tokenizer and count identical input ids */
+  checkTokenizer?: boolean
+}
+
+export interface TrainJob extends InputSpec {
+  kind: 'ours-train'
+  batchSize: number
+  steps: number
+  warmupSteps: number
+  /** share of the other (non-special, non-[MASK]) tokens masked as vocabulary targets */
+  maskProb: number
+  seed: number
+  lr: number
+  threads?: number
+}
+
+export type Job = ScoreJob | TrainJob
+
+export interface BatchSizeResult {
+  batchSize: number
+  batches: number
+  /** wall seconds of the timed pass over all examples (tokenization excluded, see tokenizeMs) */
+  seconds: number
+  sentencesPerS: number
+  p50Ms: number
+  p95Ms: number
+  /** sum over batches of batchSize x padded length, and of real tokens */
+  paddedTokens: number
+  realTokens: number
+  /** encoder multiply-add FLOPs of the padded batches: all layers at every position (what HF computes) */
+  encoderFlops: number
+  /** of which this side computes (ours: the last layer only at the [MASK] rows, besides its keys and values) */
+  executedFlops: number
+  /** milliseconds, summed over the timed batches: building the batch in JS, the model call, reading results */
+  prepMs: number
+  callMs: number
+  postMs: number
+  correct: number
+  labeled: number
+  /** predicted label index per example */
+  labels: number[]
+  /** process maxRSS (MB) after this batch size */
+  maxRssMb: number
+}
+
+export interface ScoreRunResult {
+  side: 'ours' | 'peer'
+  n: number
+  loadMs: number
+  tokenizeMs: number
+  results: BatchSizeResult[]
+  peakRssMb: number
+  threads?: number
+  /** peer: transformers.js tokenizer ids identical to ours for this many of n */
+  tokenizerAgree?: number
+  /** peer: examples whose ids could be compared (all but truncated ones of non-prefix patterns) */
+  tokenizerChecked?: number
+  versions?: Record<string, string>
+}
+
+export interface TrainRunResult {
+  side: 'ours-train'
+  batchSize: number
+  steps: number
+  seconds: number
+  stepsPerS: number
+  p50Ms: number
+  p95Ms: number
+  meanSeqLen: number
+  losses: number[]
+  peakRssMb: number
+}
+
+export type JobResult = ScoreRunResult | TrainRunResult
+
+export type WorkerReply = { ok: true, result: JobResult } | { ok: false, message: string, code?: string }
+
+export function maxRssMb (): number {
+  return process.resourceUsage().maxRSS / 1024 // kilobytes on Linux
+}

@@ -1,0 +1,200 @@
+// Our side: zero-shot scoring through the same steps as scoreExamples (pad, native candidate scores at the
+// [MASK] slots, label scores), and PET training steps with the native training primitives.
+import { padBatch } from '../batch'
+import { MaskedLM } from '../model'
+import { argmax, labelScores } from '../pet/label-scores'
+import { batchesFor, encoderFlops, lastLayerAtRowsFlops, prepareInputs, readShape, type ModelShape } from './inputs'
+import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
+import { percentile } from './stats'
+
+export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
+  const inputs = prepareInputs(job)
+  const t0 = performance.now()
+  const model = await MaskedLM.load(job.model, { threads: job.threads })
+  const loadMs = performance.now() - t0
+  try {
+    const shape = readShape(model.info.config.raw)
+    const { encoded, verbalizer, pattern, gold } = inputs
+    const C = verbalizer.candidates.length
+    const S = pattern.maskCount
+    const lengths = encoded.map(e => e.inputIds.length)
+    const labels = new Array<number>(encoded.length)
+
+    const split = { prepMs: 0, callMs: 0, postMs: 0 }
+    const runBatch = async (bucket: number[]): Promise<void> => {
+      const t0 = performance.now()
+      const items = bucket.map(i => encoded[i])
+      const batch = padBatch(items, model.tokenizer.padId)
+      const positions = new Int32Array(items.length * S * 2)
+      items.forEach((e, b) => e.maskPositions.forEach((col, s) => {
+        positions[(b * S + s) * 2] = b
+        positions[(b * S + s) * 2 + 1] = col
+      }))
+      const t1 = performance.now()
+      const r = await model.scoreCandidates(batch, positions, verbalizer.candidates)
+      const t2 = performance.now()
+      bucket.forEach((index, b) => {
+        const scores = labelScores(verbalizer, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S))
+        labels[index] = argmax(scores)
+      })
+      split.prepMs += t1 - t0
+      split.callMs += t2 - t1
+      split.postMs += performance.now() - t2
+    }
+
+    const results: BatchSizeResult[] = []
+    for (const bs of job.batchSizes) {
+      const buckets = batchesFor(lengths, bs, job.order)
+      for (const bucket of buckets.slice(0, job.warmupBatches)) await runBatch(bucket)
+      Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 })
+      const latencies: number[] = []
+      const start = performance.now()
+      for (const bucket of buckets) {
+        const tb = performance.now()
+        await runBatch(bucket)
+        latencies.push(performance.now() - tb)
+      }
+      const seconds = (performance.now() - start) / 1000
+      // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
+      const plain = ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
+      results.push(summarise(bs, buckets, lengths, latencies, seconds, labels, gold, shape, split,
+        plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
+    }
+    return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads }
+  } finally {
+    model.dispose()
+  }
+}
+
+export function summarise (batchSize: number, buckets: number[][], lengths: readonly number[], latencies: number[],
+  seconds: number, labels: readonly number[], gold: readonly number[], shape: ModelShape,
+  split: { prepMs: number, callMs: number, postMs: number },
+  executed: (B: number, T: number) => number = (B, T) => encoderFlops(shape, B, T)): BatchSizeResult {
+  let paddedTokens = 0
+  let realTokens = 0
+  let flops = 0
+  let executedFlops = 0
+  for (const bucket of buckets) {
+    const T = Math.max(...bucket.map(i => lengths[i]))
+    paddedTokens += bucket.length * T
+    for (const i of bucket) realTokens += lengths[i]
+    flops += encoderFlops(shape, bucket.length, T)
+    executedFlops += executed(bucket.length, T)
+  }
+  const n = lengths.length
+  let correct = 0
+  let labeled = 0
+  gold.forEach((g, i) => { if (g >= 0) { labeled++; if (labels[i] === g) correct++ } })
+  return {
+    batchSize,
+    batches: buckets.length,
+    seconds,
+    sentencesPerS: n / seconds,
+    p50Ms: percentile(latencies, 50),
+    p95Ms: percentile(latencies, 95),
+    paddedTokens,
+    realTokens,
+    encoderFlops: flops,
+    executedFlops,
+    ...split,
+    correct,
+    labeled,
+    labels: [...labels],
+    maxRssMb: maxRssMb()
+  }
+}
+
+/** mulberry32: a small seeded generator, so every run masks the same tokens. */
+function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
+  const inputs = prepareInputs(job)
+  const model = await MaskedLM.load(job.model, { threads: job.threads })
+  try {
+    const { encoded, verbalizer, pattern, gold } = inputs
+    const tok = model.tokenizer
+    const special = new Set([tok.clsId, tok.sepId, tok.padId, tok.maskId])
+    const labeledIdx = encoded.map((_, i) => i).filter(i => gold[i] >= 0)
+    if (labeledIdx.length === 0) throw new Error('training needs labeled examples')
+    const S = pattern.maskCount
+    const random = rng(job.seed)
+    // Batches in dataset order (as a shuffled training epoch would pad: to the longest of the batch).
+    const batchAt = (step: number) => {
+      const idx: number[] = []
+      for (let k = 0; k < job.batchSize; k++) idx.push(labeledIdx[(step * job.batchSize + k) % labeledIdx.length])
+      return idx
+    }
+    const makeStep = (step: number) => {
+      const idx = batchAt(step)
+      const items = idx.map(i => ({ ...encoded[i], inputIds: [...encoded[i].inputIds] }))
+      const vocabPositions: number[] = []
+      const vocabTargets: number[] = []
+      items.forEach((e, b) => {
+        const masks = new Set(e.maskPositions)
+        e.inputIds.forEach((id, col) => {
+          if (special.has(id) || masks.has(col) || random() >= job.maskProb) return
+          vocabPositions.push(b, col)
+          vocabTargets.push(id)
+          e.inputIds[col] = tok.maskId
+        })
+      })
+      const batch = padBatch(items, tok.padId)
+      const candPositions = new Int32Array(items.length * S * 2)
+      const candLabels = new Int32Array(items.length * S)
+      items.forEach((e, b) => e.maskPositions.forEach((col, s) => {
+        const m = b * S + s
+        candPositions[m * 2] = b
+        candPositions[m * 2 + 1] = col
+        // the gold label's word at this slot (the first word of the label), as an index into the candidates
+        candLabels[m] = verbalizer.candidateIndex.get(verbalizer.words[gold[idx[b]]][0].ids[s])!
+      }))
+      return {
+        batch,
+        loss: {
+          candPositions,
+          candidates: Int32Array.from(verbalizer.candidates),
+          numCandidates: verbalizer.candidates.length,
+          candLabels,
+          ...(vocabTargets.length > 0 ? { vocabPositions: Int32Array.from(vocabPositions), vocabTargets: Int32Array.from(vocabTargets) } : {})
+        }
+      }
+    }
+    model.core.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
+    const steps = Array.from({ length: job.warmupSteps + job.steps }, (_, s) => makeStep(s))
+    for (const s of steps.slice(0, job.warmupSteps)) await model.core.trainStep(s.batch, s.loss)
+    const latencies: number[] = []
+    const losses: number[] = []
+    const start = performance.now()
+    for (const s of steps.slice(job.warmupSteps)) {
+      const tb = performance.now()
+      const r = await model.core.trainStep(s.batch, s.loss)
+      latencies.push(performance.now() - tb)
+      losses.push(r.loss)
+    }
+    const seconds = (performance.now() - start) / 1000
+    const timed = steps.slice(job.warmupSteps)
+    return {
+      side: 'ours-train',
+      batchSize: job.batchSize,
+      steps: job.steps,
+      seconds,
+      stepsPerS: job.steps / seconds,
+      p50Ms: percentile(latencies, 50),
+      p95Ms: percentile(latencies, 95),
+      meanSeqLen: timed.reduce((a, s) => a + s.batch.seqLen, 0) / timed.length,
+      losses,
+      peakRssMb: maxRssMb()
+    }
+  } finally {
+    model.dispose()
+  }
+}

@@ -1,0 +1,105 @@
+// The benchmark report as a plain-text table (stdout) and as markdown (bench.md).
+import * as path from 'node:path'
+import type { BenchReport, SideReport } from './index'
+import { formatSpread } from './stats'
+
+function header (r: BenchReport): string[] {
+  const m = r.machine
+  const c = r.conditions
+  const env = Object.entries(m.env).map(([k, v]) => `${k}=${v}`).join(' ')
+  return [
+    `machine: ${m.cpu}, ${m.cores} cores @ ${m.mhz} MHz, ${m.memoryGb} GB; ${m.platform}; Node ${m.node}`,
+    `ours: LibTorch ${m.torch}, BLAS ${m.blas} (${m.blasLibrary || 'n/a'}), ${r.ours.threads ?? m.threads} intra-op threads${env ? `; ${env}` : ''}`,
+    ...(r.peer?.versions ? [`peer: transformers.js ${r.peer.versions['@huggingface/transformers']}, onnxruntime-node ${r.peer.versions['onnxruntime-node']}, fp32, cpu`] : []),
+    `conditions: ${c.started} .. ${c.finished} (${c.seconds.toFixed(0)} s); 1-min load average ${c.load1_start} at start, ${c.load1_end} at end, max ${c.load1_max} between runs`,
+    `data: ${path.basename(r.config.data)} (${r.ours.n} sentences), pattern ${r.config.pattern}, verbalizer ${r.config.verbalizer}, ` +
+      `max length ${r.config.maxLength}, batches ${r.config.order === 'sorted' ? 'length-sorted' : 'in dataset order'}, padded to the longest; ` +
+      `${r.config.runs} run(s), figures min / median / max; tokenization excluded (ours ${r.ours.tokenize_ms.median.toFixed(0)} ms for all)`
+  ]
+}
+
+interface Row { side: string, batch: string, rate: string, p50: string, p95: string, acc: string, gflops: string, waste: string }
+
+function rows (name: string, s: SideReport): Row[] {
+  return s.by_batch_size.map(b => ({
+    side: name,
+    batch: String(b.batch_size) + (b.batch_size === s.best_batch_size ? '*' : ''),
+    rate: formatSpread(b.sentences_per_s),
+    p50: formatSpread(b.p50_ms),
+    p95: formatSpread(b.p95_ms),
+    acc: b.accuracy === null ? '–' : `${b.accuracy.toFixed(4)} (${b.correct}/${b.labeled})`,
+    gflops: formatSpread(b.encoder_gflop_per_s),
+    waste: `${(b.padding_waste * 100).toFixed(1)}%`
+  }))
+}
+
+const columns: [keyof Row, string][] = [
+  ['side', 'side'], ['batch', 'batch'], ['rate', 'sentences/s'], ['p50', 'p50 batch ms'], ['p95', 'p95 batch ms'],
+  ['acc', 'accuracy'], ['gflops', 'encoder GFLOP/s'], ['waste', 'padding']
+]
+
+function allRows (r: BenchReport): Row[] {
+  return [...rows('ours', r.ours), ...(r.peer ? rows('peer', r.peer) : [])]
+}
+
+function footer (r: BenchReport): string[] {
+  const out: string[] = []
+  const rss = [`ours scoring ${formatSpread(r.ours.peak_rss_mb, 0)}`]
+  if (r.training) rss.push(`ours training ${formatSpread(r.training.peak_rss_mb, 0)}`)
+  if (r.peer) rss.push(`peer scoring ${formatSpread(r.peer.peak_rss_mb, 0)}`)
+  if (r.training) {
+    const t = r.training
+    out.push(`training (ours, PET: candidate loss + 15% masked tokens, AdamW, batch ${t.batch_size}, mean padded length ${t.mean_seq_len.toFixed(0)}, ` +
+      `${t.steps} timed steps): ${formatSpread(t.steps_per_s, 2)} steps/s; step p50 ${formatSpread(t.step_p50_ms, 0)} ms; loss ${t.first_loss.toFixed(3)} -> ${t.last_loss.toFixed(3)}`)
+  }
+  out.push(`peak RSS MB: ${rss.join('; ')}`)
+  const split = (name: string, sr: SideReport) => {
+    const b = sr.by_batch_size.find(x => x.batch_size === sr.best_batch_size)!
+    return `${name} (batch ${b.batch_size}): JS batch building ${b.split_s.prep.toFixed(2)} s, model call ${b.split_s.call.toFixed(2)} s, ` +
+      `reading results ${b.split_s.post.toFixed(2)} s; executed encoder ${b.executed_gflop.toFixed(0)} GFLOP at ${b.executed_gflop_per_s.median.toFixed(1)} GFLOP/s`
+  }
+  out.push(`one pass, median run: ${split('ours', r.ours)}` + (r.peer ? `; ${split('peer', r.peer)}` : ''))
+  out.push(`labels identical across batch sizes and runs: ours ${r.ours.n - r.ours.label_changes}/${r.ours.n}` +
+    (r.peer ? `, peer ${r.peer.n - r.peer.label_changes}/${r.peer.n}` : ''))
+  if (r.peer && r.agreement) {
+    out.push(`best: ours ${r.ours_sentences_per_s.toFixed(1)}/s (batch ${r.ours.best_batch_size}), peer ${r.peer_sentences_per_s!.toFixed(1)}/s ` +
+      `(batch ${r.peer.best_batch_size}): ratio ours/peer ${r.ratio!.toFixed(2)}; predicted labels agree ${r.agreement.same}/${r.agreement.of}; ` +
+      `accuracy ours ${r.ours_accuracy?.toFixed(4)}, peer ${r.peer_accuracy?.toFixed(4)}` +
+      (r.peer.tokenizer_agree !== undefined ? `; transformers.js tokenizer gives our input ids for ${r.peer.tokenizer_agree}/${r.peer.tokenizer_checked ?? r.peer.n}` : ''))
+  } else {
+    out.push(`best: ours ${r.ours_sentences_per_s.toFixed(1)}/s (batch ${r.ours.best_batch_size}); peer not run`)
+  }
+  return out
+}
+
+export function renderText (r: BenchReport): string {
+  const table = allRows(r)
+  const widths = columns.map(([k, title]) => Math.max(title.length, ...table.map(row => row[k].length)))
+  const line = (cells: string[]) => cells.map((c, i) => i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ')
+  return [
+    ...header(r),
+    '',
+    line(columns.map(c => c[1])),
+    ...table.map(row => line(columns.map(([k]) => row[k]))),
+    '(* best batch size by median sentences/s)',
+    '',
+    ...footer(r)
+  ].join('\n') + '\n'
+}
+
+export function renderMarkdown (r: BenchReport): string {
+  const table = allRows(r)
+  return [
+    '# pet bench',
+    '',
+    ...header(r).map(l => `- ${l}`),
+    '',
+    `| ${columns.map(c => c[1]).join(' | ')} |`,
+    `|${columns.map((_, i) => i < 2 ? '---' : '---:').join('|')}|`,
+    ...table.map(row => `| ${columns.map(([k]) => row[k]).join(' | ')} |`),
+    '',
+    '\\* best batch size by median sentences/s',
+    '',
+    ...footer(r).map(l => `- ${l}`)
+  ].join('\n') + '\n'
+}

@@ -1,0 +1,90 @@
+// `pet bench` runs end to end on a tiny input and reports the fields other tools read. Nothing is timed here.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { batchesFor, encoderFlops } from '../lib/bench/inputs'
+import { percentile, spread } from '../lib/bench/stats'
+import { repo, shared, tmpDir } from './helpers/paths'
+
+const bin = path.join(repo, 'bin/pet.js')
+const bench = (...args: string[]) => spawnSync(process.execPath, [bin, 'bench', ...args], { encoding: 'utf8', cwd: repo })
+const peerModel = path.join(shared, 'models/zh-mini-mlm-onnx')
+const hasPeer = (() => {
+  try {
+    require.resolve('@huggingface/transformers')
+    return fs.existsSync(path.join(peerModel, 'onnx/model.onnx'))
+  } catch {
+    return false
+  }
+})()
+
+t.test('statistics, batches and FLOP counts', async t => {
+  t.equal(percentile([4, 1, 3, 2], 50), 2.5)
+  t.equal(percentile([1, 2, 3, 4, 5], 95), 4.8)
+  t.same(spread([3, 1, 2]), { min: 1, median: 2, max: 3 })
+  t.same(batchesFor([5, 3, 4, 3], 2, 'sorted'), [[1, 3], [2, 0]], 'length-sorted, stable')
+  t.same(batchesFor([5, 3, 4], 2, 'dataset'), [[0, 1], [2]])
+  const shape = { hiddenSize: 256, intermediateSize: 1024, numHiddenLayers: 4, vocabSize: 21128 }
+  // per layer: 2·B·T·(4H² + 2HI) for the projections and feed-forward, 2·2·B·T²·H for the attention products
+  t.equal(encoderFlops(shape, 2, 10), 4 * (2 * 20 * (4 * 256 * 256 + 2 * 256 * 1024) + 4 * 2 * 100 * 256))
+})
+
+t.test('pet bench --no-peer --json: summary line, JSON and markdown reports', async t => {
+  const dir = tmpDir()
+  const outJson = path.join(dir, 'b.json')
+  const outMd = path.join(dir, 'b.md')
+  const r = bench('--limit', '16', '--runs', '1', '--batch-sizes', '1,8', '--no-peer', '--train-batch-size', '4',
+    '--train-steps', '1', '--out-json', outJson, '--out-md', outMd, '--json')
+  t.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  const summary = JSON.parse(lines[lines.length - 1])
+  t.ok(summary.ours_sentences_per_s > 0, 'ours_sentences_per_s')
+  t.equal(summary.peer_sentences_per_s, null)
+  t.equal(summary.ratio, null)
+  t.equal(summary.n, 16)
+  t.ok(summary.ours_peak_rss_mb > 0)
+  t.ok(summary.train_steps_per_s > 0)
+  const report = JSON.parse(fs.readFileSync(outJson, 'utf8'))
+  t.type(report.machine.cpu, 'string')
+  t.ok(report.machine.cores >= 1)
+  t.type(report.machine.torch, 'string')
+  t.type(report.machine.blas, 'string')
+  t.same(report.ours.by_batch_size.map((b: { batch_size: number }) => b.batch_size), [1, 8])
+  for (const b of report.ours.by_batch_size) {
+    for (const k of ['sentences_per_s', 'p50_ms', 'p95_ms']) {
+      t.ok(b[k].min <= b[k].median && b[k].median <= b[k].max, `${k} at batch ${b.batch_size} is min/median/max`)
+    }
+    t.equal(b.labeled, 16)
+  }
+  t.equal(report.ours.label_changes, 0, 'batch size does not change a prediction')
+  t.equal(report.peer, null)
+  t.ok(report.training.steps_per_s.median > 0)
+  const md = fs.readFileSync(outMd, 'utf8')
+  t.match(md, /\| side \| batch \| sentences\/s/)
+  t.match(md, /LibTorch/)
+})
+
+t.test('pet bench with the transformers.js peer', { skip: hasPeer ? false : 'no @huggingface/transformers or no ONNX model' }, async t => {
+  const dir = tmpDir()
+  const r = bench('--limit', '16', '--runs', '1', '--batch-sizes', '1,8', '--no-train', '--peer-model', peerModel,
+    '--out-json', path.join(dir, 'b.json'), '--out-md', path.join(dir, 'b.md'), '--json')
+  t.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  const summary = JSON.parse(lines[lines.length - 1])
+  t.ok(summary.peer_sentences_per_s > 0)
+  t.ok(summary.ratio > 0)
+  t.equal(summary.ratio, summary.ours_sentences_per_s / summary.peer_sentences_per_s)
+  t.same(summary.agreement, { same: 16, of: 16 }, 'both predict the same labels')
+  t.equal(summary.peer_accuracy, summary.ours_accuracy)
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8'))
+  t.equal(report.peer.tokenizer_agree, report.peer.tokenizer_checked, 'transformers.js tokenizes to our ids')
+})
+
+t.test('pet bench usage errors', async t => {
+  const r = bench('--batch-sizes', '1,x', '--no-peer')
+  t.equal(r.status, 2)
+  t.match(r.stderr, /--batch-sizes must be a comma-separated list/)
+  const r2 = bench('--runs', '0')
+  t.equal(r2.status, 2)
+})
