@@ -1,16 +1,15 @@
 // Few-shot PET and the classifier baseline end to end through the CLI: learning, checkpoints, resume, bad input.
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { repo, sentiment, tmpDir } from './helpers/paths'
+import { lastJson, pet, sentimentLines } from './helpers/cli'
+import { repo, tmpDir } from './helpers/paths'
 
 const bin = path.join(repo, 'bin/pet.js')
-const pet = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: repo })
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!)
 
 const dir = tmpDir()
-const lines = (file: string, from: number, to: number) => fs.readFileSync(path.join(sentiment, file), 'utf8').split('\n').slice(from, to).join('\n') + '\n'
+const lines = sentimentLines
 const train = path.join(dir, 'train.jsonl')
 const dev = path.join(dir, 'dev.jsonl')
 fs.writeFileSync(train, lines('train.jsonl', 0, 32))

@@ -1,15 +1,12 @@
 // Ensembles of patterns, soft labels, distillation into the classifier, continued MLM pretraining.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { repo, sentiment, tmpDir } from './helpers/paths'
+import { lastJson, pet, sentimentLines } from './helpers/cli'
+import { tmpDir } from './helpers/paths'
 
-const bin = path.join(repo, 'bin/pet.js')
-const pet = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: repo })
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!)
 const dir = tmpDir()
-const lines = (file: string, from: number, to: number) => fs.readFileSync(path.join(sentiment, file), 'utf8').split('\n').slice(from, to).join('\n') + '\n'
+const lines = sentimentLines
 const train = path.join(dir, 'train.jsonl')
 const dev = path.join(dir, 'dev.jsonl')
 const unlabeled = path.join(dir, 'unlabeled.jsonl')

@@ -1,14 +1,14 @@
 // P-tuning: frozen model with a prompt encoder, layouts, adapters saved and loaded, a wrong base refused.
 // (The gradient of the prompt rows against HF's is checked in 20.core.parity.test.ts.)
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
 import { Pattern } from '../lib/pet/pattern'
 import { promptPattern, promptRows } from '../lib/ptuning/prompt'
 import { hashTensors } from './helpers/hash'
-import { miniMlm, repo, sentiment, tinyBertDir, tmpDir } from './helpers/paths'
+import { pet, sentimentLines } from './helpers/cli'
+import { miniMlm, tinyBertDir, tmpDir } from './helpers/paths'
 
 t.test('layouts', async t => {
   t.equal(promptPattern(8, 'around'), '[unused1][unused2][unused3][unused4][MASK][unused5][unused6][unused7][unused8]{text}')
@@ -64,12 +64,11 @@ t.test('recomputing activations in backward gives the same gradients, dropout in
 
 t.test('pet ptune -> adapter -> pet predict on the unchanged base; another base is refused', async t => {
   const dir = tmpDir()
-  const lines = (file: string, from: number, to: number) => fs.readFileSync(path.join(sentiment, file), 'utf8').split('\n').slice(from, to).join('\n') + '\n'
+  const lines = sentimentLines
   const train = path.join(dir, 'train.jsonl')
   const dev = path.join(dir, 'dev.jsonl')
   fs.writeFileSync(train, lines('train.jsonl', 0, 24))
   fs.writeFileSync(dev, lines('valid.jsonl', 0, 60))
-  const pet = (...args: string[]) => spawnSync(process.execPath, [path.join(repo, 'bin/pet.js'), ...args], { encoding: 'utf8' })
   for (const encoder of ['none', 'mlp']) {
     const out = path.join(dir, encoder)
     const r = pet('ptune', '--train', train, '--dev', dev, '--test', dev, '--verbalizer', '{"positive":["很"],"negative":["不"]}',

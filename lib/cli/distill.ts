@@ -3,13 +3,12 @@ import { toExamples, type Example } from '../data/examples'
 import { readJsonl } from '../data/jsonl'
 import { PetError } from '../errors'
 import { defaultModelDir, MaskedLM } from '../model'
-import { classifierSteps, encodePlain } from '../pet/classifier'
+import { classifierAccuracy, classifierSteps, encodePlain, testClassifier } from '../pet/classifier'
 import { writeTask } from '../pet/task'
 import { runTraining } from '../train/loop'
 import { floatFlag, intFlag, Output, parse } from './args'
 import { defaultOutDir, loadFlags, loopOptions, readSplits, writeReport } from './common'
 import { ensembleFlags, runEnsemble, usage as ensembleUsage } from './ensemble'
-import { evalAccuracy } from './finetune'
 
 export const usage = `pet distill [ensemble options] --unlabeled FILE [--temperature 2] [--distill-epochs 3] [--distill-lr 5e-5]
        pet distill --soft-labels FILE --labels JSON [--fields text] --train FILE ... (reuse an ensemble's soft labels)
@@ -72,7 +71,7 @@ export async function run (argv: string[]): Promise<void> {
     const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))
     task = {
       ...classifierSteps(probe, items, labels.length, T),
-      evaluate: splits.dev ? (m: MaskedLM) => evalAccuracy(m, labels, splits.dev!, devInputs!, evalBatch) : undefined,
+      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, evalBatch) : undefined,
       describe: (dir: string) => writeTask(dir, { mode: 'classifier' as const, labels, maxLength, fields })
     }
   } finally {
@@ -84,14 +83,7 @@ export async function run (argv: string[]): Promise<void> {
     return m
   }, task, opts)
   result.model.dispose()
-  let test: number | undefined
-  if (splits.test) {
-    const best = await MaskedLM.load(result.bestDir, load)
-    try {
-      best.core.addClassifier(labels.length)
-      test = await evalAccuracy(best, labels, splits.test, splits.test.map(e => encodePlain(best, e, fields, maxLength)), evalBatch)
-    } finally { best.dispose() }
-  }
+  const test = splits.test ? await testClassifier(result.bestDir, load, labels, splits.test, fields, maxLength, evalBatch) : undefined
   const summary = {
     command: 'distill', temperature: T, soft_labeled: soft.length, labels, epochs: opts.epochs, lr: opts.lr, seed: opts.seed,
     best_epoch: result.bestEpoch, dev_accuracy: result.bestDev ?? null, test_accuracy: test ?? null,

@@ -1,7 +1,6 @@
 import { PetError } from '../errors'
 import { defaultModelDir, MaskedLM } from '../model'
-import { classifierSteps, classifyExamples, encodePlain } from '../pet/classifier'
-import { accuracy } from '../pet/score'
+import { classifierAccuracy, classifierSteps, encodePlain, testClassifier } from '../pet/classifier'
 import { writeTask } from '../pet/task'
 import type { Example } from '../data/examples'
 import { runTraining } from '../train/loop'
@@ -38,7 +37,7 @@ export async function run (argv: string[]): Promise<void> {
       const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))
       return {
         ...classifierSteps(probe, items, labels.length, 1),
-        evaluate: splits.dev ? (model: MaskedLM) => evalAccuracy(model, labels, splits.dev!, devInputs!, evalBatch) : undefined,
+        evaluate: splits.dev ? (model: MaskedLM) => classifierAccuracy(model, labels, splits.dev!, devInputs!, evalBatch) : undefined,
         describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength, fields })
       }
     } finally {
@@ -46,14 +45,7 @@ export async function run (argv: string[]): Promise<void> {
     }
   })(), opts)
   result.model.dispose()
-  let test: number | undefined
-  if (splits.test) {
-    const best = await MaskedLM.load(result.bestDir, loadOpts)
-    try {
-      best.core.addClassifier(labels.length)
-      test = await evalAccuracy(best, labels, splits.test, splits.test.map(e => encodePlain(best, e, fields, maxLength)), evalBatch)
-    } finally { best.dispose() }
-  }
+  const test = splits.test ? await testClassifier(result.bestDir, loadOpts, labels, splits.test, fields, maxLength, evalBatch) : undefined
   const summary = {
     command: 'finetune', labeled: splits.train.length, labels, epochs: opts.epochs, lr: opts.lr, batch_size: opts.batchSize, seed: opts.seed,
     best_epoch: result.bestEpoch, dev_accuracy: result.bestDev ?? null, test_accuracy: test ?? null,
@@ -83,9 +75,4 @@ function labelIndex (labels: readonly string[], e: Example): number {
   const i = labels.indexOf(e.label)
   if (i < 0) throw new PetError(`${e.source}: unknown label '${e.label}' (labels: ${labels.join(', ')})`, 'EDATA')
   return i
-}
-
-export async function evalAccuracy (model: MaskedLM, labels: readonly string[], examples: readonly Example[],
-  inputs: Parameters<typeof classifyExamples>[2], batchSize: number): Promise<number> {
-  return accuracy(examples, await classifyExamples(model, labels, inputs, batchSize), labels).accuracy
 }

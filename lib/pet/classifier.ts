@@ -4,9 +4,9 @@ import type { NativeLoss } from '../../bindings'
 import { lengthBuckets, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { nativeError, PetError } from '../errors'
-import type { MaskedLM } from '../model'
+import { MaskedLM, type LoadOptions } from '../model'
 import { argmax, softmax } from './label-scores'
-import type { Prediction } from './score'
+import { accuracy, type Prediction } from './score'
 
 export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
 
@@ -74,5 +74,23 @@ export function classifierSteps (model: MaskedLM, items: Item[], numLabels: numb
       }
       return { batch, loss: { clsLabels: Int32Array.from(batchItems.map(i => i.label!)) } }
     }
+  }
+}
+
+/** Accuracy of the classifier head on labeled examples. */
+export async function classifierAccuracy (model: MaskedLM, labels: readonly string[], examples: readonly Example[],
+  inputs: readonly ClassifierInput[], batchSize: number): Promise<number> {
+  return accuracy(examples, await classifyExamples(model, labels, inputs, batchSize), labels).accuracy
+}
+
+/** Loads a saved classifier checkpoint and scores it on labeled examples (the test split of a run). */
+export async function testClassifier (dir: string, load: Partial<LoadOptions>, labels: readonly string[],
+  examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number): Promise<number> {
+  const best = await MaskedLM.load(dir, load)
+  try {
+    best.core.addClassifier(labels.length)
+    return await classifierAccuracy(best, labels, examples, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize)
+  } finally {
+    best.dispose()
   }
 }
