@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
 #include "checkpoint.h"
