@@ -32,3 +32,10 @@ export function lengthBuckets (lengths: readonly number[], batchSize: number): n
   for (let i = 0; i < order.length; i += batchSize) out.push(order.slice(i, i + batchSize))
   return out
 }
+
+/** (row, column) pairs of every item's [MASK] slots, in item then slot order, for scoreCandidates. */
+export function maskPositionPairs (items: ReadonlyArray<{ maskPositions: readonly number[] }>): Int32Array {
+  const out: number[] = []
+  items.forEach((e, b) => { for (const col of e.maskPositions) out.push(b, col) })
+  return Int32Array.from(out)
+}

@@ -1,6 +1,6 @@
 // Our side: zero-shot scoring through the same steps as scoreExamples (pad, native candidate scores at the
 // [MASK] slots, label scores), and PET training steps with the native training primitives.
-import { padBatch } from '../batch'
+import { maskPositionPairs, padBatch } from '../batch'
 import { MaskedLM } from '../model'
 import { argmax, labelScores } from '../pet/label-scores'
 import { batchesFor, encoderFlops, lastLayerAtRowsFlops, prepareInputs, readShape, type ModelShape } from './inputs'
@@ -25,11 +25,7 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
       const t0 = performance.now()
       const items = bucket.map(i => encoded[i])
       const batch = padBatch(items, model.tokenizer.padId)
-      const positions = new Int32Array(items.length * S * 2)
-      items.forEach((e, b) => e.maskPositions.forEach((col, s) => {
-        positions[(b * S + s) * 2] = b
-        positions[(b * S + s) * 2 + 1] = col
-      }))
+      const positions = maskPositionPairs(items)
       const t1 = performance.now()
       const r = await model.scoreCandidates(batch, positions, verbalizer.candidates)
       const t2 = performance.now()

@@ -1,6 +1,6 @@
 // Scoring examples in a cloze: encode with the pattern, batch by length, read the verbalizer candidates at
 // the [MASK] slots, and turn them into label scores. Used by zero-shot, evaluation and pseudo-labelling.
-import { lengthBuckets, padBatch } from '../batch'
+import { lengthBuckets, maskPositionPairs, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
@@ -55,15 +55,9 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
   let done = 0
   for (const bucket of lengthBuckets(encoded.map(e => e.inputIds.length), opts.batchSize)) {
     const items = bucket.map(i => encoded[i])
-    const batch = padBatch(items, model.tokenizer.padId)
-    const positions = new Int32Array(items.length * S * 2)
-    items.forEach((e, b) => e.maskPositions.forEach((col, s) => {
-      positions[(b * S + s) * 2] = b
-      positions[(b * S + s) * 2 + 1] = col
-    }))
     const scored = S > 1 && opts.labelScores.multiToken === 'iterative'
       ? await iterativeScores(model, verbalizer, items, opts.labelScores)
-      : await model.scoreCandidates(batch, positions, verbalizer.candidates).then(r => items.map((_, b) =>
+      : await model.scoreCandidates(padBatch(items, model.tokenizer.padId), maskPositionPairs(items), verbalizer.candidates).then(r => items.map((_, b) =>
         labelScores(verbalizer, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S), opts.labelScores)))
     bucket.forEach((index, b) => {
       const scores = scored[b]
@@ -91,9 +85,7 @@ async function iterativeScores (model: MaskedLM, v: Verbalizer, items: readonly 
       const total = new Array(items.length).fill(0)
       for (let pass = 0; pass < S; pass++) {
         const batch = padBatch(items.map((e, b) => ({ inputIds: ids[b], tokenTypeIds: e.tokenTypeIds })), model.tokenizer.padId)
-        const positions = new Int32Array(items.length * S * 2)
-        items.forEach((e, b) => e.maskPositions.forEach((col, s) => { positions[(b * S + s) * 2] = b; positions[(b * S + s) * 2 + 1] = col }))
-        const r = await model.scoreCandidates(batch, positions, v.candidates)
+        const r = await model.scoreCandidates(batch, maskPositionPairs(items), v.candidates)
         items.forEach((e, b) => {
           let best = -1
           let bestLp = -Infinity
