@@ -56,9 +56,10 @@ function footer (r: BenchReport): string[] {
   const split = (name: string, sr: SideReport) => {
     const b = sr.by_batch_size.find(x => x.batch_size === sr.best_batch_size)!
     return `${name} (batch ${b.batch_size}): JS batch building ${b.split_s.prep.toFixed(2)} s, model call ${b.split_s.call.toFixed(2)} s, ` +
-      `reading results ${b.split_s.post.toFixed(2)} s; executed encoder ${b.executed_gflop.toFixed(0)} GFLOP at ${b.executed_gflop_per_s.median.toFixed(1)} GFLOP/s`
+      `reading results ${b.split_s.post.toFixed(2)} s; computed ${b.executed_gflop.toFixed(0)} GFLOP at ${b.executed_gflop_per_s.median.toFixed(1)} GFLOP/s`
   }
-  out.push(`one pass, median run: ${split('ours', r.ours)}` + (r.peer ? `; ${split('peer', r.peer)}` : ''))
+  out.push(`one pass, median run: ${split('ours', r.ours)}` + (r.peer ? `; ${split('peer', r.peer)}` : '') +
+    ' (computed: ours the encoder with its last layer only at the [MASK] rows; peer the encoder and the MLM head at every position)')
   out.push(`labels identical across batch sizes and runs: ours ${r.ours.n - r.ours.label_changes}/${r.ours.n}` +
     (r.peer ? `, peer ${r.peer.n - r.peer.label_changes}/${r.peer.n}` : ''))
   if (r.peer && r.agreement) {

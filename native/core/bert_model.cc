@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -11,6 +12,8 @@
 #include <torch/version.h>
 
 #include "checkpoint.h"
+#include "cpu_inference.h"
+#include "cpu_threads.h"
 #include "file_util.h"
 #include "recompute.h"
 
@@ -40,6 +43,8 @@ std::string canonical_name(std::string name) {
   return name;
 }
 
+}  // namespace
+
 at::Tensor activation(const at::Tensor& x, Activation a) {
   switch (a) {
     case Activation::Gelu: return at::gelu(x);
@@ -48,8 +53,6 @@ at::Tensor activation(const at::Tensor& x, Activation a) {
   }
   return x;
 }
-
-}  // namespace
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c) {
   const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
@@ -237,6 +240,8 @@ at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Te
 }
 
 at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows, bool recompute) const {
+  // Inference (eval, no autograd) on CPU: the task path.
+  if (const int threads = inference_tasks(device_, train)) return encode_in_tasks(*this, b, rows, threads, {});
   at::Tensor x = embed(b, train, rows);
   // Additive mask [B, 1, 1, T]: 0 where attended, the dtype's lowest value where padded (as HF does).
   at::Tensor keep = b.attention_mask.to(x.scalar_type()).unsqueeze(1).unsqueeze(2);
@@ -249,14 +254,23 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
 }
 
 at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows) const {
+  // On the task path the head's transform runs single-threaded in its caller: a multi-threaded OpenBLAS call or
+  // OpenMP region would leave its workers spinning on the cores for a while, against the pool.
+  const int threads = inference_tasks(device_, false);
+  SerialBlasGuard serial_blas(threads > 1);
+  std::unique_ptr<SerialOpsGuard> serial_ops(threads > 1 ? new SerialOpsGuard() : nullptr);
   at::Tensor h = at::linear(hidden_rows, param("cls.predictions.transform.dense.weight"),
                             param("cls.predictions.transform.dense.bias"));
   h = activation(h, config_.hidden_act);
   h = at::layer_norm(h, {config_.hidden_size}, param("cls.predictions.transform.LayerNorm.weight"),
                      param("cls.predictions.transform.LayerNorm.bias"), config_.layer_norm_eps);
   const at::Tensor& bias = param("cls.predictions.bias");
-  if (!config_.tie_word_embeddings) return at::linear(h, param("cls.predictions.decoder.weight"), bias);
-  at::Tensor logits = at::linear(h, word_embeddings(), bias);
+  const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param("cls.predictions.decoder.weight");
+  at::Tensor logits = threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat &&
+                              decoder.scalar_type() == at::kFloat
+                          ? decode_in_tasks(h.contiguous(), decoder, bias, threads)
+                          : at::linear(h, decoder, bias);
+  if (!config_.tie_word_embeddings) return logits;
   if (rows && rows->output && rows->rows.defined()) {
     // Tied decoder: the replaced rows' logits come from `values` (only [M, R] is recomputed).
     at::Tensor own = at::linear(h, rows->values.to(h.scalar_type()), bias.index_select(0, rows->rows));

@@ -95,6 +95,9 @@ class BertModel {
   at::Tensor input_rows_, input_values_;
 };
 
+// The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
+at::Tensor activation(const at::Tensor& x, Activation a);
+
 // The names and shapes an MLM with this config must have.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c);
 

@@ -1,6 +1,7 @@
 #include "scoring.h"
 
 #include "autocast.h"
+#include "cpu_inference.h"
 
 #include <stdexcept>
 #include <string>
@@ -53,8 +54,9 @@ at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, in
 at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions) {
   c10::InferenceMode guard;
   at::Tensor p = check_positions(positions, b);
-  at::Tensor hidden = m.encode(b, false);
-  return m.mlm_logits(gather_positions(hidden, p)).to(at::kCPU, at::kFloat).contiguous();
+  at::Tensor logits;
+  in_inference_scope(m, [&] { logits = m.mlm_logits(encode_at_positions(m, b, p)).to(at::kCPU, at::kFloat).contiguous(); });
+  return logits;
 }
 
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
@@ -63,9 +65,14 @@ CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::T
   CudaBf16Autocast autocast(bf16, m.device());
   at::Tensor p = check_positions(positions, b);
   at::Tensor c = check_candidates(m, candidates, p.size(0), b.input_ids.device());
-  CandidateScores s = candidate_scores_from_hidden(m, m.encode(b, false), p, c);
-  s.logits = s.logits.to(at::kCPU, at::kFloat).contiguous();
-  s.log_z = s.log_z.to(at::kCPU, at::kFloat).contiguous();
+  CandidateScores s;
+  in_inference_scope(m, [&] {
+    // The MLM head (and on CPU the encoder's last layer) only at the positions; the normaliser in fp32.
+    at::Tensor logits = m.mlm_logits(encode_at_positions(m, b, p)).to(at::kFloat);
+    const int64_t M = logits.size(0);
+    s.logits = logits.gather(1, c.dim() == 1 ? c.unsqueeze(0).expand({M, c.size(0)}) : c).to(at::kCPU).contiguous();
+    s.log_z = at::logsumexp(logits, {1}).to(at::kCPU).contiguous();
+  });
   return s;
 }
 
