@@ -5,8 +5,9 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
 import { Pattern } from '../lib/pet/pattern'
-import { promptPattern, promptRows } from '../lib/ptuning/prompt'
+import { promptInitValues, promptPattern, promptRows } from '../lib/ptuning/prompt'
 import { hashTensors } from './helpers/hash'
+import { maxAbsDiff, readSafetensors } from './helpers/safetensors'
 import { pet, sentimentLines } from './helpers/cli'
 import { miniMlm, tinyBertDir, tmpDir } from './helpers/paths'
 
@@ -88,4 +89,35 @@ t.test('pet ptune -> adapter -> pet predict on the unchanged base; another base 
     t.equal(wrong.status, 1)
     t.match(wrong.stderr, /trained on another base model/)
   }
+})
+
+t.test('--prompt-init starts the prompt rows from real tokens; a wrong token count is refused', async t => {
+  const model = await MaskedLM.load(miniMlm)
+  t.teardown(() => model.dispose())
+  const text = '感觉如何？满意。'
+  const ids = model.tokenizer.encode(text)
+  t.equal(ids.length, 8)
+  const w = model.core.getTensor('bert.embeddings.word_embeddings.weight')
+  const H = w.shape[1]
+  const init = promptInitValues(model, text, [1, 2, 3, 4, 5, 6, 7, 8])
+  t.equal(init.length, 8 * H)
+  t.same(Array.from(init.subarray(5 * H, 6 * H)), Array.from(w.data.subarray(ids[5] * H, (ids[5] + 1) * H)))
+  t.throws(() => promptInitValues(model, '满意', [1, 2, 3]), /one token per prompt token \(3\); '满意' gives 2/)
+
+  const dir = tmpDir()
+  const train = path.join(dir, 'train.jsonl')
+  fs.writeFileSync(train, sentimentLines('train.jsonl', 0, 8))
+  const V = '{"positive":["很"],"negative":["不"]}'
+  const bad = pet('ptune', '--train', train, '--verbalizer', V, '--prompt-init', '满意', '--epochs', '1', '--out', path.join(dir, 'bad'))
+  t.not(bad.status, 0)
+  t.match(bad.stderr, /--prompt-init must give one token per prompt token \(8\)/)
+  // A learning rate too small to move them: the saved prompt is the initial one.
+  const r = pet('ptune', '--train', train, '--dev', train, '--verbalizer', V, '--prompt-init', text, '--lr', '1e-12', '--epochs', '1',
+    '--out', path.join(dir, 'init'), '--json')
+  t.equal(r.status, 0, r.stderr)
+  const s = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.equal(s.prompt_init, text)
+  const saved = readSafetensors(path.join(s.adapter, 'adapter_model.safetensors')).get('prompt_embeddings')!
+  t.same(saved.shape, [8, H])
+  t.ok(maxAbsDiff(saved.data as Float32Array, init) < 1e-6, 'the adapter holds the token embeddings')
 })

@@ -7,7 +7,7 @@ import { writeTask } from '../pet/task'
 import { petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
-import { promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
+import { promptInitValues, promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
 import { runTraining } from '../train/loop'
 import type { NativeTrainable } from '../../bindings'
 import { choice, floatFlag, intFlag, Output, parse, required } from './args'
@@ -15,7 +15,8 @@ import { dataFlags, dataUsage, defaultOutDir, loadFlags, loopFlags, loopOptions,
 import { petFlags, petLossFromFlags, petUsage, readUnlabeled, verbalizerSpec } from './pet-flags'
 
 export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 8] [--layout around|prefix|suffix | --pattern P]
-    [--mode frozen|full] [--encoder none|lstm|mlp] [--prompt-lr X] [--aux-mlm-weight W] [--recompute on|off] [options]
+    [--mode frozen|full] [--encoder none|lstm|mlp] [--prompt-lr X] [--prompt-init TEXT] [--aux-mlm-weight W]
+    [--recompute on|off] [options]
   P-tuning: the pattern is made of never-used [unusedN] tokens around the [MASK] (around: 4 + [MASK] + 4 after
   [CLS], as in the seed). frozen (few labels): the model is frozen and only the prompt's embedding rows learn
   (a gradient-masked embedding update; the optimizer holds state for those rows only) — or, with --encoder, a
@@ -24,6 +25,8 @@ export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 
   adapter_model.safetensors) that pet predict --model BASE --prompt OUT/adapter plugs onto the unchanged base
   model. --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
   Verbalizer words may be [unusedN] tokens themselves (learned targets; trained with the prompt rows).
+  --prompt-init TEXT starts the raw prompt rows from the embeddings of TEXT's tokens, one per prompt token
+  (e.g. '感觉如何？满意。' for 8), instead of the [unusedN] rows' own values (--encoder none only).
   Defaults: frozen --lr 6e-4 (the rows), full --lr 1e-4; --prompt-lr defaults to --lr; --recompute (activations
   recomputed in backward instead of kept: less memory, about a third more compute) is on for frozen, off for full.
 ${petUsage}
@@ -34,7 +37,7 @@ export async function run (argv: string[]): Promise<void> {
   const a = parse(argv, {
     ...dataFlags, ...loopFlags, ...petFlags, pattern: { type: 'string' }, 'prompt-tokens': { type: 'string' }, layout: { type: 'string' },
     mode: { type: 'string' }, encoder: { type: 'string' }, 'prompt-lr': { type: 'string' }, 'aux-mlm-weight': { type: 'string' },
-    recompute: { type: 'string' }
+    recompute: { type: 'string' }, 'prompt-init': { type: 'string' }
   })
   if (a.help) { console.log(usage); return }
   const out = new Output(a.json === true)
@@ -58,11 +61,15 @@ export async function run (argv: string[]): Promise<void> {
   let steps: ReturnType<typeof petSteps>
   let rows: number[]
   let fingerprint: string
+  let initValues: Float32Array | undefined
+  const initText = a['prompt-init'] as string | undefined
+  if (initText !== undefined && encoder !== 'none') throw new PetError('--prompt-init sets raw prompt rows: use it with --encoder none', 'EINVAL')
   try {
     verbalizer = new Verbalizer(spec, probe.tokenizer)
     steps = petSteps(probe, pattern, verbalizer, splits.train, unlabeled, loss)
     rows = promptRows(pattern, t => probe.tokenizer.tokenToId(t))
     fingerprint = baseFingerprint(probe)
+    if (initText !== undefined) initValues = promptInitValues(probe, initText, rows)
   } finally {
     probe.dispose()
   }
@@ -93,7 +100,13 @@ export async function run (argv: string[]): Promise<void> {
     fields: [...pattern.fields]
   }
 
-  const result = await runTraining(dir => MaskedLM.load(dir ?? modelDir, load), {
+  // A fresh start (no checkpoint dir) gets the --prompt-init rows; a resumed run has its trained ones.
+  const loadModel = async (dir?: string) => {
+    const m = await MaskedLM.load(dir ?? modelDir, load)
+    if (dir === undefined && initValues) m.core.setEmbeddingRows(Int32Array.from(rows), initValues)
+    return m
+  }
+  const result = await runTraining(loadModel, {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),
     evaluate: splits.dev ? m => evaluatePet(m, pattern, verbalizer, splits.dev!, { evalBatchSize, loss }) : undefined,
@@ -115,7 +128,7 @@ export async function run (argv: string[]): Promise<void> {
   }
   const summary = {
     command: 'ptune', mode, encoder, pattern: pattern.source, prompt_tokens: rows.length, labeled: splits.train.length,
-    epochs: opts.epochs, lr: opts.lr, prompt_lr: promptLr || opts.lr, aux_mlm_weight: auxWeight, seed: opts.seed,
+    epochs: opts.epochs, lr: opts.lr, prompt_lr: promptLr || opts.lr, prompt_init: initText ?? null, aux_mlm_weight: auxWeight, seed: opts.seed,
     best_epoch: result.bestEpoch, dev_accuracy: result.bestDev ?? null, test_accuracy: test ?? null,
     steps: result.steps, seconds: result.seconds, out: outDir, model: result.bestDir, adapter: adapterDir ?? null
   }

@@ -1,5 +1,6 @@
 // P-tuning prompt layouts: never-used [unusedN] tokens around the [MASK], as a pattern.
 import { PetError } from '../errors'
+import type { MaskedLM } from '../model'
 import { Pattern } from '../pet/pattern'
 
 export type PromptLayout = 'around' | 'prefix' | 'suffix'
@@ -31,4 +32,22 @@ export function promptRows (pattern: Pattern, tokenToId: (t: string) => number |
     }
   }
   return rows
+}
+
+/**
+ * Start values for the prompt rows from real tokens (as PEFT's prompt_tuning_init TEXT does): `text` is tokenized
+ * without [CLS]/[SEP] and must give exactly one token per row, e.g. '感觉如何？满意。' for 8 rows. Returns the
+ * [rows, hidden] word-embedding rows of those tokens.
+ */
+export function promptInitValues (model: MaskedLM, text: string, rows: readonly number[]): Float32Array {
+  const ids = model.tokenizer.encode(text)
+  if (ids.length !== rows.length) {
+    throw new PetError(`--prompt-init must give one token per prompt token (${rows.length}); '${text}' gives ${ids.length}: ` +
+      model.tokenizer.tokenize(text).join(' '), 'EINVAL')
+  }
+  const w = model.core.getTensor('bert.embeddings.word_embeddings.weight')
+  const h = w.shape[1]
+  const out = new Float32Array(ids.length * h)
+  ids.forEach((id, i) => out.set(w.data.subarray(id * h, (id + 1) * h), i * h))
+  return out
 }
