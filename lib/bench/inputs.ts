@@ -67,6 +67,31 @@ export function batchesFor (lengths: readonly number[], batchSize: number, order
   return out
 }
 
+export interface TimedBatchSize { batchSize: number, buckets: number[][], latencies: number[], seconds: number }
+
+/**
+ * Times `runBatch` over every batch of each batch size (after `warmup` untimed batches; `onTimed` is called
+ * when the timed part starts, e.g. to reset split timers): per-batch latencies and the total seconds.
+ */
+export async function timeBatchSizes (lengths: readonly number[], batchSizes: readonly number[], order: BatchOrder, warmup: number,
+  runBatch: (bucket: number[]) => Promise<void>, onTimed: () => void): Promise<TimedBatchSize[]> {
+  const out: TimedBatchSize[] = []
+  for (const batchSize of batchSizes) {
+    const buckets = batchesFor(lengths, batchSize, order)
+    for (const bucket of buckets.slice(0, warmup)) await runBatch(bucket)
+    onTimed()
+    const latencies: number[] = []
+    const start = performance.now()
+    for (const bucket of buckets) {
+      const tb = performance.now()
+      await runBatch(bucket)
+      latencies.push(performance.now() - tb)
+    }
+    out.push({ batchSize, buckets, latencies, seconds: (performance.now() - start) / 1000 })
+  }
+  return out
+}
+
 export interface ModelShape {
   hiddenSize: number
   intermediateSize: number

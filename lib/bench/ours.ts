@@ -3,7 +3,7 @@
 import { maskPositionPairs, padBatch } from '../batch'
 import { MaskedLM } from '../model'
 import { argmax, labelScores } from '../pet/label-scores'
-import { batchesFor, encoderFlops, lastLayerAtRowsFlops, prepareInputs, readShape, type ModelShape } from './inputs'
+import { encoderFlops, lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes, type ModelShape } from './inputs'
 import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { percentile } from './stats'
 
@@ -38,24 +38,12 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
       split.postMs += performance.now() - t2
     }
 
-    const results: BatchSizeResult[] = []
-    for (const bs of job.batchSizes) {
-      const buckets = batchesFor(lengths, bs, job.order)
-      for (const bucket of buckets.slice(0, job.warmupBatches)) await runBatch(bucket)
-      Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 })
-      const latencies: number[] = []
-      const start = performance.now()
-      for (const bucket of buckets) {
-        const tb = performance.now()
-        await runBatch(bucket)
-        latencies.push(performance.now() - tb)
-      }
-      const seconds = (performance.now() - start) / 1000
-      // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
-      const plain = ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
-      results.push(summarise(bs, buckets, lengths, latencies, seconds, labels, gold, shape, split,
-        plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
-    }
+    const timed = await timeBatchSizes(lengths, job.batchSizes, job.order, job.warmupBatches, runBatch,
+      () => Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 }))
+    // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
+    const plain = ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
+    const results: BatchSizeResult[] = timed.map(t => summarise(t.batchSize, t.buckets, lengths, t.latencies, t.seconds, labels, gold, shape, split,
+      plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
     return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads }
   } finally {
     model.dispose()

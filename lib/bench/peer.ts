@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import { padBatch } from '../batch'
 import { PetError } from '../errors'
 import { argmax, labelScores } from '../pet/label-scores'
-import { batchesFor, encoderFlops, headFlops, prepareInputs, readShape } from './inputs'
+import { encoderFlops, headFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
 import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult } from './jobs'
 import { summarise } from './ours'
 import * as fs from 'node:fs'
@@ -121,24 +121,13 @@ export async function runPeerScore (job: ScoreJob): Promise<ScoreRunResult> {
     split.postMs += performance.now() - t2
   }
 
-  const results: BatchSizeResult[] = []
+  let results: BatchSizeResult[]
   try {
-    for (const bs of job.batchSizes) {
-      const buckets = batchesFor(lengths, bs, job.order)
-      for (const bucket of buckets.slice(0, job.warmupBatches)) await runBatch(bucket)
-      Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 })
-      const latencies: number[] = []
-      const start = performance.now()
-      for (const bucket of buckets) {
-        const tb = performance.now()
-        await runBatch(bucket)
-        latencies.push(performance.now() - tb)
-      }
-      const seconds = (performance.now() - start) / 1000
-      // it computes the encoder and the MLM head (transform + full-vocabulary decoder) at every position
-      results.push(summarise(bs, buckets, lengths, latencies, seconds, labels, gold, shape, split,
-        (B, T) => encoderFlops(shape, B, T) + headFlops(shape, B * T)))
-    }
+    const timed = await timeBatchSizes(lengths, job.batchSizes, job.order, job.warmupBatches, runBatch,
+      () => Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 }))
+    // it computes the encoder and the MLM head (transform + full-vocabulary decoder) at every position
+    results = timed.map(t => summarise(t.batchSize, t.buckets, lengths, t.latencies, t.seconds, labels, gold, shape, split,
+      (B, T) => encoderFlops(shape, B, T) + headFlops(shape, B * T)))
   } finally {
     await model.dispose?.()
   }

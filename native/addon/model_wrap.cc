@@ -277,36 +277,31 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
-Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {
+namespace {
+// saveTrainerState / loadTrainerState: a path argument, then `op` on the trainer in a job.
+Napi::Value TrainerFileJob(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> st,
+                           void (*op)(petcore::Trainer&, const std::string&)) {
   Napi::Env env = info.Env();
-  auto st = Live(env);
   if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() first");
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string path");
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   return Job::Start(
       env,
-      [st, path] {
+      [st, path, op] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->trainer) throw std::runtime_error("the model has been disposed");
-        st->trainer->save_state(path);
+        op(*st->trainer, path);
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
+}  // namespace
+
+Napi::Value ModelWrap::SaveTrainerState(const Napi::CallbackInfo& info) {
+  return TrainerFileJob(info, Live(info.Env()), [](petcore::Trainer& t, const std::string& p) { t.save_state(p); });
+}
 
 Napi::Value ModelWrap::LoadTrainerState(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto st = Live(env);
-  if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() first");
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string path");
-  const std::string path = info[0].As<Napi::String>().Utf8Value();
-  return Job::Start(
-      env,
-      [st, path] {
-        std::lock_guard<std::mutex> lock(st->mu);
-        if (!st->trainer) throw std::runtime_error("the model has been disposed");
-        st->trainer->load_state(path);
-      },
-      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  return TrainerFileJob(info, Live(info.Env()), [](petcore::Trainer& t, const std::string& p) { t.load_state(p); });
 }
 
 namespace {
