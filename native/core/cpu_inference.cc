@@ -21,12 +21,19 @@ constexpr int64_t kChunkRows = 512;
 // Threads for the task inference path, or 0 where the plain path runs: training, autograd, non-CPU devices,
 // an OpenMP runtime we cannot find (ops would then oversubscribe the pool), or PET_MLM_PLAIN_INFERENCE=1 (for
 // comparisons). With one thread the tasks run in the caller and GEMMs keep OpenBLAS's own threads.
+namespace {
+// The task count of the enclosing in_inference_scope(), taken before its guard set this thread's OpenMP count
+// to 1 (after which at::get_num_threads() here says 1); 0 outside a scope.
+thread_local int t_scope_threads = 0;
+}  // namespace
+
 int inference_tasks(const at::Device& device, bool train) {
   static const bool plain = [] {
     const char* v = std::getenv("PET_MLM_PLAIN_INFERENCE");
     return v && *v && std::string(v) != "0";
   }();
   if (plain || train || at::GradMode::is_enabled() || !device.is_cpu() || !can_serialize_ops()) return 0;
+  if (t_scope_threads > 0) return t_scope_threads;
   return std::max(1, at::get_num_threads());
 }
 
@@ -176,6 +183,11 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
 void in_inference_scope(const BertModel& m, const std::function<void()>& f) {
   const int threads = inference_tasks(m.device(), false);
   if (!threads) return f();
+  struct ScopeThreads {
+    int prev = t_scope_threads;
+    explicit ScopeThreads(int n) { t_scope_threads = n; }
+    ~ScopeThreads() { t_scope_threads = prev; }
+  } scope(threads);
   SerialOpsGuard serial_ops;
   SerialBlasGuard serial_blas(threads > 1);
   f();

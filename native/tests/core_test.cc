@@ -6,8 +6,10 @@
 #include <string>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "bert_model.h"
+#include "cpu_inference.h"
 #include "safetensors.h"
 #include "scoring.h"
 #include "trainer.h"
@@ -45,6 +47,18 @@ int main(int argc, char** argv) {
       at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
       at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
       check("logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-4, true);
+      if (device.is_cpu()) {
+        // The inference scope keeps the caller's thread count for its tasks (its guard sets this thread's
+        // OpenMP count to 1; a regression once made every scoring call single-threaded).
+        const int threads_before = at::get_num_threads();
+        at::set_num_threads(2);
+        const int outside = inference_tasks(device, false);
+        int inside = -1;
+        in_inference_scope(*model, [&] { inside = inference_tasks(device, false); });
+        std::printf("inference tasks outside / inside the scope       %d / %d\n", outside, inside);
+        if (inside != outside) ++failures;
+        at::set_num_threads(threads_before);
+      }
       if (bf16 && device.is_cuda()) {
         CandidateScores s = score_candidates(*model, b, pos, at::arange(model->config().vocab_size), true);
         at::Tensor l = s.logits.view({B, T, -1});
