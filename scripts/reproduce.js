@@ -4,11 +4,13 @@
 // baseline, ensemble + distillation, P-tuning (frozen, full) — on ../shared/datasets/sentiment with 1% labels
 // (the first 168 training lines), valid for model selection, test reported. Few-shot rows: mean ± std over seeds.
 //
-//   node scripts/reproduce.js [--data DIR] [--out DIR] [--seeds 1,2,3] [--only zero-shot,pet,...] [--quick]
+//   node scripts/reproduce.js [--data DIR] [--out DIR] [--seeds 1,2,3] [--only zero-shot,pet,...] [--quick] [--table-only]
+//          [--patterns P1,P3]
 //
 // Every run is a `pet` command whose --json summary is kept in OUT/runs/<name>.json; a rerun skips the runs
 // already done, so an interrupted reproduction continues where it stopped. --quick (a smoke test: 2 epochs,
 // 200 unlabeled lines, one seed, a 300-line test/valid) checks the wiring in minutes, not the numbers.
+// --table-only runs nothing: it prints the table of the runs done so far (rows name how many seeds they hold).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -16,6 +18,7 @@ const path = require('node:path')
 
 const arg = (name, d) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : d }
 const quick = process.argv.includes('--quick')
+const tableOnly = process.argv.includes('--table-only')
 const root = path.resolve(__dirname, '..')
 const data = path.resolve(arg('data', path.join(root, '../shared/datasets/sentiment')))
 const out = path.resolve(arg('out', path.join(root, quick ? 'runs/reproduce-quick' : 'runs/reproduce')))
@@ -23,7 +26,12 @@ const seeds = arg('seeds', quick ? '1' : '1,2,3').split(',').map(Number)
 const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,finetune,distill,ptune').split(',')
 const epochs = quick ? '2' : '30'
 const V = '{"positive":["很"],"negative":["不"]}'
-const P = { P1: '[MASK]满意。{text}', P2: '{text}[MASK]满意。', P3: '[MASK]好。{text}', P4: '[MASK]理想。{text}', P5: '感觉如何？[MASK]满意。{text}' }
+const allPatterns = { P1: '[MASK]满意。{text}', P2: '{text}[MASK]满意。', P3: '[MASK]好。{text}', P4: '[MASK]理想。{text}', P5: '感觉如何？[MASK]满意。{text}' }
+// --patterns limits the per-pattern rows (zero-shot, few-shot, semi-supervised); the ensemble uses all five
+const P = Object.fromEntries(arg('patterns', Object.keys(allPatterns).join(',')).split(',').map(k => {
+  if (!allPatterns[k]) throw new Error(`--patterns: unknown pattern ${k} (P1..P5)`)
+  return [k, allPatterns[k]]
+}))
 
 fs.mkdirSync(path.join(out, 'runs'), { recursive: true })
 const split = (file, n, from = 0) => {
@@ -42,6 +50,7 @@ const test = quick ? split('test', 300) : path.join(data, 'test.jsonl')
 function pet (name, args) {
   const file = path.join(out, 'runs', `${name}.json`)
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'))
+  if (tableOnly) return null
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${name}: pet ${args.join(' ')}`)
   const t0 = Date.now()
   const r = spawnSync(process.execPath, [path.join(root, 'bin/pet.js'), ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
@@ -63,19 +72,20 @@ if (only.includes('zero-shot')) {
   for (const [k, p] of Object.entries(P)) {
     const v = pet(`zero-shot-${k}-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V])
     const t = pet(`zero-shot-${k}-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V])
-    row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy)
+    if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy)
   }
 }
 if (only.includes('zero-shot-2')) {
   const pre = pet('pretrain', ['pretrain', '--data', unlabeled, '--epochs', quick ? '1' : '3', '--out', runDir('pretrain')])
-  for (const [k, p] of Object.entries(P)) {
+  for (const [k, p] of pre ? Object.entries(P) : []) {
     const v = pet(`zero-shot-2-${k}-valid`, ['zero-shot', '--model', pre.model, '--data', valid, '--pattern', p, '--verbalizer', V])
     const t = pet(`zero-shot-2-${k}-test`, ['zero-shot', '--model', pre.model, '--data', test, '--pattern', p, '--verbalizer', V])
-    row(`zero-shot 2 ${k} (after MLM pretraining on ${pre.texts} unlabeled texts)`, v.accuracy, t.accuracy)
+    if (v && t) row(`zero-shot 2 ${k} (after MLM pretraining on ${pre.texts} unlabeled texts)`, v.accuracy, t.accuracy)
   }
 }
 const seeded = (label, name, args) => {
-  const runs = seeds.map(s => pet(`${name}-seed${s}`, [...args, '--seed', String(s), '--out', runDir(`${name}-seed${s}`)]))
+  const runs = seeds.map(s => pet(`${name}-seed${s}`, [...args, '--seed', String(s), '--out', runDir(`${name}-seed${s}`)])).filter(Boolean)
+  if (runs.length === 0) return runs
   const v = stats(runs.map(r => r.dev_accuracy))
   const t = stats(runs.map(r => r.test_accuracy))
   row(label, v, t, `${runs.length} seed(s); ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run`)
@@ -91,12 +101,14 @@ if (only.includes('semi')) {
 }
 if (only.includes('finetune')) seeded('plain fine-tune, [CLS] classifier (168 labels)', 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
-  const models = Object.keys(P).map(k => petRuns[k]?.[0]?.model)
-  const ensembleArgs = ['distill', ...common, ...Object.values(P).flatMap(p => ['--pattern', p]), '--verbalizer', V, '--unlabeled', unlabeled,
+  const models = Object.keys(allPatterns).map(k => petRuns[k]?.[0]?.model)
+  const ensembleArgs = ['distill', ...common, ...Object.values(allPatterns).flatMap(p => ['--pattern', p]), '--verbalizer', V, '--unlabeled', unlabeled,
     ...(models.every(Boolean) ? ['--models', models.join(',')] : []), '--distill-epochs', quick ? '1' : '2']
   const d = pet('distill', [...ensembleArgs, '--out', runDir('distill')])
-  row('ensemble of P1-P5 (wmean)', d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
-  row('ensemble + distillation into the classifier', d.dev_accuracy, d.test_accuracy, `T = 2, ${d.soft_labeled} soft-labeled texts`)
+  if (d) {
+    row('ensemble of P1-P5 (wmean)', d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
+    row('ensemble + distillation into the classifier', d.dev_accuracy, d.test_accuracy, `T = 2, ${d.soft_labeled} soft-labeled texts`)
+  }
 }
 if (only.includes('ptune')) {
   seeded('P-tuning, frozen model (8 prompt tokens)', 'ptune-frozen', ['ptune', ...common, '--verbalizer', V, '--mode', 'frozen'])
