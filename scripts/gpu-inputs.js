@@ -14,6 +14,7 @@ const { parseArgs } = require('node:util')
 
 const root = path.resolve(__dirname, '..')
 const { prepareInputs } = require(path.join(root, 'dist/lib/bench/inputs.js'))
+const { rng } = require(path.join(root, 'dist/lib/bench/ours.js'))
 
 const { values: a } = parseArgs({
   options: {
@@ -66,17 +67,7 @@ const examples = encoded.map((e, i) => {
 
 // PET training batches as lib/bench/ours.ts builds them: labeled examples in dataset order, batch after batch;
 // a seeded share of the other (non-special, non-[MASK]) tokens becomes MLM targets (replaced by [MASK]).
-function mulberry32 (s) {
-  let x = s >>> 0
-  return () => {
-    x = (x + 0x6D2B79F5) >>> 0
-    let t = x
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const random = mulberry32(seed)
+const random = rng(seed)
 const special = new Set([tokenizer.clsId, tokenizer.sepId, tokenizer.padId, tokenizer.maskId])
 const labeled = gold.map((g, i) => i).filter(i => gold[i] >= 0)
 const steps = []

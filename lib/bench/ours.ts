@@ -88,8 +88,8 @@ export function summarise (batchSize: number, buckets: number[][], lengths: read
   }
 }
 
-/** mulberry32: a small seeded generator, so every run masks the same tokens. */
-function rng (seed: number): () => number {
+/** mulberry32: a small seeded generator, so every run masks the same tokens (scripts/gpu-inputs.js uses it too). */
+export function rng (seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6D2B79F5) >>> 0
