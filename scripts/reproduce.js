@@ -3,9 +3,12 @@
 // unlabeled training text, then zero-shot), few-shot PET P1-P5, semi-supervised P1-P5, the plain fine-tune
 // baseline, ensemble + distillation, P-tuning (frozen, full) — on ../shared/datasets/sentiment with 1% labels
 // (the first 168 training lines), valid for model selection, test reported. Few-shot rows: mean ± std over seeds.
+// --task eprstmt / tnews: the same rows on FewCLUE (train_0 labeled, dev_0 for selection, test_public reported,
+// the unlabeled test.jsonl as the unlabeled text); TNEWS reads label_desc, maps it through the dataset's
+// label_index2en2zh table to the two-character Chinese name, and asks for it with two [MASK]s.
 //
-//   node scripts/reproduce.js [--data DIR] [--out DIR] [--seeds 1,2,3] [--only zero-shot,pet,...] [--quick] [--table-only]
-//          [--patterns P1,P3]
+//   node scripts/reproduce.js [--task sentiment|eprstmt|tnews] [--data DIR] [--out DIR] [--seeds 1,2,3]
+//          [--only zero-shot,pet,...] [--patterns P1,P3] [--quick] [--table-only]
 //
 // Every run is a `pet` command whose --json summary is kept in OUT/runs/<name>.json; a rerun skips the runs
 // already done, so an interrupted reproduction continues where it stopped. --quick (a smoke test: 2 epochs,
@@ -20,16 +23,59 @@ const arg = (name, d) => { const i = process.argv.indexOf(`--${name}`); return i
 const quick = process.argv.includes('--quick')
 const tableOnly = process.argv.includes('--table-only')
 const root = path.resolve(__dirname, '..')
-const data = path.resolve(arg('data', path.join(root, '../shared/datasets/sentiment')))
-const out = path.resolve(arg('out', path.join(root, quick ? 'runs/reproduce-quick' : 'runs/reproduce')))
+const shared = path.join(root, '../shared/datasets')
+const sentimentPatterns = { P1: '[MASK]满意。{text}', P2: '{text}[MASK]满意。', P3: '[MASK]好。{text}', P4: '[MASK]理想。{text}', P5: '感觉如何？[MASK]满意。{text}' }
+const tasks = {
+  sentiment: {
+    data: path.join(shared, 'sentiment'),
+    labeled: ['train', 168],
+    dev: 'valid',
+    test: 'test',
+    unlabeled: ['train', Infinity, 168], // the rest of the training file, labels unused
+    verbalizer: () => ({ positive: ['很'], negative: ['不'] }),
+    patterns: sentimentPatterns,
+    flags: []
+  },
+  eprstmt: {
+    data: path.join(shared, 'fewclue/eprstmt'),
+    labeled: ['train_0', Infinity],
+    dev: 'dev_0',
+    test: 'test_public',
+    unlabeled: ['test', Infinity], // FewCLUE's unlabeled test set (753 reviews)
+    verbalizer: () => ({ Positive: ['很'], Negative: ['不'] }),
+    patterns: sentimentPatterns,
+    flags: ['--text-field', 'sentence']
+  },
+  tnews: {
+    data: path.join(shared, 'fewclue/tnews'),
+    labeled: ['train_0', Infinity],
+    dev: 'dev_0',
+    test: 'test_public',
+    unlabeled: ['test', Infinity], // FewCLUE's unlabeled test set (1,500 titles)
+    // label_desc (news_sports) -> the table's Chinese name (体育), which is also the two-token verbalizer word
+    labelTable: dir => Object.fromEntries(fs.readFileSync(path.join(dir, 'label_index2en2zh.jsonl'), 'utf8').split('\n').filter(Boolean)
+      .map(l => JSON.parse(l)).map(r => [r.label_desc, r.label_zh])),
+    verbalizer (dir) { return Object.fromEntries(Object.values(this.labelTable(dir)).map(zh => [zh, [zh]])) },
+    patterns: { T1: '[MASK][MASK]新闻：{text}', T2: '这是一则[MASK][MASK]新闻。{text}', T3: '{text}（[MASK][MASK]）', T4: '下面是[MASK][MASK]频道的新闻：{text}' },
+    flags (dir) { return ['--text-field', 'sentence', '--label-field', 'label_desc', '--label-map', JSON.stringify(this.labelTable(dir))] }
+  }
+}
+const taskName = arg('task', 'sentiment')
+const task = tasks[taskName]
+if (!task) throw new Error(`--task: unknown task ${taskName} (${Object.keys(tasks).join(', ')})`)
+const data = path.resolve(arg('data', task.data))
+const defaultOut = taskName === 'sentiment' ? 'runs/reproduce' : `runs/reproduce-${taskName}`
+const out = path.resolve(arg('out', path.join(root, quick ? `${defaultOut}-quick` : defaultOut)))
 const seeds = arg('seeds', quick ? '1' : '1,2,3').split(',').map(Number)
 const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,finetune,distill,ptune').split(',')
 const epochs = quick ? '2' : '30'
-const V = '{"positive":["很"],"negative":["不"]}'
-const allPatterns = { P1: '[MASK]满意。{text}', P2: '{text}[MASK]满意。', P3: '[MASK]好。{text}', P4: '[MASK]理想。{text}', P5: '感觉如何？[MASK]满意。{text}' }
-// --patterns limits the per-pattern rows (zero-shot, few-shot, semi-supervised); the ensemble uses all five
+const V = JSON.stringify(task.verbalizer(data))
+const taskFlags = typeof task.flags === 'function' ? task.flags(data) : task.flags
+const allPatterns = task.patterns
+const textFlag = taskFlags.includes('--text-field') ? taskFlags.slice(taskFlags.indexOf('--text-field'), taskFlags.indexOf('--text-field') + 2) : []
+// --patterns limits the per-pattern rows (zero-shot, few-shot, semi-supervised); the ensemble uses all of them
 const P = Object.fromEntries(arg('patterns', Object.keys(allPatterns).join(',')).split(',').map(k => {
-  if (!allPatterns[k]) throw new Error(`--patterns: unknown pattern ${k} (P1..P5)`)
+  if (!allPatterns[k]) throw new Error(`--patterns: unknown pattern ${k} (${Object.keys(allPatterns).join(', ')})`)
   return [k, allPatterns[k]]
 }))
 
@@ -42,10 +88,11 @@ const split = (file, n, from = 0) => {
   }
   return target
 }
-const labeled = split('train', 168)
-const unlabeled = split('train', quick ? 200 : Infinity, 168)
-const valid = quick ? split('valid', 300) : path.join(data, 'valid.jsonl')
-const test = quick ? split('test', 300) : path.join(data, 'test.jsonl')
+const labeled = split(task.labeled[0], task.labeled[1])
+const unlabeled = split(task.unlabeled[0], quick ? 200 : task.unlabeled[1], task.unlabeled[2])
+const labeledCount = fs.readFileSync(labeled, 'utf8').split('\n').filter(Boolean).length
+const valid = quick ? split(task.dev, 300) : path.join(data, `${task.dev}.jsonl`)
+const test = quick ? split(task.test, 300) : path.join(data, `${task.test}.jsonl`)
 
 function pet (name, args) {
   const file = path.join(out, 'runs', `${name}.json`)
@@ -70,16 +117,16 @@ const row = (setting, validAcc, testAcc, note = '') => rows.push({ setting, vali
 
 if (only.includes('zero-shot')) {
   for (const [k, p] of Object.entries(P)) {
-    const v = pet(`zero-shot-${k}-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V])
-    const t = pet(`zero-shot-${k}-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V])
+    const v = pet(`zero-shot-${k}-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V, ...taskFlags])
+    const t = pet(`zero-shot-${k}-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V, ...taskFlags])
     if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy)
   }
 }
 if (only.includes('zero-shot-2')) {
-  const pre = pet('pretrain', ['pretrain', '--data', unlabeled, '--epochs', quick ? '1' : '3', '--out', runDir('pretrain')])
+  const pre = pet('pretrain', ['pretrain', '--data', unlabeled, ...textFlag, '--epochs', quick ? '1' : '3', '--out', runDir('pretrain')])
   for (const [k, p] of pre ? Object.entries(P) : []) {
-    const v = pet(`zero-shot-2-${k}-valid`, ['zero-shot', '--model', pre.model, '--data', valid, '--pattern', p, '--verbalizer', V])
-    const t = pet(`zero-shot-2-${k}-test`, ['zero-shot', '--model', pre.model, '--data', test, '--pattern', p, '--verbalizer', V])
+    const v = pet(`zero-shot-2-${k}-valid`, ['zero-shot', '--model', pre.model, '--data', valid, '--pattern', p, '--verbalizer', V, ...taskFlags])
+    const t = pet(`zero-shot-2-${k}-test`, ['zero-shot', '--model', pre.model, '--data', test, '--pattern', p, '--verbalizer', V, ...taskFlags])
     if (v && t) row(`zero-shot 2 ${k} (after MLM pretraining on ${pre.texts} unlabeled texts)`, v.accuracy, t.accuracy)
   }
 }
@@ -91,22 +138,22 @@ const seeded = (label, name, args) => {
   row(label, v, t, `${runs.length} seed(s); ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run`)
   return runs
 }
-const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs]
+const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]
 const petRuns = {}
 if (only.includes('pet')) {
-  for (const [k, p] of Object.entries(P)) petRuns[k] = seeded(`few-shot PET ${k} (168 labels)`, `pet-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V])
+  for (const [k, p] of Object.entries(P)) petRuns[k] = seeded(`few-shot PET ${k} (${labeledCount} labels)`, `pet-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V])
 }
 if (only.includes('semi')) {
-  for (const [k, p] of Object.entries(P)) seeded(`semi-supervised PET ${k} (168 labels + unlabeled)`, `semi-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V, '--unlabeled', unlabeled])
+  for (const [k, p] of Object.entries(P)) seeded(`semi-supervised PET ${k} (${labeledCount} labels + unlabeled)`, `semi-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V, '--unlabeled', unlabeled])
 }
-if (only.includes('finetune')) seeded('plain fine-tune, [CLS] classifier (168 labels)', 'finetune', ['finetune', ...common])
+if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
   const models = Object.keys(allPatterns).map(k => petRuns[k]?.[0]?.model)
   const ensembleArgs = ['distill', ...common, ...Object.values(allPatterns).flatMap(p => ['--pattern', p]), '--verbalizer', V, '--unlabeled', unlabeled,
     ...(models.every(Boolean) ? ['--models', models.join(',')] : []), '--distill-epochs', quick ? '1' : '2']
   const d = pet('distill', [...ensembleArgs, '--out', runDir('distill')])
   if (d) {
-    row('ensemble of P1-P5 (wmean)', d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
+    row(`ensemble of ${Object.keys(allPatterns).join(', ')} (wmean)`, d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
     row('ensemble + distillation into the classifier', d.dev_accuracy, d.test_accuracy, `T = 2, ${d.soft_labeled} soft-labeled texts`)
   }
 }

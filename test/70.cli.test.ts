@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
-import { miniMlm, repo, sentiment, tmpDir } from './helpers/paths'
+import { miniMlm, repo, sentiment, shared, tmpDir } from './helpers/paths'
 
 const bin = path.join(repo, 'bin/pet.js')
 const pet = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: repo })
@@ -69,4 +69,33 @@ t.test('pet exit codes and messages on bad input', async t => {
   r = pet('frobnicate')
   t.equal(r.status, 2)
   t.match(r.stderr, /unknown command/)
+})
+
+t.test('pet zero-shot reads FewCLUE TNEWS: label_desc through --label-map, two-token words at two masks', async t => {
+  const tnews = path.join(shared, 'datasets/fewclue/tnews')
+  const table = fs.readFileSync(path.join(tnews, 'label_index2en2zh.jsonl'), 'utf8').trim().split('\n').map(l => JSON.parse(l))
+  const map = JSON.stringify(Object.fromEntries(table.map(r => [r.label_desc, r.label_zh])))
+  const v = JSON.stringify(Object.fromEntries(table.map(r => [r.label_zh, [r.label_zh]])))
+  const dir = tmpDir()
+  const data = path.join(dir, 'dev20.jsonl')
+  const lines = fs.readFileSync(path.join(tnews, 'dev_0.jsonl'), 'utf8').trim().split('\n').slice(0, 20)
+  fs.writeFileSync(data, lines.join('\n') + '\n')
+  const out = path.join(dir, 'preds.jsonl')
+  const args = ['zero-shot', '--data', data, '--text-field', 'sentence', '--label-field', 'label_desc', '--pattern', '[MASK][MASK]新闻：{text}', '--verbalizer', v]
+  const r = pet(...args, '--label-map', map, '--out', out, '--json')
+  t.equal(r.status, 0, r.stderr)
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.equal(summary.n, 20, 'every line labeled through the map')
+  const preds = fs.readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l))
+  t.same(preds.map(p => p.gold), lines.map(l => table.find(r => r.label_desc === JSON.parse(l).label_desc).label_zh), 'gold labels are the mapped Chinese names')
+  t.equal(Object.keys(preds[0].probs).length, 15)
+  const unmapped = pet(...args, '--label-map', '{"news_story":"故事"}')
+  t.equal(unmapped.status, 1)
+  t.match(unmapped.stderr, /dev20\.jsonl:1: label 'news_\w+' is not in the label map/)
+  const bad = pet(...args, '--label-map', '{"news_story":')
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /--label-map is not valid JSON/)
+  const notObject = pet(...args, '--label-map', '["故事"]')
+  t.equal(notObject.status, 2)
+  t.match(notObject.stderr, /--label-map must be a JSON object/)
 })

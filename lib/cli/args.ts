@@ -46,6 +46,19 @@ export function choice<T extends string> (values: Record<string, unknown>, name:
   return v as T
 }
 
+/** --label-map: a JSON object from raw label values (e.g. TNEWS label_desc) to the verbalizer's label names. */
+export function labelMapFlag (values: Record<string, unknown>, name = 'label-map'): Record<string, string> | undefined {
+  const v = values[name]
+  if (v === undefined) return undefined
+  let m: unknown
+  try { m = JSON.parse(String(v)) } catch (err) { throw new UsageError(`--${name} is not valid JSON: ${(err as Error).message}`) }
+  if (typeof m !== 'object' || m === null || Array.isArray(m) || Object.keys(m).length === 0 ||
+    !Object.values(m).every(x => typeof x === 'string' && x.length > 0)) {
+    throw new UsageError(`--${name} must be a JSON object of raw label -> label name, e.g. '{"news_sports":"体育"}'`)
+  }
+  return m as Record<string, string>
+}
+
 /** Human lines go to stdout unless --json; the JSON summary is always the last stdout line. */
 export class Output {
   constructor (readonly json: boolean) {}

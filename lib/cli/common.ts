@@ -4,7 +4,7 @@ import { toExamples, type Example } from '../data/examples'
 import { readJsonl } from '../data/jsonl'
 import { writeFileAtomic } from '../atomic-write'
 import type { LoopOptions, LoopResult } from '../train/loop'
-import { choice, floatFlag, intFlag, type Options } from './args'
+import { choice, floatFlag, intFlag, labelMapFlag, type Options } from './args'
 
 export const dataFlags: Options = {
   model: { type: 'string' },
@@ -70,7 +70,7 @@ export interface Splits { train: Example[], dev?: Example[], test?: Example[] }
 export function readSplits (a: Values, fields: readonly string[], required: string): Splits {
   const textField = (a['text-field'] as string | undefined) ?? 'text'
   const labelField = (a['label-field'] as string | undefined) ?? 'label'
-  const labelMap = a['label-map'] ? JSON.parse(a['label-map'] as string) as Record<string, string> : undefined
+  const labelMap = labelMapFlag(a)
   const map = { fields: fields.length === 1 && textField !== 'text' ? { [fields[0]]: textField } : undefined, labelField, labelMap }
   const read = (file: string | undefined) => file === undefined ? undefined : toExamples(readJsonl(file), fields, file, map)
   let train = read(required)!

@@ -7,10 +7,11 @@ import { Pattern } from '../pet/pattern'
 import { accuracy, scoreExamples } from '../pet/score'
 import { Verbalizer } from '../pet/verbalizer'
 import { progress } from '../progress'
-import { choice, intFlag, Output, parse, required } from './args'
+import { choice, intFlag, labelMapFlag, Output, parse, required } from './args'
 
 export const usage = `pet zero-shot [--model DIR] --data FILE.jsonl --pattern '[MASK]满意。{text}'
     --verbalizer '{"positive":["很"],"negative":["不"]}' [--text-field text] [--label-field label]
+    [--label-map JSON (raw label -> verbalizer label, e.g. TNEWS '{"news_sports":"体育",…}')]
     [--out preds.jsonl] [--batch-size 32] [--max-length 128] [--device cpu] [--threads N]
     [--many-to-one mean|logsumexp] [--multi-token sum|mean|iterative] [--seed S] [--json]
   Scores every example with the off-the-shelf MLM and prints the accuracy over labeled lines.
@@ -24,6 +25,7 @@ export async function run (argv: string[]): Promise<void> {
     verbalizer: { type: 'string' },
     'text-field': { type: 'string' },
     'label-field': { type: 'string' },
+    'label-map': { type: 'string' },
     out: { type: 'string' },
     'batch-size': { type: 'string' },
     'max-length': { type: 'string' },
@@ -50,13 +52,14 @@ export async function run (argv: string[]): Promise<void> {
   }
   const textField = (a['text-field'] as string | undefined) ?? 'text'
   const labelField = (a['label-field'] as string | undefined) ?? 'label'
+  const labelMap = labelMapFlag(a)
 
   const records = readJsonl(dataFile)
   const model = await MaskedLM.load((a.model as string | undefined) ?? defaultModelDir, { device: (a.device as string | undefined) ?? 'cpu', threads })
   try {
     const verbalizer = Verbalizer.parse(verbalizerJson, model.tokenizer)
     const fields = pattern.fields.length === 1 ? { [pattern.fields[0]]: textField } : undefined
-    const examples = toExamples(records, pattern.fields, dataFile, { fields, labelField })
+    const examples = toExamples(records, pattern.fields, dataFile, { fields, labelField, labelMap })
     const bar = progress('zero-shot', examples.length, { quiet: out.json })
     const t0 = performance.now()
     const preds = await scoreExamples(model, pattern, verbalizer, examples, {
