@@ -112,14 +112,26 @@ const stats = xs => {
   const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0
   return { mean: m, std: sd, n: xs.length }
 }
+// The HF implementation's accuracies with the same model (shared/models/zh-mini-mlm/reference_results.json), as a column
+const refFile = arg('reference', path.join(root, '../shared/models/zh-mini-mlm/reference_results.json'))
+const ref = fs.existsSync(refFile) ? JSON.parse(fs.readFileSync(refFile, 'utf8')) : {}
+const refCell = (v, t) => v === undefined && t === undefined ? '' : `${v === undefined ? '—' : (100 * v).toFixed(1)} / ${t === undefined ? '—' : (100 * t).toFixed(1)}`
+const refs = {
+  sentiment: {
+    ...Object.fromEntries(Object.entries(ref.zero_shot_sentiment ?? {}).map(([k, r]) => [`zero-shot-${k}`, refCell(r.valid, r.test)])),
+    'pet-P1': ref.few_shot_pet_p1 ? refCell(ref.few_shot_pet_p1.best_valid, ref.few_shot_pet_p1.test_at_best_valid) : '',
+    finetune: ref.fine_tune_cls ? refCell(ref.fine_tune_cls.best_valid, ref.fine_tune_cls.test_at_best_valid) : ''
+  },
+  eprstmt: Object.fromEntries(Object.entries(ref.zero_shot_eprstmt_test_public ?? {}).map(([k, t]) => [`zero-shot-${k}`, refCell(undefined, t)]))
+}[taskName] ?? {}
 const rows = []
-const row = (setting, validAcc, testAcc, note = '') => rows.push({ setting, valid: validAcc, test: testAcc, note })
+const row = (setting, validAcc, testAcc, note = '', key = '') => rows.push({ setting, valid: validAcc, test: testAcc, reference: refs[key] ?? '', note })
 
 if (only.includes('zero-shot')) {
   for (const [k, p] of Object.entries(P)) {
     const v = pet(`zero-shot-${k}-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V, ...taskFlags])
     const t = pet(`zero-shot-${k}-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V, ...taskFlags])
-    if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy)
+    if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy, '', `zero-shot-${k}`)
   }
 }
 if (only.includes('zero-shot-2')) {
@@ -135,7 +147,7 @@ const seeded = (label, name, args) => {
   if (runs.length === 0) return runs
   const v = stats(runs.map(r => r.dev_accuracy))
   const t = stats(runs.map(r => r.test_accuracy))
-  row(label, v, t, `${runs.length} seed(s); ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run`)
+  row(label, v, t, `seeds ${seeds.filter((s, i) => runs[i]).join(', ')}; ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run (mean)`, name)
   return runs
 }
 const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]
@@ -163,7 +175,8 @@ if (only.includes('ptune')) {
 }
 
 const fmt = x => x === null || x === undefined ? '—' : typeof x === 'number' ? (100 * x).toFixed(1) : x.n > 1 ? `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}` : (100 * x.mean).toFixed(1)
-const md = ['| setting | valid % | test % | note |', '|---|---|---|---|', ...rows.map(r => `| ${r.setting} | ${fmt(r.valid)} | ${fmt(r.test)} | ${r.note} |`)].join('\n')
+const md = [`| setting | ${task.dev} % | ${task.test} % | HF reference ${task.dev} / ${task.test} % | note |`, '|---|---|---|---|---|',
+  ...rows.map(r => `| ${r.setting} | ${fmt(r.valid)} | ${fmt(r.test)} | ${r.reference} | ${r.note} |`)].join('\n')
 fs.writeFileSync(path.join(out, 'table.md'), md + '\n')
 fs.writeFileSync(path.join(out, 'table.json'), JSON.stringify(rows, null, 2) + '\n')
 console.log(md)
