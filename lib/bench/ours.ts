@@ -3,7 +3,8 @@
 import { maskPositionPairs, padBatch } from '../batch'
 import { MaskedLM } from '../model'
 import { argmax, labelScores } from '../pet/label-scores'
-import { encoderFlops, lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes, type ModelShape } from './inputs'
+import { lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
+import { summarise } from './batch-result'
 import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { percentile } from './stats'
 
@@ -50,43 +51,6 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   }
 }
 
-export function summarise (batchSize: number, buckets: number[][], lengths: readonly number[], latencies: number[],
-  seconds: number, labels: readonly number[], gold: readonly number[], shape: ModelShape,
-  split: { prepMs: number, callMs: number, postMs: number },
-  executed: (B: number, T: number) => number = (B, T) => encoderFlops(shape, B, T)): BatchSizeResult {
-  let paddedTokens = 0
-  let realTokens = 0
-  let flops = 0
-  let executedFlops = 0
-  for (const bucket of buckets) {
-    const T = Math.max(...bucket.map(i => lengths[i]))
-    paddedTokens += bucket.length * T
-    for (const i of bucket) realTokens += lengths[i]
-    flops += encoderFlops(shape, bucket.length, T)
-    executedFlops += executed(bucket.length, T)
-  }
-  const n = lengths.length
-  let correct = 0
-  let labeled = 0
-  gold.forEach((g, i) => { if (g >= 0) { labeled++; if (labels[i] === g) correct++ } })
-  return {
-    batchSize,
-    batches: buckets.length,
-    seconds,
-    sentencesPerS: n / seconds,
-    p50Ms: percentile(latencies, 50),
-    p95Ms: percentile(latencies, 95),
-    paddedTokens,
-    realTokens,
-    encoderFlops: flops,
-    executedFlops,
-    ...split,
-    correct,
-    labeled,
-    labels: [...labels],
-    maxRssMb: maxRssMb()
-  }
-}
 
 /** mulberry32: a small seeded generator, so every run masks the same tokens (scripts/gpu-inputs.js uses it too). */
 export function rng (seed: number): () => number {

@@ -7,7 +7,7 @@ import { PetError } from '../errors'
 import { argmax, labelScores } from '../pet/label-scores'
 import { encoderFlops, headFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
 import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult } from './jobs'
-import { summarise } from './ours'
+import { summarise } from './batch-result'
 import * as fs from 'node:fs'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
