@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cpu_inference.h"
+
 namespace petcore {
 
 bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed) {
@@ -37,7 +39,16 @@ at::Tensor classifier_logits(const BertModel& m, const at::Tensor& hidden, bool 
 
 at::Tensor classify(const BertModel& m, const Batch& b) {
   c10::InferenceMode guard;
-  return classifier_logits(m, m.encode(b, false), false).to(at::kCPU, at::kFloat).contiguous();
+  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
+  // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
+  const int64_t B = b.input_ids.size(0);
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(b.input_ids.device());
+  const at::Tensor cls_positions = at::stack({at::arange(B, opts), at::zeros({B}, opts)}, 1);
+  at::Tensor logits;
+  in_inference_scope(m, [&] {
+    logits = at::linear(encode_at_positions(m, b, cls_positions), m.param("classifier.weight"), m.param("classifier.bias"));
+  });
+  return logits.to(at::kCPU, at::kFloat).contiguous();
 }
 
 }  // namespace petcore

@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 
 #include "bert_model.h"
+#include "classifier.h"
 #include "cpu_inference.h"
 #include "safetensors.h"
 #include "scoring.h"
@@ -79,6 +80,14 @@ int main(int argc, char** argv) {
     check("p-tuning loss, relative error", std::abs(r.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
     at::Tensor g = grads.at(0).second, rg = ref["ptuning_grad_rows_1_8"];
     check("p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5, true);
+    {
+      // classify() runs the last layer at the [CLS] rows only (CPU task path): it must equal a linear head on
+      // HF's last hidden state at [CLS].
+      ensure_classifier(*model, 3, 7);
+      const at::Tensor want = at::linear(ref["last_hidden"].select(1, 0), model->param("classifier.weight").cpu(),
+                                         model->param("classifier.bias").cpu());
+      check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
+    }
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;
