@@ -30,23 +30,21 @@ int64_t classifier_labels(const BertModel& m) {
   return m.has_param("classifier.weight") ? m.param("classifier.weight").size(0) : 0;
 }
 
-at::Tensor classifier_logits(const BertModel& m, const at::Tensor& hidden, bool train) {
+at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train) {
   if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
-  at::Tensor cls = hidden.select(1, 0);
-  cls = at::dropout(cls, m.config().hidden_dropout_prob, train);
-  return at::linear(cls, m.param("classifier.weight"), m.param("classifier.bias"));
+  return at::linear(at::dropout(cls, m.config().hidden_dropout_prob, train), m.param("classifier.weight"),
+                    m.param("classifier.bias"));
 }
 
 at::Tensor classify(const BertModel& m, const Batch& b) {
   c10::InferenceMode guard;
-  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
   // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
   const int64_t B = b.input_ids.size(0);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(b.input_ids.device());
   const at::Tensor cls_positions = at::stack({at::arange(B, opts), at::zeros({B}, opts)}, 1);
   at::Tensor logits;
   in_inference_scope(m, [&] {
-    logits = at::linear(encode_at_positions(m, b, cls_positions), m.param("classifier.weight"), m.param("classifier.bias"));
+    logits = classifier_logits(m, encode_at_positions(m, b, cls_positions), false);
   });
   return logits.to(at::kCPU, at::kFloat).contiguous();
 }

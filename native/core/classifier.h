@@ -15,8 +15,8 @@ bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed);
 
 int64_t classifier_labels(const BertModel& m);  // 0 when there is no head
 
-// [B, L] logits from last hidden states [B, T, H].
-at::Tensor classifier_logits(const BertModel& m, const at::Tensor& hidden, bool train);
+// [B, L] logits from the last hidden states at [CLS], [B, H] (dropout when training).
+at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train);
 
 // Inference: [B, L] fp32 logits on the CPU.
 at::Tensor classify(const BertModel& m, const Batch& b);

@@ -308,7 +308,7 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       add(l, loss.label_weight);
     }
     if (has_cls) {
-      at::Tensor z = classifier_logits(model_, hidden, train).to(at::kFloat);
+      at::Tensor z = classifier_logits(model_, hidden.select(1, 0), train).to(at::kFloat);
       at::Tensor l;
       if (ct.defined()) {
         // PET's distillation: KL(softmax(teacher / T) || softmax(student / T)), batch mean, times T^2.
