@@ -33,8 +33,7 @@ const tasks = {
     test: 'test',
     unlabeled: ['train', Infinity, 168], // the rest of the training file, labels unused
     verbalizer: () => ({ positive: ['很'], negative: ['不'] }),
-    patterns: sentimentPatterns,
-    flags: []
+    patterns: sentimentPatterns
   },
   eprstmt: {
     data: path.join(shared, 'fewclue/eprstmt'),
@@ -44,7 +43,7 @@ const tasks = {
     unlabeled: ['test', Infinity], // FewCLUE's unlabeled test set (753 reviews)
     verbalizer: () => ({ Positive: ['很'], Negative: ['不'] }),
     patterns: sentimentPatterns,
-    flags: ['--text-field', 'sentence']
+    textField: 'sentence'
   },
   tnews: {
     data: path.join(shared, 'fewclue/tnews'),
@@ -57,7 +56,8 @@ const tasks = {
       .map(l => JSON.parse(l)).map(r => [r.label_desc, r.label_zh])),
     verbalizer (dir) { return Object.fromEntries(Object.values(this.labelTable(dir)).map(zh => [zh, [zh]])) },
     patterns: { T1: '[MASK][MASK]新闻：{text}', T2: '这是一则[MASK][MASK]新闻。{text}', T3: '{text}（[MASK][MASK]）', T4: '下面是[MASK][MASK]频道的新闻：{text}' },
-    flags (dir) { return ['--text-field', 'sentence', '--label-field', 'label_desc', '--label-map', JSON.stringify(this.labelTable(dir))] }
+    textField: 'sentence',
+    labelFlags (dir) { return ['--label-field', 'label_desc', '--label-map', JSON.stringify(this.labelTable(dir))] }
   }
 }
 const taskName = arg('task', 'sentiment')
@@ -70,9 +70,9 @@ const seeds = arg('seeds', quick ? '1' : '1,2,3').split(',').map(Number)
 const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,finetune,distill,ptune').split(',')
 const epochs = quick ? '2' : '30'
 const V = JSON.stringify(task.verbalizer(data))
-const taskFlags = typeof task.flags === 'function' ? task.flags(data) : task.flags
+const textFlag = task.textField ? ['--text-field', task.textField] : [] // pretrain reads text only
+const taskFlags = [...textFlag, ...(task.labelFlags ? task.labelFlags(data) : [])]
 const allPatterns = task.patterns
-const textFlag = taskFlags.includes('--text-field') ? taskFlags.slice(taskFlags.indexOf('--text-field'), taskFlags.indexOf('--text-field') + 2) : []
 // --patterns limits the per-pattern rows (zero-shot, few-shot, semi-supervised); the ensemble uses all of them
 const P = Object.fromEntries(arg('patterns', Object.keys(allPatterns).join(',')).split(',').map(k => {
   if (!allPatterns[k]) throw new Error(`--patterns: unknown pattern ${k} (${Object.keys(allPatterns).join(', ')})`)
