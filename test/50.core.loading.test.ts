@@ -138,6 +138,7 @@ t.test('bad inputs to a loaded model are errors naming the problem', async t => 
   t.throws(() => model.core.logitsAt({ ...ok, seqLen: 4 }, Int32Array.from([0, 1])), /inputIds has 3 elements, expected 4/)
   t.throws(() => model.core.logitsAt({ ...ok, inputIds: [101, 103, 102] as any }, Int32Array.from([0, 1])), /Expected Int32Array for inputIds/)
   await t.rejects(model.scoreCandidates(ok, Int32Array.from([0, 1]), [5, 99999]), /candidate token id 99999/)
+  await t.rejects(model.core.classify(ok), /the model has no classifier head/)
   const fine = await model.logitsAt(ok, Int32Array.from([0, 1]))
   t.equal(fine.length, 21128, 'the model still works after the errors')
 })

@@ -37,6 +37,8 @@ at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool tra
 }
 
 at::Tensor classify(const BertModel& m, const Batch& b) {
+  // Fail before the encoder pass, not after it.
+  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
   c10::InferenceMode guard;
   // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
   const int64_t B = b.input_ids.size(0);
