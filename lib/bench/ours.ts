@@ -2,6 +2,7 @@
 // [MASK] slots, label scores), and PET training steps with the native training primitives.
 import { maskPositionPairs, padBatch } from '../batch'
 import { MaskedLM } from '../model'
+import { Rng } from '../train/rng'
 import { argmax, labelScores } from '../pet/label-scores'
 import { lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
 import { summarise } from './batch-result'
@@ -52,16 +53,12 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
 }
 
 
-/** mulberry32: a small seeded generator, so every run masks the same tokens (scripts/gpu-inputs.js uses it too). */
+/** Seeded uniform [0, 1) stream, so every run masks the same tokens (scripts/gpu-inputs.js uses it too): the
+ * training Rng started from the raw seed, i.e. mulberry32(seed). */
 export function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const r = new Rng(0)
+  r.seedState = seed
+  return () => r.next()
 }
 
 export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
