@@ -287,15 +287,8 @@ export class WordPieceTokenizer {
         i += 1 // printable ASCII: never dropped, whitespace or CJK
         continue
       }
-      let cp = c
-      let w = 1
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-        const d = s.charCodeAt(i + 1)
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000
-          w = 2
-        }
-      }
+      const cp = c < 0xd800 || c > 0xdbff ? c : s.codePointAt(i)! // a lone surrogate stays itself
+      const w = cp > 0xffff ? 2 : 1
       const f = charClass(cp)
       if (f & C_DROP) {
         pending += s.slice(chunkStart, i)
@@ -362,15 +355,8 @@ export class WordPieceTokenizer {
     let wordStart = -1
     for (let i = 0; i < n; ) {
       const c = s.charCodeAt(i)
-      let cp = c
-      let w = 1
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-        const d = s.charCodeAt(i + 1)
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000
-          w = 2
-        }
-      }
+      const cp = c < 0xd800 || c > 0xdbff ? c : s.codePointAt(i)! // a lone surrogate stays itself
+      const w = cp > 0xffff ? 2 : 1
       let f: number
       if (cp === 0x20) f = C_WS
       else if ((cp >= 0x30 && cp <= 0x39) || (cp >= 0x61 && cp <= 0x7a) || (cp >= 0x41 && cp <= 0x5a)) f = 0
