@@ -13,6 +13,7 @@
 // Every run is a `pet` command whose --json summary is kept in OUT/runs/<name>.json; a rerun skips the runs
 // already done, so an interrupted reproduction continues where it stopped. --quick (a smoke test: 2 epochs,
 // 200 unlabeled lines, one seed, a 300-line test/valid) checks the wiring in minutes, not the numbers.
+// The ensemble/distillation row uses the first seed's PET model of every pattern, training the missing ones.
 // --table-only runs nothing: it prints the table of the runs done so far (rows name how many seeds they hold).
 'use strict'
 const { spawnSync } = require('node:child_process')
@@ -142,8 +143,9 @@ if (only.includes('zero-shot-2')) {
     if (v && t) row(`zero-shot 2 ${k} (after MLM pretraining on ${pre.texts} unlabeled texts)`, v.accuracy, t.accuracy)
   }
 }
+const seededRun = (name, args, s) => pet(`${name}-seed${s}`, [...args, '--seed', String(s), '--out', runDir(`${name}-seed${s}`)])
 const seeded = (label, name, args) => {
-  const runs = seeds.map(s => pet(`${name}-seed${s}`, [...args, '--seed', String(s), '--out', runDir(`${name}-seed${s}`)])).filter(Boolean)
+  const runs = seeds.map(s => seededRun(name, args, s)).filter(Boolean)
   if (runs.length === 0) return runs
   const v = stats(runs.map(r => r.dev_accuracy))
   const t = stats(runs.map(r => r.test_accuracy))
@@ -151,18 +153,19 @@ const seeded = (label, name, args) => {
   return runs
 }
 const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]
-const petRuns = {}
+const petArgs = p => ['train', ...common, '--pattern', p, '--verbalizer', V]
 if (only.includes('pet')) {
-  for (const [k, p] of Object.entries(P)) petRuns[k] = seeded(`few-shot PET ${k} (${labeledCount} labels)`, `pet-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V])
+  for (const [k, p] of Object.entries(P)) seeded(`few-shot PET ${k} (${labeledCount} labels)`, `pet-${k}`, petArgs(p))
 }
 if (only.includes('semi')) {
   for (const [k, p] of Object.entries(P)) seeded(`semi-supervised PET ${k} (${labeledCount} labels + unlabeled)`, `semi-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V, '--unlabeled', unlabeled])
 }
 if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
-  const models = Object.keys(allPatterns).map(k => petRuns[k]?.[0]?.model)
+  // The ensemble is the first seed's PET model of every pattern (trained here if that run is not done yet).
+  const models = Object.entries(allPatterns).map(([k, p]) => seededRun(`pet-${k}`, petArgs(p), seeds[0])?.model)
   const ensembleArgs = ['distill', ...common, ...Object.values(allPatterns).flatMap(p => ['--pattern', p]), '--verbalizer', V, '--unlabeled', unlabeled,
-    ...(models.every(Boolean) ? ['--models', models.join(',')] : []), '--distill-epochs', quick ? '1' : '2']
+    '--models', models.join(','), '--distill-epochs', quick ? '1' : '2']
   const d = pet('distill', [...ensembleArgs, '--out', runDir('distill')])
   if (d) {
     row(`ensemble of ${Object.keys(allPatterns).join(', ')} (wmean)`, d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
