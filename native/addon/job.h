@@ -1,12 +1,16 @@
-// One JS call = one native job: `run` executes on a libuv worker thread, `done` converts its results on the
-// main thread, and the returned promise settles with that value or with the error's message.
+// One JS call = one native job: `run` executes on the model's compute thread (a libuv worker waits for it),
+// `done` converts its results on the main thread, and the returned promise settles with that value or with the
+// error's message.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <napi.h>
 
 #include <c10/util/Exception.h>
+
+#include "compute_thread.h"
 
 namespace petaddon {
 
@@ -15,8 +19,8 @@ class Job : public Napi::AsyncWorker {
   using Run = std::function<void()>;
   using Done = std::function<Napi::Value(Napi::Env)>;
 
-  static Napi::Promise Start(Napi::Env env, Run run, Done done) {
-    auto* job = new Job(env, std::move(run), std::move(done));
+  static Napi::Promise Start(Napi::Env env, std::shared_ptr<ComputeThread> compute, Run run, Done done) {
+    auto* job = new Job(env, std::move(compute), std::move(run), std::move(done));
     Napi::Promise p = job->deferred_.Promise();
     job->Queue();
     return p;
@@ -25,7 +29,7 @@ class Job : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      run_();
+      compute_->Run(run_);
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());  // what() carries a long C++ backtrace
     } catch (const std::exception& e) {
@@ -46,11 +50,12 @@ class Job : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Job(Napi::Env env, Run run, Done done)
-      : Napi::AsyncWorker(env, "pet-mlm"), deferred_(Napi::Promise::Deferred::New(env)), run_(std::move(run)),
-        done_(std::move(done)) {}
+  Job(Napi::Env env, std::shared_ptr<ComputeThread> compute, Run run, Done done)
+      : Napi::AsyncWorker(env, "pet-mlm"), deferred_(Napi::Promise::Deferred::New(env)), compute_(std::move(compute)),
+        run_(std::move(run)), done_(std::move(done)) {}
 
   Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ComputeThread> compute_;
   Run run_;
   Done done_;
 };

@@ -108,8 +108,9 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   const at::Device device = ParseDevice(env, device_name);
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   auto state = std::make_shared<ModelState>();
+  state->compute = std::make_shared<ComputeThread>(static_cast<int>(threads));
   return Job::Start(
-      env, [state, dir, device] { state->model = petcore::BertModel::load(dir, device); },
+      env, state->compute, [state, dir, device] { state->model = petcore::BertModel::load(dir, device); },
       [state](Napi::Env env) -> Napi::Value {
         auto* data = env.GetInstanceData<AddonData>();
         return data->model_ctor.New({Napi::External<std::shared_ptr<ModelState>>::New(
@@ -152,7 +153,7 @@ Napi::Value ModelWrap::ScoreCandidates(const Napi::CallbackInfo& info) {
   at::Tensor cand = CandidatesFromJs(info[2], info[3], pos.size(0), "candidates");
   auto result = std::make_shared<petcore::CandidateScores>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, pos, cand, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
@@ -175,7 +176,7 @@ Napi::Value ModelWrap::LogitsAt(const Napi::CallbackInfo& info) {
   at::Tensor pos = PositionsFromJs(info[1], "positions");
   auto result = std::make_shared<at::Tensor>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, pos, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
@@ -193,7 +194,7 @@ Napi::Value ModelWrap::HiddenStates(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "hiddenStates layer must be 'last' or 'embeddings'");
   auto result = std::make_shared<at::Tensor>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, which, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
@@ -226,7 +227,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   petcore::LossSpec loss = LossFromJs(info[1]);
   auto result = std::make_shared<petcore::StepResult>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, loss, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model || !st->trainer) throw std::runtime_error("the model has been disposed");
@@ -245,7 +246,7 @@ Napi::Value ModelWrap::LossAndGrads(const Napi::CallbackInfo& info) {
   auto result = std::make_shared<petcore::StepResult>();
   auto grads = std::make_shared<petcore::NamedTensors>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, loss, train, result, grads] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model || !st->trainer) throw std::runtime_error("the model has been disposed");
@@ -268,7 +269,7 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
   int64_t shard = 0;
   if (info.Length() > 1 && info[1].IsObject()) shard = IntOption(info[1].As<Napi::Object>(), "maxShardBytes", 0, 0);
   return Job::Start(
-      env,
+      env, st->compute,
       [st, dir, shard] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
@@ -286,7 +287,7 @@ Napi::Value TrainerFileJob(const Napi::CallbackInfo& info, std::shared_ptr<Model
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected string path");
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, path, op] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->trainer) throw std::runtime_error("the model has been disposed");
@@ -396,7 +397,7 @@ Napi::Value ModelWrap::Classify(const Napi::CallbackInfo& info) {
   BatchTensors bt = BatchFromJs(info[0]);
   auto result = std::make_shared<at::Tensor>();
   return Job::Start(
-      env,
+      env, st->compute,
       [st, bt, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");

@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include "bert_model.h"
+#include "compute_thread.h"
 #include "trainer.h"
 
 namespace petaddon {
@@ -16,6 +17,7 @@ struct ModelState {
   std::unique_ptr<petcore::BertModel> model;
   std::unique_ptr<petcore::Trainer> trainer;
   bool bf16_inference = false;
+  std::shared_ptr<ComputeThread> compute;  // runs every job of this model
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
