@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <ATen/Context.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
@@ -92,6 +93,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const
 std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Device& device) {
   std::unique_ptr<BertModel> m(new BertModel());
   m->device_ = device;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // cuDNN's fused attention builds an execution plan per new shape (~50 ms each, measured on an H100 with bf16
+  // autocast): length-bucketed scoring sees a new sequence length nearly every batch. Flash / memory-efficient
+  // kernels need no plan. A process-wide switch; the addon is this process's only LibTorch user.
+  if (device.is_cuda()) at::globalContext().setSDPUseCuDNN(false);
+#endif
   m->source_dir_ = dir;
   m->config_ = load_config(join_path(dir, "config.json"));
   CheckpointFiles files;
