@@ -30,15 +30,21 @@ int64_t classifier_labels(const BertModel& m) {
   return m.has_param("classifier.weight") ? m.param("classifier.weight").size(0) : 0;
 }
 
+int64_t require_classifier(const BertModel& m) {
+  const int64_t L = classifier_labels(m);
+  if (L == 0) throw std::runtime_error("the model has no classifier head (add one first)");
+  return L;
+}
+
 at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train) {
-  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
+  require_classifier(m);
   return at::linear(at::dropout(cls, m.config().hidden_dropout_prob, train), m.param("classifier.weight"),
                     m.param("classifier.bias"));
 }
 
 at::Tensor classify(const BertModel& m, const Batch& b) {
   // Fail before the encoder pass, not after it.
-  if (!m.has_param("classifier.weight")) throw std::runtime_error("the model has no classifier head (add one first)");
+  require_classifier(m);
   c10::InferenceMode guard;
   // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
   const int64_t B = b.input_ids.size(0);

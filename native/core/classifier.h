@@ -14,6 +14,7 @@ namespace petcore {
 bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed);
 
 int64_t classifier_labels(const BertModel& m);  // 0 when there is no head
+int64_t require_classifier(const BertModel& m);  // the label count; throws when there is no head
 
 // [B, L] logits from the last hidden states at [CLS], [B, H] (dropout when training).
 at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train);

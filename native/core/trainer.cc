@@ -263,8 +263,7 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
   }
   at::Tensor cy, ct;
   if (has_cls) {
-    const int64_t L = classifier_labels(model_);
-    if (L == 0) throw std::runtime_error("the model has no classifier head (add one first)");
+    const int64_t L = require_classifier(model_);
     const int64_t B = b.input_ids.size(0);
     if (loss.cls_labels.defined()) cy = checked_targets(loss.cls_labels, B, L, dev, "classifier label");
     if (loss.cls_teacher_logits.defined()) {
