@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The seed's table on the bundled model: zero-shot P1-P5, "zero-shot 2" (continued MLM pretraining on the
-// unlabeled training text, then zero-shot), few-shot PET P1-P5, semi-supervised P1-P5, the plain fine-tune
+// unlabeled training text, then zero-shot), few-shot PET P1-P5, semi-supervised P1-P5 (one run, the seed's way, and
+// two stages: zero-shot 2's pretrained checkpoint, then few-shot PET), the plain fine-tune
 // baseline, ensemble + distillation, P-tuning (frozen, full) — on ../shared/datasets/sentiment with 1% labels
 // (the first 168 training lines), valid for model selection, test reported. Few-shot rows: mean ± std over seeds.
 // --task eprstmt / tnews: the same rows on FewCLUE (train_0 labeled, dev_0 for selection, test_public reported,
@@ -68,7 +69,7 @@ const data = path.resolve(arg('data', task.data))
 const defaultOut = taskName === 'sentiment' ? 'runs/reproduce' : `runs/reproduce-${taskName}`
 const out = path.resolve(arg('out', path.join(root, quick ? `${defaultOut}-quick` : defaultOut)))
 const seeds = arg('seeds', quick ? '1' : '1,2,3').split(',').map(Number)
-const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,finetune,distill,ptune').split(',')
+const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,pretrain-pet,finetune,distill,ptune').split(',')
 const epochs = quick ? '2' : '30'
 const V = JSON.stringify(task.verbalizer(data))
 const textFlag = task.textField ? ['--text-field', task.textField] : [] // pretrain reads text only
@@ -135,8 +136,10 @@ if (only.includes('zero-shot')) {
     if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy, '', `zero-shot-${k}`)
   }
 }
+// Continued MLM pretraining on the unlabeled text (shared by zero-shot 2 and the two-stage semi-supervised rows)
+const pretrained = () => pet('pretrain', ['pretrain', '--data', unlabeled, ...textFlag, '--epochs', quick ? '1' : '3', '--out', runDir('pretrain')])
 if (only.includes('zero-shot-2')) {
-  const pre = pet('pretrain', ['pretrain', '--data', unlabeled, ...textFlag, '--epochs', quick ? '1' : '3', '--out', runDir('pretrain')])
+  const pre = pretrained()
   for (const [k, p] of pre ? Object.entries(P) : []) {
     const v = pet(`zero-shot-2-${k}-valid`, ['zero-shot', '--model', pre.model, '--data', valid, '--pattern', p, '--verbalizer', V, ...taskFlags])
     const t = pet(`zero-shot-2-${k}-test`, ['zero-shot', '--model', pre.model, '--data', test, '--pattern', p, '--verbalizer', V, ...taskFlags])
@@ -159,6 +162,15 @@ if (only.includes('pet')) {
 }
 if (only.includes('semi')) {
   for (const [k, p] of Object.entries(P)) seeded(`semi-supervised PET ${k} (${labeledCount} labels + unlabeled)`, `semi-${k}`, ['train', ...common, '--pattern', p, '--verbalizer', V, '--unlabeled', unlabeled])
+}
+if (only.includes('pretrain-pet')) {
+  // The other way to use the unlabeled text: continued MLM pretraining on it first (zero-shot 2's checkpoint,
+  // trained here if missing), then few-shot PET from that checkpoint.
+  const pre = pretrained()
+  for (const [k, p] of pre ? Object.entries(P) : []) {
+    seeded(`semi-supervised in two stages: MLM pretraining on the unlabeled texts, then few-shot PET ${k}`, `pre-pet-${k}`,
+      ['train', ...common, '--model', pre.model, '--pattern', p, '--verbalizer', V])
+  }
 }
 if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
