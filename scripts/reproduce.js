@@ -9,7 +9,7 @@
 // label_index2en2zh table to the two-character Chinese name, and asks for it with two [MASK]s.
 //
 //   node scripts/reproduce.js [--task sentiment|eprstmt|tnews] [--data DIR] [--out DIR] [--seeds 1,2,3]
-//          [--only zero-shot,pet,...] [--patterns P1,P3] [--quick] [--table-only]
+//          [--only zero-shot,pet,...] [--patterns P1,P3] [--distill-epochs N] [--quick] [--table-only]
 //
 // Every run is a `pet` command whose --json summary is kept in OUT/runs/<name>.json; a rerun skips the runs
 // already done, so an interrupted reproduction continues where it stopped. --quick (a smoke test: 2 epochs,
@@ -174,14 +174,17 @@ if (only.includes('pretrain-pet')) {
 }
 if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
+  const distillEpochs = arg('distill-epochs', quick ? '1' : '2')
   // The ensemble is the first seed's PET model of every pattern (trained here if that run is not done yet).
   const models = Object.entries(allPatterns).map(([k, p]) => seededRun(`pet-${k}`, petArgs(p), seeds[0])?.model)
   const ensembleArgs = ['distill', ...common, ...Object.values(allPatterns).flatMap(p => ['--pattern', p]), '--verbalizer', V, '--unlabeled', unlabeled,
-    '--models', models.join(','), '--distill-epochs', quick ? '1' : '2']
-  const d = pet('distill', [...ensembleArgs, '--out', runDir('distill')])
+    '--models', models.join(','), '--distill-epochs', distillEpochs]
+  // the default student run is "distill"; another --distill-epochs is a run of its own
+  const name = arg('distill-epochs') ? `distill-e${distillEpochs}` : 'distill'
+  const d = pet(name, [...ensembleArgs, '--out', runDir(name)])
   if (d) {
     row(`ensemble of ${Object.keys(allPatterns).join(', ')} (wmean)`, d.ensemble_dev_accuracy, d.ensemble_test_accuracy)
-    row('ensemble + distillation into the classifier', d.dev_accuracy, d.test_accuracy, `T = 2, ${d.soft_labeled} soft-labeled texts`)
+    row('ensemble + distillation into the classifier', d.dev_accuracy, d.test_accuracy, `T = 2, ${d.soft_labeled} soft-labeled texts, ${d.epochs} epochs`)
   }
 }
 if (only.includes('ptune')) {
