@@ -169,7 +169,7 @@ if (only.includes('pretrain-pet')) {
   const pre = pretrained()
   for (const [k, p] of pre ? Object.entries(P) : []) {
     seeded(`semi-supervised in two stages: MLM pretraining on the unlabeled texts, then few-shot PET ${k}`, `pre-pet-${k}`,
-      ['train', ...common, '--model', pre.model, '--pattern', p, '--verbalizer', V])
+      [...petArgs(p), '--model', pre.model])
   }
 }
 if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
