@@ -1,12 +1,9 @@
 // Few-shot PET and the classifier baseline end to end through the CLI: learning, checkpoints, resume, bad input.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { lastJson, pet, sentimentLines } from './helpers/cli'
-import { repo, tmpDir } from './helpers/paths'
-
-const bin = path.join(repo, 'bin/pet.js')
+import { killAfterEpoch, lastJson, pet, sentimentLines } from './helpers/cli'
+import { tmpDir } from './helpers/paths'
 
 const dir = tmpDir()
 const lines = sentimentLines
@@ -55,21 +52,8 @@ t.test('an interrupted run resumes to the same result as an uninterrupted one', 
   const whole = pet(...args(path.join(dir, 'whole')))
   t.equal(whole.status, 0, whole.stderr)
   const out = path.join(dir, 'cut')
-  const child = spawn(process.execPath, [bin, ...args(out)], { cwd: repo, stdio: 'ignore' })
+  await killAfterEpoch(args(out), out, 1)
   const state = path.join(out, 'last', 'state.json')
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      try {
-        if (fs.existsSync(state) && JSON.parse(fs.readFileSync(state, 'utf8')).epoch >= 1) {
-          clearInterval(timer)
-          child.kill('SIGKILL')
-          resolve()
-        }
-      } catch {}
-    }, 20)
-    child.on('exit', () => { clearInterval(timer); reject(new Error('the run ended before it could be interrupted')) })
-  })
-  await new Promise(resolve => child.on('exit', resolve))
   t.ok(fs.existsSync(state), 'the killed run left its state')
   const resumed = pet(...args(out), '--resume')
   t.equal(resumed.status, 0, resumed.stderr)

@@ -8,7 +8,7 @@ import { Pattern } from '../lib/pet/pattern'
 import { promptInitValues, promptPattern, promptRows } from '../lib/ptuning/prompt'
 import { hashTensors } from './helpers/hash'
 import { maxAbsDiff, readSafetensors } from './helpers/safetensors'
-import { pet, sentimentLines } from './helpers/cli'
+import { killAfterEpoch, lastJson, pet, sentimentLines } from './helpers/cli'
 import { miniMlm, tinyBertDir, tmpDir } from './helpers/paths'
 
 t.test('layouts', async t => {
@@ -75,13 +75,15 @@ t.test('pet ptune -> adapter -> pet predict on the unchanged base; another base 
     const r = pet('ptune', '--train', train, '--dev', dev, '--test', dev, '--verbalizer', '{"positive":["很"],"negative":["不"]}',
       '--encoder', encoder, '--epochs', '2', '--out', out, '--json')
     t.equal(r.status, 0, r.stderr)
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!)
+    const s = lastJson(r.stdout)
     t.equal(s.prompt_tokens, 8)
     t.equal(s.test_accuracy, s.dev_accuracy, `${encoder}: the adapter on the base model reproduces the dev accuracy`)
     const cfg = JSON.parse(fs.readFileSync(path.join(s.adapter, 'adapter_config.json'), 'utf8'))
     t.equal(cfg.peft_type, 'P_TUNING')
     t.equal(cfg.num_virtual_tokens, 8)
     t.ok(fs.statSync(path.join(s.adapter, 'adapter_model.safetensors')).size < 4 << 20, 'the adapter is tiny')
+    t.same(fs.readdirSync(path.join(out, 'best')), ['adapter'], 'the frozen checkpoint is the adapter alone, no model copy')
+    t.equal(s.model, miniMlm, 'the summary names the base model the adapter plugs onto')
     const p = pet('predict', '--model', miniMlm, '--prompt', s.adapter, '--data', dev, '--json')
     t.equal(p.status, 0, p.stderr)
     t.equal(JSON.parse(p.stdout.trim().split('\n').pop()!).accuracy, s.dev_accuracy, `${encoder}: predict with --prompt`)
@@ -120,4 +122,28 @@ t.test('--prompt-init starts the prompt rows from real tokens; a wrong token cou
   const saved = readSafetensors(path.join(s.adapter, 'adapter_model.safetensors')).get('prompt_embeddings')!
   t.same(saved.shape, [8, H])
   t.ok(maxAbsDiff(saved.data as Float32Array, init) < 1e-6, 'the adapter holds the token embeddings')
+})
+
+t.test('an interrupted frozen run resumes from its adapter-only checkpoint to the same result', async t => {
+  const dir = tmpDir()
+  const train = path.join(dir, 'train.jsonl')
+  const dev = path.join(dir, 'dev.jsonl')
+  fs.writeFileSync(train, sentimentLines('train.jsonl', 0, 32))
+  fs.writeFileSync(dev, sentimentLines('valid.jsonl', 0, 60))
+  for (const encoder of ['none', 'mlp']) {
+    const args = (out: string) => ['ptune', '--train', train, '--dev', dev, '--verbalizer', '{"positive":["很"],"negative":["不"]}',
+      '--encoder', encoder, '--epochs', '3', '--batch-size', '8', '--seed', '5', '--out', out, '--json']
+    const whole = pet(...args(path.join(dir, `${encoder}-whole`)))
+    t.equal(whole.status, 0, whole.stderr)
+    const out = path.join(dir, `${encoder}-cut`)
+    await killAfterEpoch(args(out), out, 1)
+    t.same(fs.readdirSync(path.join(out, 'last')).sort(), ['adapter', 'state.json', 'trainer.pt'], `${encoder}: resume state without a model copy`)
+    const resumed = pet(...args(out), '--resume')
+    t.equal(resumed.status, 0, resumed.stderr)
+    const a = JSON.parse(fs.readFileSync(path.join(dir, `${encoder}-whole`, 'history.json'), 'utf8'))
+    const b = JSON.parse(fs.readFileSync(path.join(out, 'history.json'), 'utf8'))
+    t.same(b.map((h: any) => [h.loss, h.dev]), a.map((h: any) => [h.loss, h.dev]), `${encoder}: same losses and dev accuracies epoch by epoch`)
+    const weights = (d: string) => fs.readFileSync(path.join(d, 'best', 'adapter', 'adapter_model.safetensors'))
+    t.ok(weights(out).equals(weights(path.join(dir, `${encoder}-whole`))), `${encoder}: the same adapter, byte for byte`)
+  }
 })

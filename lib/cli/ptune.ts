@@ -21,9 +21,9 @@ export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 
   [CLS], as in the seed). frozen (few labels): the model is frozen and only the prompt's embedding rows learn
   (a gradient-masked embedding update; the optimizer holds state for those rows only) — or, with --encoder, a
   bidirectional LSTM + MLP (or an MLP) that produces them, at --prompt-lr; full (many labels): every weight trains
-  with the same template. The learned prompt is saved as a PEFT-style adapter (OUT/adapter: adapter_config.json +
-  adapter_model.safetensors) that pet predict --model BASE --prompt OUT/adapter plugs onto the unchanged base
-  model. --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
+  with the same template. The learned prompt is saved as a PEFT-style adapter (OUT/best/adapter: adapter_config.json
+  + adapter_model.safetensors) that pet predict --model BASE --prompt OUT/best/adapter plugs onto the unchanged base
+  model; frozen checkpoints (best/, and last/ for --resume) hold only the adapter, never a copy of the model. --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
   Verbalizer words may be [unusedN] tokens themselves (learned targets; trained with the prompt rows).
   --prompt-init TEXT starts the raw prompt rows from the embeddings of TEXT's tokens, one per prompt token
   (e.g. '感觉如何？满意。' for 8), instead of the [unusedN] rows' own values (--encoder none only).
@@ -102,20 +102,28 @@ export async function run (argv: string[]): Promise<void> {
     fields: [...pattern.fields]
   }
 
-  // A fresh start (no checkpoint dir) gets the --prompt-init rows; a resumed run has its trained ones.
+  // A fresh start (no checkpoint dir) gets the --prompt-init rows; a resumed run has its trained ones. Frozen
+  // checkpoints hold only the adapter (the rest is the base model): its rows go back onto the base, and a prompt
+  // encoder comes back with the optimizer state (trainer.pt).
   const loadModel = async (dir?: string) => {
-    const m = await MaskedLM.load(dir ?? modelDir, load)
-    if (dir === undefined && initValues) m.core.setEmbeddingRows(Int32Array.from(rows), initValues)
+    const m = await MaskedLM.load(mode === 'frozen' ? modelDir : dir ?? modelDir, load)
+    try {
+      if (dir === undefined && initValues) m.core.setEmbeddingRows(Int32Array.from(rows), initValues)
+      if (dir !== undefined && mode === 'frozen' && tied) loadAdapter(m, path.join(dir, 'adapter'))
+    } catch (err) {
+      m.dispose()
+      throw err
+    }
     return m
   }
   const result = await runTraining(loadModel, {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),
     evaluate: splits.dev ? m => evaluatePet(m, pattern, verbalizer, splits.dev!, { evalBatchSize, loss }) : undefined,
-    describe: async (dir, model) => {
-      writeTask(dir, { mode: 'pet', labels: [...verbalizer.labels], pattern: pattern.source, verbalizer: verbalizer.toJSON(), labelScores: loss.labelScores, maxLength: loss.maxLength, fields: [...pattern.fields] })
-      if (mode === 'frozen') await saveAdapter(path.join(dir, 'adapter'), model, adapterFields)
-    }
+    describe: (dir) => {
+      if (mode === 'full') writeTask(dir, { mode: 'pet', labels: [...verbalizer.labels], pattern: pattern.source, verbalizer: verbalizer.toJSON(), labelScores: loss.labelScores, maxLength: loss.maxLength, fields: [...pattern.fields] })
+    },
+    saveWeights: mode === 'frozen' ? (dir, model) => saveAdapter(path.join(dir, 'adapter'), model, adapterFields) : undefined
   }, opts)
   result.model.dispose()
   const adapterDir = mode === 'frozen' ? path.join(result.bestDir, 'adapter') : undefined
@@ -132,7 +140,7 @@ export async function run (argv: string[]): Promise<void> {
     command: 'ptune', mode, encoder, pattern: pattern.source, prompt_tokens: rows.length, labeled: splits.train.length,
     epochs: opts.epochs, lr: opts.lr, prompt_lr: promptLr || opts.lr, prompt_init: initText ?? null, aux_mlm_weight: auxWeight, seed: opts.seed,
     best_epoch: result.bestEpoch, dev_accuracy: result.bestDev ?? null, test_accuracy: test ?? null,
-    steps: result.steps, seconds: result.seconds, out: outDir, model: result.bestDir, adapter: adapterDir ?? null
+    steps: result.steps, seconds: result.seconds, out: outDir, model: adapterDir ? modelDir : result.bestDir, adapter: adapterDir ?? null
   }
   writeReport(outDir, `pet ptune (${mode}) ${pattern.source}`, summary, result)
   out.line(`best epoch ${result.bestEpoch}: dev accuracy ${result.bestDev?.toFixed(4) ?? '—'}, test accuracy ${test?.toFixed(4) ?? '—'}` +

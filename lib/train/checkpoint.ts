@@ -30,10 +30,10 @@ export async function saveDirAtomic (dir: string, write: (tmp: string) => Promis
   fs.rmSync(old, { recursive: true, force: true })
 }
 
-/** The checkpoint to load: `dir`, or the previous one if a swap was interrupted. */
-export function resolveCheckpoint (dir: string): string | undefined {
-  if (fs.existsSync(path.join(dir, 'config.json'))) return dir
-  if (fs.existsSync(path.join(`${dir}.old`, 'config.json'))) return `${dir}.old`
+/** The checkpoint to load: `dir`, or the previous one if a swap was interrupted; `marker` is a file every one has. */
+export function resolveCheckpoint (dir: string, marker = 'config.json'): string | undefined {
+  if (fs.existsSync(path.join(dir, marker))) return dir
+  if (fs.existsSync(path.join(`${dir}.old`, marker))) return `${dir}.old`
   return undefined
 }
 

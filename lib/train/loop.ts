@@ -53,8 +53,10 @@ export interface LoopTask<T> {
   buildStep (items: readonly T[], rng: Rng): { batch: NativeBatch, loss: NativeLoss }
   /** dev score (accuracy), or undefined without a dev set */
   evaluate?: (model: MaskedLM) => Promise<number>
-  /** files beside the weights so that the checkpoint can predict (pet.json, an adapter) */
+  /** files beside the weights so that the checkpoint can predict (pet.json) */
   describe (dir: string, model: MaskedLM): void | Promise<void>
+  /** what a checkpoint keeps of the model; default the whole model. Frozen P-tuning keeps only its adapter. */
+  saveWeights?: (dir: string, model: MaskedLM) => Promise<void>
 }
 
 interface LoopState {
@@ -82,7 +84,7 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
 
   let resumeDir: string | undefined
   if (o.resume) {
-    const last = resolveCheckpoint(lastDir)
+    const last = resolveCheckpoint(lastDir, 'state.json')
     const saved = last ? readJson<LoopState>(path.join(last, 'state.json')) : undefined
     if (saved && last) {
       state = saved
@@ -106,6 +108,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
   const lastDir = path.join(o.outDir, 'last')
   const stepsPerEpoch = Math.ceil(task.items.length / o.batchSize)
   const totalSteps = stepsPerEpoch * o.epochs
+  const saveWeights = task.saveWeights ?? ((dir: string, m: MaskedLM) => m.save(dir))
   try {
     model.core.setTrainable(o.trainable, {
       lr: o.lr,
@@ -117,7 +120,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       initialStep: state.steps,
       recompute: o.recompute === true
     })
-    const last = resolveCheckpoint(lastDir)
+    const last = resolveCheckpoint(lastDir, 'state.json')
     if (resumedFrom !== undefined && last) await model.core.loadTrainerState(path.join(last, 'trainer.pt'))
   } catch (err) {
     throw nativeError(err)
@@ -150,7 +153,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     if (better) {
       state.bestEpoch = epoch
       state.bestDev = record.dev
-      await saveDirAtomic(bestDir, async tmp => { await model.save(tmp); await task.describe(tmp, model) })
+      await saveDirAtomic(bestDir, async tmp => { await saveWeights(tmp, model); await task.describe(tmp, model) })
     }
     state.epoch = epoch
     state.rng = rng.seedState
@@ -159,7 +162,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       // What resuming needs, swapped in as one directory: the weights, the optimizer's moments and RNG,
       // the loop's counters and RNG.
       await saveDirAtomic(lastDir, async tmp => {
-        await model.save(tmp)
+        await saveWeights(tmp, model)
         await model.core.saveTrainerState(path.join(tmp, 'trainer.pt'))
         writeJson(path.join(tmp, 'state.json'), state)
       })
