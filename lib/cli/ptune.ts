@@ -23,7 +23,8 @@ export const usage = `pet ptune --train FILE --verbalizer JSON [--prompt-tokens 
   bidirectional LSTM + MLP (or an MLP) that produces them, at --prompt-lr; full (many labels): every weight trains
   with the same template. The learned prompt is saved as a PEFT-style adapter (OUT/best/adapter: adapter_config.json
   + adapter_model.safetensors) that pet predict --model BASE --prompt OUT/best/adapter plugs onto the unchanged base
-  model; frozen checkpoints (best/, and last/ for --resume) hold only the adapter, never a copy of the model. --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
+  model; frozen checkpoints (best/, and last/ for --resume) hold only the adapter, never a copy of the model.
+  --aux-mlm-weight W adds the auxiliary MLM loss (15% of the other tokens masked and predicted) with weight W.
   Verbalizer words may be [unusedN] tokens themselves (learned targets; trained with the prompt rows).
   --prompt-init TEXT starts the raw prompt rows from the embeddings of TEXT's tokens, one per prompt token
   (e.g. '感觉如何？满意。' for 8), instead of the [unusedN] rows' own values (--encoder none only).
