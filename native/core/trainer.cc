@@ -13,6 +13,7 @@
 
 #include "autocast.h"
 #include "classifier.h"
+#include "optimizer_step.h"
 #include "prompt_encoder.h"
 #include "scoring.h"
 
@@ -141,7 +142,7 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
     groups.emplace_back(prompt_params, std::move(o));
     group_lr_.push_back(plr);
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+  optimizer_ = std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
   step_ = cfg.initial_step;
 }
 
@@ -330,19 +331,13 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
 StepResult Trainer::step(const Batch& b, const LossSpec& loss) {
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
   StepResult r = forward_backward(b, loss, true);
-  if (cfg_.max_grad_norm > 0) {
-    r.grad_norm = torch::nn::utils::clip_grad_norm_(params_, cfg_.max_grad_norm);
-  } else {
-    double sq = 0;
-    for (const auto& p : params_)
-      if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
-    r.grad_norm = std::sqrt(sq);
-  }
+  const at::Tensor grad_norm = clip_grad_norm(params_, cfg_.max_grad_norm);  // <= 0: measured only
   r.lr = lr_at(step_);
   auto& groups = optimizer_->param_groups();
   for (size_t i = 0; i < groups.size(); ++i)
     static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(r.lr / cfg_.lr * group_lr_[i]);
   optimizer_->step();
+  r.grad_norm = grad_norm.item<double>();  // read once the step is queued: the device is not waited on before
   ++step_;
   if (encoder_) {
     at::NoGradGuard guard;

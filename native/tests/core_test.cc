@@ -2,6 +2,9 @@
 //   core_test <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]
 // Prints each check and its error; exits 1 if any fp32 check is out of tolerance.
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <unistd.h>
 #include <map>
 #include <string>
 
@@ -11,6 +14,7 @@
 #include "bert_model.h"
 #include "classifier.h"
 #include "cpu_inference.h"
+#include "optimizer_step.h"
 #include "safetensors.h"
 #include "scoring.h"
 #include "trainer.h"
@@ -23,6 +27,61 @@ static void check(const char* what, double err, double tol, bool enforce) {
   const bool ok = err <= tol;
   std::printf("%-48s %.3e  (tolerance %.0e)%s\n", what, err, tol, ok ? "" : (enforce ? "  FAIL" : "  (reported)"));
   if (!ok && enforce) ++failures;
+}
+
+// The fused AdamW step (optimizer_step.cc) against LibTorch's per-tensor AdamW: the same parameters after a few full
+// fine-tuning steps, and optimizer states that each can save and the other resume from.
+static void check_fused_adamw(const std::string& dir, const at::Device& device, std::map<std::string, at::Tensor>& ref) {
+  const char* before = std::getenv("PET_MLM_FUSED_ADAMW");
+  const std::string saved = before ? before : "";
+  auto use_fused = [](bool on) { setenv("PET_MLM_FUSED_ADAMW", on ? "1" : "0", 1); };
+  use_fused(true);
+  const bool available = fused_optimizer_available(device);
+  if (!available) {
+    std::printf("%-48s (not in this LibTorch on %s: skipped)\n", "fused AdamW vs LibTorch AdamW", device.str().c_str());
+  } else {
+    OptimConfig cfg;
+    cfg.lr = 1e-3;
+    LossSpec loss;
+    loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+    loss.vocab_targets = at::tensor({2523L}, at::kLong);
+    auto flat = [](BertModel& m) {
+      std::vector<at::Tensor> all;
+      for (auto& [name, t] : m.params()) all.push_back(t.detach().to(at::kCPU).reshape(-1));
+      return at::cat(all);
+    };
+    // `fused` for the first `steps` steps; then, given `resume`, a new trainer (fused or not) loads the state and
+    // takes one more step.
+    auto run = [&](bool fused, int steps, int resume) {
+      auto m = BertModel::load(dir, device);
+      Batch pb = m->check_batch(ref["ptuning_input_ids"], {}, {});
+      const std::string state = "/tmp/pet_core_test_adamw_" + std::to_string(getpid()) + ".pt";
+      {
+        use_fused(fused);
+        Trainer t(*m, TrainableSpec(), cfg);
+        for (int i = 0; i < steps; ++i) t.step(pb, loss);
+        if (resume >= 0) t.save_state(state);
+      }
+      if (resume >= 0) {
+        use_fused(resume == 1);
+        Trainer t(*m, TrainableSpec(), cfg);
+        t.load_state(state);
+        t.step(pb, loss);
+        std::remove(state.c_str());
+      }
+      return flat(*m);
+    };
+    const at::Tensor start = flat(*BertModel::load(dir, device));
+    const at::Tensor fused = run(true, 3, -1), plain = run(false, 3, -1);
+    const double moved = (plain - start).abs().max().item<double>();
+    check("AdamW steps move the weights (max change / lr)", moved > 0 ? cfg.lr / moved : 1.0, 1.0, true);
+    check("fused AdamW vs LibTorch AdamW, 3 steps (/ lr)", (fused - plain).abs().max().item<double>() / cfg.lr, 1e-2, true);
+    const at::Tensor a = run(true, 2, 0), b = run(true, 2, 1), c = run(false, 2, 1);
+    check("fused AdamW state resumed by LibTorch's (/ lr)", (a - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+    check("LibTorch AdamW state resumed by fused (/ lr)", (c - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+  }
+  if (before) setenv("PET_MLM_FUSED_ADAMW", saved.c_str(), 1);
+  else unsetenv("PET_MLM_FUSED_ADAMW");
 }
 
 int main(int argc, char** argv) {
@@ -88,6 +147,7 @@ int main(int argc, char** argv) {
                                          model->param("classifier.bias").cpu());
       check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
     }
+    check_fused_adamw(argv[1], device, ref);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;

@@ -1,0 +1,148 @@
+#include "optimizer_step.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#include <torch/version.h>
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define PET_MLM_HAVE_FUSED_ADAMW 1
+#else
+#define PET_MLM_HAVE_FUSED_ADAMW 0
+#endif
+
+namespace petcore {
+
+bool fused_optimizer_available(const at::Device& device) {
+#if PET_MLM_HAVE_FUSED_ADAMW
+  const char* env = std::getenv("PET_MLM_FUSED_ADAMW");
+  if (env && std::strcmp(env, "0") == 0) return false;
+  if (device.is_cuda()) return true;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (device.is_cpu()) return env && std::strcmp(env, "1") == 0;
+#endif
+  return false;
+#else
+  (void)device;
+  return false;
+#endif
+}
+
+#if PET_MLM_HAVE_FUSED_ADAMW
+namespace {
+
+// The optimizer's state map is keyed by the parameter's TensorImpl: as a pointer in newer LibTorch, as its printed
+// address in older ones. Build whichever the headers declare, exactly as torch::optim::AdamW does.
+template <typename Map>
+typename Map::key_type state_key(const at::Tensor& p) {
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+// Gradients the multi-tensor kernels take: dense fp32, all on one device where the fused paths are on.
+bool fusable(const std::vector<at::Tensor>& params) {
+  bool any = false;
+  at::Device device(at::kCPU);
+  for (const auto& p : params) {
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    if (!any) device = p.device();
+    any = true;
+    if (p.device() != device || g.device() != device || p.scalar_type() != at::kFloat ||
+        g.scalar_type() != at::kFloat || g.is_sparse() || p.sizes() != g.sizes())
+      return false;
+  }
+  return any && fused_optimizer_available(device);
+}
+
+}  // namespace
+#endif
+
+FusedAdamW::FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups,
+                       torch::optim::AdamWOptions defaults)
+    : torch::optim::AdamW(groups, std::move(defaults)) {}
+
+void FusedAdamW::load(torch::serialize::InputArchive& archive) {
+  torch::optim::AdamW::load(archive);
+  device_steps_.clear();  // the loaded step counts are re-read from the state at the next step
+}
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  if (!closure && fused_step()) return {};
+  return torch::optim::AdamW::step(closure);
+}
+
+bool FusedAdamW::fused_step() {
+#if PET_MLM_HAVE_FUSED_ADAMW
+  std::vector<at::Tensor> all;
+  for (auto& group : param_groups_) {
+    if (static_cast<torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    all.insert(all.end(), group.params().begin(), group.params().end());
+  }
+  if (!fusable(all)) return false;
+  at::NoGradGuard no_grad;
+  for (auto& group : param_groups_) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+    std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const auto key = state_key<decltype(state_)>(p);
+      auto it = state_.find(key);
+      if (it == state_.end()) {
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(0);
+        st->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        st->exp_avg_sq(torch::zeros_like(p, at::MemoryFormat::Preserve));
+        it = state_.emplace(key, std::move(st)).first;
+      }
+      auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      DeviceStep& ds = device_steps_[p.unsafeGetTensorImpl()];
+      if (!ds.value.defined() || ds.mirrors != st.step() || ds.value.device() != p.device())
+        ds.value = at::full({}, static_cast<double>(st.step()), p.options().dtype(at::kFloat));
+      st.step(st.step() + 1);
+      ds.mirrors = st.step();
+      params.push_back(p);
+      grads.push_back(p.grad());
+      exp_avgs.push_back(st.exp_avg());
+      exp_avg_sqs.push_back(st.exp_avg_sq());
+      steps.push_back(ds.value);
+    }
+    if (params.empty()) continue;
+    at::_foreach_add_(steps, 1);  // as torch.optim's fused path: the kernel reads the incremented count
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, steps, o.lr(), std::get<0>(o.betas()),
+                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
+  return true;
+#else
+  return false;
+#endif
+}
+
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return at::zeros({}, at::kDouble);
+#if PET_MLM_HAVE_FUSED_ADAMW
+  if (fusable(params)) {
+    // torch.nn.utils.clip_grad_norm_'s foreach form: two multi-tensor kernels and no host round trip.
+    at::Tensor total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
+    if (max_norm > 0) at::_foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_max(1.0));
+    return total;
+  }
+#endif
+  if (max_norm > 0) return at::scalar_tensor(torch::nn::utils::clip_grad_norm_(params, max_norm), at::kDouble);
+  at::Tensor sq = at::zeros({}, grads[0].options().dtype(at::kDouble));
+  for (const auto& g : grads) sq = sq + g.pow(2).sum().to(at::kDouble);
+  return sq.sqrt();
+}
+
+}  // namespace petcore

@@ -1,0 +1,40 @@
+// The optimizer step without a kernel per tensor: on LibTorch >= 2.1 AdamW runs PyTorch's fused multi-tensor kernel
+// and gradient clipping its foreach norm/scale, where the per-tensor loops of torch::optim::AdamW and
+// torch::nn::utils::clip_grad_norm_ would launch ~10 kernels per parameter tensor (~2,000 a step for a bert-base),
+// which is what bounds a training step on a GPU. Elsewhere both fall back to LibTorch's own code.
+#pragma once
+#include <map>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace petcore {
+
+// Whether the fused paths are taken on `device`. PET_MLM_FUSED_ADAMW=0 turns them off everywhere; =1 also takes them
+// on the CPU (LibTorch >= 2.4 has a CPU kernel); unset: CUDA only, so CPU runs keep LibTorch's exact arithmetic.
+bool fused_optimizer_available(const at::Device& device);
+
+// torch::optim::AdamW with the same options, state and archive format (a checkpoint written by either loads into
+// the other); step() is one fused kernel per parameter group where fused_optimizer_available().
+class FusedAdamW : public torch::optim::AdamW {
+ public:
+  FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups, torch::optim::AdamWOptions defaults);
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  bool fused_step();
+  // Per parameter: its step count as the float tensor on the device that the fused kernel reads, and the host count
+  // it mirrors (AdamWParamState::step stays the authority that save() writes).
+  struct DeviceStep {
+    at::Tensor value;
+    int64_t mirrors = -1;
+  };
+  std::map<const void*, DeviceStep> device_steps_;
+};
+
+// Scales the gradients of `params` so that their global L2 norm is at most max_norm; returns that norm (before
+// scaling) as a 0-dim tensor on the gradients' device, without waiting for the device.
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
+}  // namespace petcore
