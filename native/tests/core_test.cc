@@ -50,35 +50,41 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
       for (auto& [name, t] : m.params()) all.push_back(t.detach().to(at::kCPU).reshape(-1));
       return at::cat(all);
     };
-    // `fused` for the first `steps` steps; then, given `resume`, a new trainer (fused or not) loads the state and
-    // takes one more step.
-    auto run = [&](bool fused, int steps, int resume) {
-      auto m = BertModel::load(dir, device);
-      Batch pb = m->check_batch(ref["ptuning_input_ids"], {}, {});
-      const std::string state = "/tmp/pet_core_test_adamw_" + std::to_string(getpid()) + ".pt";
-      {
-        use_fused(fused);
-        Trainer t(*m, TrainableSpec(), cfg);
-        for (int i = 0; i < steps; ++i) t.step(pb, loss);
-        if (resume >= 0) t.save_state(state);
-      }
-      if (resume >= 0) {
-        use_fused(resume == 1);
-        Trainer t(*m, TrainableSpec(), cfg);
-        t.load_state(state);
-        t.step(pb, loss);
-        std::remove(state.c_str());
-      }
-      return flat(*m);
-    };
-    const at::Tensor start = flat(*BertModel::load(dir, device));
-    const at::Tensor fused = run(true, 3, -1), plain = run(false, 3, -1);
-    const double moved = (plain - start).abs().max().item<double>();
-    check("AdamW steps move the weights (max change / lr)", moved > 0 ? cfg.lr / moved : 1.0, 1.0, true);
-    check("fused AdamW vs LibTorch AdamW, 3 steps (/ lr)", (fused - plain).abs().max().item<double>() / cfg.lr, 1e-2, true);
-    const at::Tensor a = run(true, 2, 0), b = run(true, 2, 1), c = run(false, 2, 1);
-    check("fused AdamW state resumed by LibTorch's (/ lr)", (a - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
-    check("LibTorch AdamW state resumed by fused (/ lr)", (c - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+    TrainableSpec rows;  // frozen P-tuning: only embedding rows 1..8 learn
+    rows.kind = TrainableSpec::Kind::EmbeddingRows;
+    rows.rows = {1, 2, 3, 4, 5, 6, 7, 8};
+    for (const auto& [what, spec] : {std::make_pair(std::string("full"), TrainableSpec()), std::make_pair(std::string("rows"), rows)}) {
+      // `fused` for the first `steps` steps; then, given `resume`, a new trainer (fused or not) loads the state and
+      // takes one more step.
+      auto run = [&](bool fused, int steps, int resume) {
+        auto m = BertModel::load(dir, device);
+        Batch pb = m->check_batch(ref["ptuning_input_ids"], {}, {});
+        const std::string state = "/tmp/pet_core_test_adamw_" + std::to_string(getpid()) + ".pt";
+        {
+          use_fused(fused);
+          Trainer t(*m, spec, cfg);
+          for (int i = 0; i < steps; ++i) t.step(pb, loss);
+          if (resume >= 0) t.save_state(state);
+        }
+        if (resume >= 0) {
+          use_fused(resume == 1);
+          Trainer t(*m, spec, cfg);
+          t.load_state(state);
+          t.step(pb, loss);
+          std::remove(state.c_str());
+        }
+        return flat(*m);
+      };
+      const at::Tensor start = flat(*BertModel::load(dir, device));
+      const at::Tensor fused = run(true, 3, -1), plain = run(false, 3, -1);
+      const double moved = (plain - start).abs().max().item<double>();
+      auto line = [&](const char* text) { return std::string(text) + " (" + what + ")"; };
+      check(line("AdamW steps move the weights (lr / max change)").c_str(), moved > 0 ? cfg.lr / moved : 1.0, 1.0, true);
+      check(line("fused vs LibTorch AdamW, 3 steps (/ lr)").c_str(), (fused - plain).abs().max().item<double>() / cfg.lr, 1e-2, true);
+      const at::Tensor a = run(true, 2, 0), b = run(true, 2, 1), c = run(false, 2, 1);
+      check(line("fused state resumed by LibTorch's (/ lr)").c_str(), (a - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+      check(line("LibTorch state resumed by fused (/ lr)").c_str(), (c - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+    }
   }
   if (before) setenv("PET_MLM_FUSED_ADAMW", saved.c_str(), 1);
   else unsetenv("PET_MLM_FUSED_ADAMW");
