@@ -1,7 +1,7 @@
 // A BERT masked-language model: the native core plus the tokenizer of its directory.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeModel, NativeModelInfo } from '../bindings'
+import type { NativeBatch, NativeCandidateScores, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativeStepResult, NativeTrainable } from '../bindings'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
@@ -20,12 +20,11 @@ export class MaskedLM {
   readonly dir: string
   readonly tokenizer: WordPieceTokenizer
   readonly info: NativeModelInfo
-  /** @internal the native model; lib/ code only */
-  readonly core: NativeModel
+  readonly #core: NativeModel
 
   private constructor (dir: string, core: NativeModel, tokenizer: WordPieceTokenizer) {
     this.dir = dir
-    this.core = core
+    this.#core = core
     this.tokenizer = tokenizer
     this.info = core.info()
   }
@@ -59,41 +58,85 @@ export class MaskedLM {
 
   get maxPositions (): number { return this.info.config.maxPositionEmbeddings }
 
-  /** Candidate logits and log-normalisers at positions of one padded batch. */
-  async scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: readonly number[]) {
-    try {
-      return await this.core.scoreCandidates(batch, positions, Int32Array.from(candidates), candidates.length)
-    } catch (err) {
-      throw nativeError(err)
-    }
+  /** Candidate logits and log-normalisers at (row, column) positions of one padded batch. */
+  scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: readonly number[]): Promise<NativeCandidateScores> {
+    return this.callAsync(m => m.scoreCandidates(batch, positions, Int32Array.from(candidates), candidates.length))
   }
 
   /** Full-vocabulary logits [positions, vocab] of one padded batch. */
-  async logitsAt (batch: NativeBatch, positions: Int32Array): Promise<Float32Array> {
-    try {
-      return await this.core.logitsAt(batch, positions)
-    } catch (err) {
-      throw nativeError(err)
-    }
+  logitsAt (batch: NativeBatch, positions: Int32Array): Promise<Float32Array> {
+    return this.callAsync(m => m.logitsAt(batch, positions))
   }
 
-  async hiddenStates (batch: NativeBatch, layer: 'last' | 'embeddings' = 'last'): Promise<Float32Array> {
-    try {
-      return await this.core.hiddenStates(batch, layer)
-    } catch (err) {
-      throw nativeError(err)
-    }
+  /** [batch, seq, hidden] hidden states of the last layer (or the embeddings). */
+  hiddenStates (batch: NativeBatch, layer: 'last' | 'embeddings' = 'last'): Promise<Float32Array> {
+    return this.callAsync(m => m.hiddenStates(batch, layer))
   }
 
   /** Saves config.json, safetensors weights and the tokenizer files: an HF-loadable directory. */
   async save (dir: string, options: { maxShardBytes?: number } = {}): Promise<void> {
     v.string(dir, 'output directory')
+    return this.callAsync(m => m.save(path.resolve(dir), options))
+  }
+
+  /** What trains and how (AdamW, schedule, clipping); returns the number of trainable values. */
+  setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number { return this.call(m => m.setTrainable(spec, optim)) }
+  /** One optimizer step on one batch; `context` (e.g. "epoch 2, step 3") prefixes a native error. */
+  trainStep (batch: NativeBatch, loss: NativeLoss, context?: string): Promise<NativeStepResult> { return this.callAsync(m => m.trainStep(batch, loss), context) }
+  /** The loss and the gradients of the trainable tensors, without a step. */
+  lossAndGrads (batch: NativeBatch, loss: NativeLoss, train: boolean): Promise<NativeStepResult & { grads: Record<string, Float32Array> }> {
+    return this.callAsync(m => m.lossAndGrads(batch, loss, train))
+  }
+
+  /** The optimizer's moments, step counter and RNG, for resuming (written atomically). */
+  saveTrainerState (file: string): Promise<void> { return this.callAsync(m => m.saveTrainerState(file)) }
+  loadTrainerState (file: string): Promise<void> { return this.callAsync(m => m.loadTrainerState(file)) }
+
+  /** The prompt encoder's current output rows; null without one. */
+  inputRows (): { rows: Int32Array, values: Float32Array } | null { return this.call(m => m.inputRows()) }
+  /** Sets (or with null clears) input-side replacement embeddings [rows, hidden]. */
+  setInputRows (rows: Int32Array | null, values?: Float32Array): void { this.call(m => m.setInputRows(rows, values)) }
+  /** Writes rows of the word-embedding matrix (input and tied output side). */
+  setEmbeddingRows (rows: Int32Array, values: Float32Array): void { this.call(m => m.setEmbeddingRows(rows, values)) }
+  /** The prompt encoder's tensors by name (prompt_encoder.*), empty without one. */
+  promptEncoderTensors (): Record<string, { shape: number[], data: Float32Array }> { return this.call(m => m.promptEncoderTensors()) }
+
+  /** Adds a [CLS] classifier head (or adopts the checkpoint's own: returns true); before setTrainable. */
+  addClassifier (numLabels: number, seed?: number): boolean {
+    v.integer(numLabels, 'numLabels', 2, 1 << 20)
+    return this.call(m => m.addClassifier(numLabels, seed))
+  }
+
+  /** [batch, numLabels] classifier logits. */
+  classify (batch: NativeBatch): Promise<Float32Array> { return this.callAsync(m => m.classify(batch)) }
+
+  tensorNames (): string[] { return this.call(m => m.tensorNames()) }
+  getTensor (name: string): { shape: number[], data: Float32Array } {
+    v.string(name, 'tensor name')
+    return this.call(m => m.getTensor(name))
+  }
+
+  /** bf16 autocast for scoring (CUDA). */
+  setInferenceOptions (options: { bf16?: boolean }): void { this.call(m => m.setInferenceOptions(options)) }
+
+  /** Frees the weights; later calls fail with a PetError. Safe to call twice. */
+  dispose (): void { this.#core.dispose() }
+
+  /** Every synchronous native call goes through here, so that whatever it throws is a PetError. */
+  private call<R> (f: (m: NativeModel) => R): R {
     try {
-      await this.core.save(path.resolve(dir), options)
+      return f(this.#core)
     } catch (err) {
       throw nativeError(err)
     }
   }
 
-  dispose (): void { this.core.dispose() }
+  /** Every asynchronous one through here: a bad argument rejects (never throws), always with a PetError. */
+  private async callAsync<R> (f: (m: NativeModel) => Promise<R>, context?: string): Promise<R> {
+    try {
+      return await f(this.#core)
+    } catch (err) {
+      throw nativeError(err, context)
+    }
+  }
 }

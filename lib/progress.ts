@@ -1,25 +1,30 @@
-// Progress bars with ETA on stderr, for every scoring and training run; silent when asked (--json) or when
-// stderr is not a terminal, so logs and pipes stay clean.
-import { SingleBar, Presets } from 'cli-progress'
+// What a long call reports while it runs (to the caller's onProgress, never to a terminal), and how it stops
+// when the caller's AbortSignal fires.
+import { PetError } from './errors'
 
-export interface Progress {
-  update (done: number, payload?: Record<string, string | number>): void
-  stop (): void
+export type ProgressEvent =
+  /** a phase begins, e.g. "pattern 2/5: [MASK]好。{text}" */
+  | { kind: 'stage', message: string }
+  /** examples scored so far in the current scoring pass */
+  | { kind: 'score', done: number, total: number }
+  /** optimizer steps done so far in the current training run */
+  | { kind: 'train', done: number, total: number, epoch: number, epochs: number, loss: number }
+  /** an epoch ended (dev: its dev accuracy; best: it is the best so far and was saved) */
+  | { kind: 'epoch', epoch: number, epochs: number, loss: number, dev?: number, best: boolean }
+
+export type ProgressCallback = (event: ProgressEvent) => void
+
+/** What every long call takes besides its own options. */
+export interface Control {
+  signal?: AbortSignal
+  onProgress?: ProgressCallback
 }
 
-const silent: Progress = { update () {}, stop () {} }
+/** Throws the PetError of a cancelled call (code EABORT) when the signal has fired. */
+export function throwIfAborted (signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted === true) throw abortError(what)
+}
 
-export function progress (label: string, total: number, { quiet = false } = {}): Progress {
-  if (quiet || !process.stderr.isTTY || total <= 0) return silent
-  const bar = new SingleBar({
-    stream: process.stderr,
-    format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted} | {info}`,
-    hideCursor: true,
-    etaBuffer: 50
-  }, Presets.shades_classic)
-  bar.start(total, 0, { info: '' })
-  return {
-    update (done, payload) { bar.update(done, { info: payload ? Object.entries(payload).map(([k, v]) => `${k} ${v}`).join(' ') : '' }) },
-    stop () { bar.stop() }
-  }
+export function abortError (what: string): PetError {
+  return new PetError(`${what} was aborted`, 'EABORT')
 }

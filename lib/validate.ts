@@ -1,6 +1,7 @@
 // Argument checks in one place, with one message shape:
 //   "Expected positive integer for batchSize but received 1.5 of type number"
 import { PetError } from './errors'
+import { defaultOf, optionTable, type OptionSpec, type WorkflowSpec } from './options'
 
 function describe (v: unknown): string {
   const t = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
@@ -67,4 +68,96 @@ export function options<T extends object> (input: unknown, what: string, default
     if (v !== undefined) out[key] = check[key]!(v, String(key))
   }
   return out
+}
+
+/** A value checked against its row of the option table (options.ts). */
+export function optionValue (spec: OptionSpec, v: unknown, name: string): unknown {
+  switch (spec.kind) {
+    case 'integer': return integer(v, name, spec.min ?? 0, spec.max)
+    case 'number': {
+      const x = number(v, name, spec.min, spec.max)
+      if (spec.above === true && x <= (spec.min ?? -Infinity)) throw invalid(`number > ${spec.min} and <= ${spec.max}`, name, v)
+      return x
+    }
+    case 'string': return string(v, name)
+    case 'boolean': return boolean(v, name)
+    case 'enum': return oneOf(v, name, spec.values ?? [])
+    case 'data': return data(v, name)
+    case 'strings': return typeof v === 'string' ? [string(v, name)] : stringList(v, name, 1)
+    case 'list': return stringList(v, name, 1)
+    case 'json-list': return stringList(v, name, 1)
+    case 'integer-list': {
+      if (!Array.isArray(v) || v.length === 0) throw invalid('non-empty array of integers', name, v)
+      return [...new Set(v.map((x, i) => integer(x, `${name}[${i}]`, spec.min ?? 0, spec.max)))]
+    }
+    case 'verbalizer': return verbalizerSpec(v, name)
+    case 'label-map': return labelMap(v, name)
+    case 'signal':
+      if (typeof v !== 'object' || v === null || typeof (v as AbortSignal).aborted !== 'boolean' || typeof (v as AbortSignal).addEventListener !== 'function') throw invalid('AbortSignal', name, v)
+      return v
+    case 'function':
+      if (typeof v !== 'function') throw invalid('function', name, v)
+      return v
+  }
+}
+
+/** A JSONL path, or an array of records: strings or plain objects. */
+export function data (v: unknown, name: string): string | readonly unknown[] {
+  if (typeof v === 'string') return string(v, name)
+  if (!Array.isArray(v)) throw invalid('JSONL path or array of records', name, v)
+  if (v.length === 0) throw new PetError(`${name} has no records`, 'EINVAL')
+  v.forEach((r, i) => {
+    if (typeof r !== 'string' && !isPlainObject(r)) throw invalid('string or plain object', `${name}[${i}]`, r)
+  })
+  return v
+}
+
+export function stringList (v: unknown, name: string, minLength = 0): string[] {
+  if (!Array.isArray(v) || v.length < minLength || !v.every(x => typeof x === 'string' && x.length > 0)) {
+    throw invalid(`array of ${minLength > 0 ? `at least ${minLength} ` : ''}non-empty strings`, name, v)
+  }
+  return [...v] as string[]
+}
+
+/** {"label": "word" | ["word", …]}: the shape only; the tokens are checked against the vocabulary later. */
+export function verbalizerSpec (v: unknown, name: string): Record<string, string | string[]> {
+  if (!isPlainObject(v) || Object.keys(v).length < 2) throw invalid('object of at least two labels {"label": ["word", …]}', name, v)
+  for (const [label, words] of Object.entries(v)) {
+    const list = typeof words === 'string' ? [words] : words
+    if (!Array.isArray(list) || list.length === 0 || !list.every(w => typeof w === 'string' && w.length > 0)) {
+      throw invalid(`non-empty string or list of strings for label '${label}'`, name, words)
+    }
+  }
+  return v as Record<string, string | string[]>
+}
+
+export function labelMap (v: unknown, name: string): Record<string, string> {
+  if (!isPlainObject(v) || Object.keys(v).length === 0 || !Object.values(v).every(x => typeof x === 'string' && x.length > 0)) {
+    throw invalid('object of raw label -> label name, e.g. {"news_sports":"体育"}', name, v)
+  }
+  return v as Record<string, string>
+}
+
+/**
+ * A workflow's options object checked against the table: unknown keys, wrong kinds and values out of range are
+ * PetErrors (EINVAL) naming the option; defaults are filled in; required options must be there.
+ */
+export function workflowOptions<T> (w: WorkflowSpec, input: unknown): T {
+  if (input === undefined || input === null) input = {}
+  if (!isPlainObject(input)) throw invalid('options object', `${w.name} options`, input)
+  knownKeys(input, w.options, `${w.name}`)
+  const out: Record<string, unknown> = {}
+  for (const name of w.options) {
+    const v = input[name]
+    if (v === undefined) {
+      const d = defaultOf(w, name)
+      if (d !== undefined) out[name] = Array.isArray(d) ? [...d] : d
+    } else {
+      out[name] = optionValue(optionTable[name], v, name)
+    }
+  }
+  for (const name of w.required ?? []) {
+    if (out[name] === undefined) throw new PetError(`${w.name}: the option '${name}' is required`, 'EINVAL')
+  }
+  return out as T
 }

@@ -20,19 +20,19 @@ t.test('embedding-row training: after 20 steps only the chosen rows changed', as
   t.teardown(() => model.dispose())
   const before = hashTensors(model)
   const H = model.info.config.hiddenSize
-  const rowsBefore = rowHashes(model.core.getTensor(WORD).data, H)
+  const rowsBefore = rowHashes(model.getTensor(WORD).data, H)
   const rows = [1, 2, 3, 4, 5, 6, 7, 8]
-  t.equal(model.core.setTrainable({ kind: 'rows', rows: Int32Array.from(rows) }, { lr: 1e-2, weightDecay: 0.01, seed: 1 }), rows.length * H)
+  t.equal(model.setTrainable({ kind: 'rows', rows: Int32Array.from(rows) }, { lr: 1e-2, weightDecay: 0.01, seed: 1 }), rows.length * H)
   const { batch, maskPos } = sentenceBatch(model)
   const loss = { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([model.tokenizer.tokenToId('很')!]) }
   const losses: number[] = []
-  for (let i = 0; i < 20; i++) losses.push((await model.core.trainStep(batch, loss)).loss)
+  for (let i = 0; i < 20; i++) losses.push((await model.trainStep(batch, loss)).loss)
   t.ok(losses[19] < losses[0], `loss went down: ${losses[0].toFixed(4)} -> ${losses[19].toFixed(4)}`)
   const after = hashTensors(model)
   for (const [name, h] of before) {
     if (name !== WORD) t.equal(after.get(name), h, `${name} bit-identical`)
   }
-  const rowsAfter = rowHashes(model.core.getTensor(WORD).data, H)
+  const rowsAfter = rowHashes(model.getTensor(WORD).data, H)
   let changedOther = 0
   rowsAfter.forEach((h, r) => { if (!rows.includes(r) && h !== rowsBefore[r]) changedOther++ })
   t.equal(changedOther, 0, 'every other row of the word embeddings is bit-identical')
@@ -44,16 +44,16 @@ t.test('named-tensor training changes only those tensors', async t => {
   t.teardown(() => model.dispose())
   const before = hashTensors(model)
   const names = ['cls.predictions.bias', 'bert.encoder.layer.1.output.dense.weight']
-  model.core.setTrainable({ kind: 'tensors', names }, { lr: 1e-2 })
+  model.setTrainable({ kind: 'tensors', names }, { lr: 1e-2 })
   const { batch, maskPos } = sentenceBatch(model)
-  for (let i = 0; i < 3; i++) await model.core.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
+  for (let i = 0; i < 3; i++) await model.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
   const after = hashTensors(model)
   for (const [name, h] of before) {
     if (names.includes(name)) t.not(after.get(name), h, `${name} changed`)
     else t.equal(after.get(name), h, `${name} unchanged`)
   }
-  t.throws(() => model.core.setTrainable({ kind: 'tensors', names: ['nope.weight'] }), /no such tensor/)
-  t.throws(() => model.core.setTrainable({ kind: 'rows', rows: Int32Array.from([99999]) }), /outside the vocabulary/)
+  t.throws(() => model.setTrainable({ kind: 'tensors', names: ['nope.weight'] }), /no such tensor/)
+  t.throws(() => model.setTrainable({ kind: 'rows', rows: Int32Array.from([99999]) }), /outside the vocabulary/)
 })
 
 t.test('full training with candidate loss learns, is seeded, and save -> load reproduces logits', async t => {
@@ -62,11 +62,11 @@ t.test('full training with candidate loss learns, is seeded, and save -> load re
     const tok = model.tokenizer
     const ids = [tok.clsId, tok.maskId, ...tok.encode('满意。这本书写得很好'), tok.sepId]
     const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
-    model.core.setTrainable({ kind: 'all' }, { lr: 1e-4, seed: 7, warmupSteps: 2, totalSteps: 10 })
+    model.setTrainable({ kind: 'all' }, { lr: 1e-4, seed: 7, warmupSteps: 2, totalSteps: 10 })
     const cands = Int32Array.from([tok.tokenToId('很')!, tok.tokenToId('不')!])
     const losses: number[] = []
     for (let i = 0; i < 10; i++) {
-      const r = await model.core.trainStep(batch, {
+      const r = await model.trainStep(batch, {
         candPositions: Int32Array.from([0, 1]), candidates: cands, numCandidates: 2, candLabels: Int32Array.from([1]),
         vocabPositions: Int32Array.from([0, 3]), vocabTargets: Int32Array.from([ids[3]]), vocabWeight: 0.1
       })
@@ -85,7 +85,7 @@ t.test('full training with candidate loss learns, is seeded, and save -> load re
   for (const f of ['config.json', 'model.safetensors', 'vocab.txt']) t.ok(fs.existsSync(path.join(dir, f)), `${f} written`)
   const saved = readSafetensors(path.join(dir, 'model.safetensors'))
   t.notOk(saved.has('cls.predictions.decoder.weight'), 'tied decoder is not duplicated')
-  t.equal(saved.size, a.model.core.tensorNames().length)
+  t.equal(saved.size, a.model.tensorNames().length)
   const reloaded = await MaskedLM.load(dir)
   t.teardown(() => reloaded.dispose())
   const pos = Int32Array.from([0, 1, 0, 3])
@@ -102,14 +102,14 @@ t.test('bad training input is a clear error and leaves the model usable', async 
   t.teardown(() => model.dispose())
   const { batch, maskPos } = sentenceBatch(model)
   // misuse of the native surface throws synchronously; failures while running reject the promise
-  t.throws(() => model.core.trainStep(batch, { vocabPositions: Int32Array.from([0, 1]), vocabTargets: Int32Array.from([1]) }), /setTrainable/)
-  model.core.setTrainable({ kind: 'all' })
-  await t.rejects(model.core.trainStep(batch, {}), /no positions/)
-  await t.rejects(model.core.trainStep(batch, { vocabPositions: Int32Array.from([0, 99]), vocabTargets: Int32Array.from([1]) }), /outside the sequence/)
-  await t.rejects(model.core.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([21128]) }), /outside \[0, 21128\)/)
-  await t.rejects(model.core.trainStep(batch, {
+  t.throws(() => model.trainStep(batch, { vocabPositions: Int32Array.from([0, 1]), vocabTargets: Int32Array.from([1]) }), /setTrainable/)
+  model.setTrainable({ kind: 'all' })
+  await t.rejects(model.trainStep(batch, {}), /no positions/)
+  await t.rejects(model.trainStep(batch, { vocabPositions: Int32Array.from([0, 99]), vocabTargets: Int32Array.from([1]) }), /outside the sequence/)
+  await t.rejects(model.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([21128]) }), /outside \[0, 21128\)/)
+  await t.rejects(model.trainStep(batch, {
     candPositions: Int32Array.from([0, maskPos]), candidates: Int32Array.from([1, 2]), numCandidates: 2, candLabels: Int32Array.from([2])
   }), /candidate label/)
-  const r = await model.core.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
+  const r = await model.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
   t.equal(r.step, 1, 'a good step still runs after the rejected ones')
 })

@@ -1,7 +1,8 @@
 // Patterns, verbalizers and data files: structure, truncation, and bad input reported clearly.
 import t from 'tap'
+import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { toExamples } from '../lib/data/examples'
+import { loadExamples, toExamples } from '../lib/data/examples'
 import { parseJsonl, readJsonl } from '../lib/data/jsonl'
 import { PetError } from '../lib/errors'
 import { labelScores } from '../lib/pet/label-scores'
@@ -9,7 +10,7 @@ import { Pattern } from '../lib/pet/pattern'
 import { accuracy, checkPatternVerbalizer } from '../lib/pet/score'
 import { Verbalizer } from '../lib/pet/verbalizer'
 import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
-import { miniMlm } from './helpers/paths'
+import { miniMlm, tmpDir } from './helpers/paths'
 
 const tok = WordPieceTokenizer.fromFile(path.join(miniMlm, 'vocab.txt'), { splitSpecialTokens: false })
 
@@ -82,11 +83,26 @@ t.test('JSONL: empty and malformed lines are reported with their line number', a
   t.throws(() => parseJsonl('{"text":"a"}\n\n{"text":"b"}\n', 'f.jsonl'), /f\.jsonl:2: empty line/)
   t.throws(() => parseJsonl('{"text":"a"}\n{"text": oops}\n', 'f.jsonl'), /f\.jsonl:2: invalid JSON/)
   t.throws(() => readJsonl('/nonexistent.jsonl'), /cannot read \/nonexistent\.jsonl: ENOENT/)
-  t.throws(() => toExamples(parseJsonl('{"txt":"a"}\n', 'g.jsonl'), ['text'], 'g.jsonl'), /g\.jsonl:1: no text field 'text'/)
-  t.throws(() => toExamples(parseJsonl('[1,2]\n', 'g.jsonl'), ['text'], 'g.jsonl'), /g\.jsonl:1: expected a JSON string or object/)
-  const ex = toExamples(parseJsonl('{"sentence":"好","label":"Positive"}\n', 'e.jsonl'), ['text'], 'e.jsonl', { labelField: 'label', labelMap: { Positive: 'positive' } })
+  const dir = tmpDir()
+  const file = (name: string, text: string) => { fs.writeFileSync(path.join(dir, name), text); return path.join(dir, name) }
+  t.throws(() => loadExamples(file('g.jsonl', '{"text":"a"}\n{"txt":"a"}\n'), ['text'], {}, 'train'), /g\.jsonl:2: no text field 'text'/)
+  t.throws(() => loadExamples(file('h.jsonl', '[1,2]\n'), ['text'], {}, 'train'), /h\.jsonl:1: expected a JSON string or object/)
+  const ex = loadExamples(file('e.jsonl', '{"sentence":"好","label":"Positive"}\n'), ['text'], { labelField: 'label', labelMap: { Positive: 'positive' } }, 'train')
   t.same(ex[0].fields, { text: '好' }, "'text' falls back to FewCLUE's 'sentence'")
   t.equal(ex[0].label, 'positive')
+})
+
+t.test('toExamples takes the plain records a caller has in memory', async t => {
+  const ex = toExamples(['好', { text: '不好', label: 'negative' }, { text: '无标签' }])
+  t.same(ex.slice(0, 2).map(e => [e.fields, e.label, e.source]), [[{ text: '好' }, undefined, 'records[0]'], [{ text: '不好' }, 'negative', 'records[1]']])
+  t.equal(ex[2].label, undefined, 'a record without the label field is unlabeled')
+  const mapped = toExamples([{ review: '还行', stars: 3 }], { textField: 'review', labelField: 'stars', labelMap: { 3: 'neutral' } })
+  t.same([mapped[0].fields, mapped[0].label], [{ text: '还行' }, 'neutral'], 'textField, a numeric label and the label map')
+  const pair = toExamples([{ a: 'x', b: 'y' }], { fields: ['a', 'b'] })
+  t.same(pair[0].fields, { a: 'x', b: 'y' })
+  t.throws(() => toExamples([{ review: '还行' }], { source: 'mine' }), /mine\[0\]: no text field 'text'/)
+  t.throws(() => toExamples(['x'], { fields: ['a', 'b'] }), /records\[0\]: a bare string cannot fill the fields a, b/)
+  t.throws(() => toExamples([42 as unknown as string]), /records\[0\]: expected a JSON string or object/)
   const v = new Verbalizer({ positive: ['很'], negative: ['不'] }, tok)
   const err = t.throws(() => accuracy([{ fields: { text: 'x' }, label: 'neutral', source: 'd.jsonl:7' }], [{ label: 'positive', scores: [0, 0], probs: [0.5, 0.5] }], v)) as unknown
   t.ok(err instanceof PetError && /d\.jsonl:7: unknown label 'neutral' \(known labels: 'positive', 'negative'\)/.test(err.message))

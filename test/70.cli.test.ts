@@ -22,6 +22,15 @@ t.test('pet tokenize prints input_ids and tokens per text', async t => {
   const r2 = pet('tokenize', '--input', input)
   t.equal(r2.status, 0, r2.stderr)
   t.same(r2.stdout.trim().split('\n').map(l => JSON.parse(l).tokens), [['[CLS]', '好', '[SEP]'], ['[CLS]', '不', '好', '[SEP]']], 'default model, strings and objects')
+  // As Hugging Face's tokenizer: special tokens typed in the text are those tokens (the shared HF fixture).
+  const hf = JSON.parse(fs.readFileSync(path.join(shared, 'fixtures/hf-reference/tokenizer_reference.json'), 'utf8'))
+  for (const text of ['[MASK]满意。这趟北京之旅', '[unused1][unused2]', '这趟北京之旅我感觉很不错。']) {
+    const r3 = pet('tokenize', '--text', text)
+    t.equal(r3.status, 0, r3.stderr)
+    t.same(JSON.parse(r3.stdout).input_ids, hf[text].input_ids, `${text}: HF's ids`)
+    t.same(JSON.parse(r3.stdout).tokens, hf[text].tokens)
+  }
+  t.equal(JSON.parse(pet('tokenize', '--text', '[MASK]满意').stdout).input_ids[1], 103, '[MASK] typed in the text is the mask token, id 103')
   fs.writeFileSync(input, '"好"\n\n')
   const bad = pet('tokenize', '--input', input)
   t.equal(bad.status, 1)
@@ -88,7 +97,12 @@ t.test('pet zero-shot reads FewCLUE TNEWS: label_desc through --label-map, two-t
   t.equal(summary.n, 20, 'every line labeled through the map')
   const preds = fs.readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l))
   t.same(preds.map(p => p.gold), lines.map(l => table.find(r => r.label_desc === JSON.parse(l).label_desc).label_zh), 'gold labels are the mapped Chinese names')
-  t.equal(Object.keys(preds[0].probs).length, 15)
+  // Each prediction: a probability for each of the 15 labels (finite, in [0, 1], summing to 1), the label the most probable.
+  const labelsZh = table.map(r => r.label_zh)
+  t.ok(preds.every(p => JSON.stringify(Object.keys(p.probs)) === JSON.stringify(labelsZh)), 'probabilities for the 15 labels, in label order')
+  t.ok(preds.every(p => Object.values(p.probs as Record<string, number>).every(x => Number.isFinite(x) && x >= 0 && x <= 1) &&
+    Math.abs(Object.values(p.probs as Record<string, number>).reduce((a, x) => a + x, 0) - 1) < 1e-5), 'each a distribution: in [0, 1], summing to 1')
+  t.ok(preds.every(p => Object.values(p.probs as Record<string, number>).every(x => x <= p.probs[p.label])), 'the predicted label is the most probable one')
   const unmapped = pet(...args, '--label-map', '{"news_story":"故事"}')
   t.equal(unmapped.status, 1)
   t.match(unmapped.stderr, /dev20\.jsonl:1: label 'news_\w+' is not in the label map/)
@@ -97,5 +111,5 @@ t.test('pet zero-shot reads FewCLUE TNEWS: label_desc through --label-map, two-t
   t.match(bad.stderr, /--label-map is not valid JSON/)
   const notObject = pet(...args, '--label-map', '["故事"]')
   t.equal(notObject.status, 2)
-  t.match(notObject.stderr, /--label-map must be a JSON object/)
+  t.match(notObject.stderr, /Expected object of raw label -> label name.* for --label-map but received/)
 })

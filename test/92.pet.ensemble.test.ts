@@ -14,6 +14,8 @@ fs.writeFileSync(train, lines('train.jsonl', 0, 24))
 fs.writeFileSync(dev, lines('valid.jsonl', 0, 80))
 fs.writeFileSync(unlabeled, lines('train.jsonl', 1000, 1064).split('\n').filter(Boolean).map(l => JSON.stringify({ text: JSON.parse(l).text })).join('\n') + '\n')
 const V = ['--verbalizer', '{"positive":["很"],"negative":["不"]}']
+/** An accuracy over n examples: a number in [0, 1] (so not NaN, null or Infinity) that is k/n for a whole k. */
+const isAccuracyOver = (x: unknown, n: number) => typeof x === 'number' && x >= 0 && x <= 1 && Math.abs(x * n - Math.round(x * n)) < 1e-9
 
 t.test('ensemble of two patterns writes soft labels; distill trains the classifier on them', async t => {
   const out = path.join(dir, 'distill')
@@ -22,14 +24,23 @@ t.test('ensemble of two patterns writes soft labels; distill trains the classifi
   t.equal(r.status, 0, r.stderr)
   const s = lastJson(r.stdout)
   t.equal(s.soft_labeled, 64)
-  t.type(s.dev_accuracy, 'number')
-  t.type(s.ensemble_dev_accuracy, 'number')
+  // --test is the dev file again: the best student checkpoint, reloaded, and the same ensemble score the same
+  // 80 examples, so each test accuracy must be its dev accuracy exactly.
+  t.ok(isAccuracyOver(s.dev_accuracy, 80), `the student's dev accuracy is k/80 (${s.dev_accuracy})`)
+  t.equal(s.test_accuracy, s.dev_accuracy, 'the reloaded best student scores the same on the same 80 examples')
+  t.ok(isAccuracyOver(s.ensemble_dev_accuracy, 80), `the ensemble's dev accuracy is k/80 (${s.ensemble_dev_accuracy})`)
+  t.equal(s.ensemble_test_accuracy, s.ensemble_dev_accuracy, 'the ensemble scores the same on the same 80 examples')
   const ens = JSON.parse(fs.readFileSync(path.join(out, 'ensemble/ensemble.json'), 'utf8'))
   t.equal(ens.patterns.length, 2)
-  t.ok(ens.patterns.every((p: any) => p.weight > 0 && p.weight <= 1), 'wmean weights are training-set accuracies')
+  t.ok(ens.patterns.every((p: any) => p.weight > 0 && isAccuracyOver(p.weight, 24)), 'wmean weights are training-set accuracies (k/24, k > 0)')
+  t.ok(ens.patterns.every((p: any) => isAccuracyOver(p.dev_accuracy, 80)), 'each pattern model\'s dev accuracy is k/80')
+  t.same(ens.patterns.map((p: any) => p.test_accuracy), ens.patterns.map((p: any) => p.dev_accuracy), 'and its test accuracy on the same file is the same')
+  t.equal(ens.dev_accuracy, s.ensemble_dev_accuracy, 'ensemble.json has the dev accuracy distill reported')
   const soft = fs.readFileSync(ens.soft_labels, 'utf8').trim().split('\n').map(l => JSON.parse(l))
   t.equal(soft.length, 64)
-  t.ok(soft.every(x => typeof x.text === 'string' && x.logits.length === 2))
+  t.same(soft.map(x => x.text), fs.readFileSync(unlabeled, 'utf8').trim().split('\n').map(l => JSON.parse(l).text),
+    'one soft label per unlabeled example, in order')
+  t.ok(soft.every(x => Array.isArray(x.logits) && x.logits.length === 2 && x.logits.every(Number.isFinite)), 'each has 2 finite logits')
 
   // Reusing the trained pattern models and the soft labels.
   const again = pet('ensemble', '--train', train, '--dev', dev, '--pattern', '[MASK]满意。{text}', '--pattern', '[MASK]好。{text}', ...V,

@@ -26,19 +26,19 @@ t.test('frozen model + LSTM prompt encoder: every weight bit-identical, the enco
   const tok = model.tokenizer
   const ids = [tok.clsId, 1, 2, 3, 4, tok.maskId, 5, 6, 7, 8, ...tok.encode('这本书写得很好，推荐'), tok.sepId]
   const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
-  model.core.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), encoder: 'lstm', promptLr: 1e-3 }, { lr: 1e-3, seed: 5 })
+  model.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), encoder: 'lstm', promptLr: 1e-3 }, { lr: 1e-3, seed: 5 })
   const H = model.info.config.hiddenSize
-  const first = model.core.inputRows()!
+  const first = model.inputRows()!
   t.equal(first.values.length, 8 * H, 'the encoder produces [8, hidden]')
-  const enc = model.core.promptEncoderTensors()
+  const enc = model.promptEncoderTensors()
   t.same(enc['prompt_encoder.lstm.weight_ih_l0'].shape, [4 * H, H], 'LSTM with hidden = embedding size')
   t.same(enc['prompt_encoder.mlp1.weight'].shape, [H, 2 * H], 'MLP 2h -> h')
   t.same(enc['prompt_encoder.mlp2.weight'].shape, [H, H], 'then h -> h')
   const loss = { vocabPositions: Int32Array.from([0, 5]), vocabTargets: Int32Array.from([tok.tokenToId('很')!]) }
   const losses: number[] = []
-  for (let i = 0; i < 15; i++) losses.push((await model.core.trainStep(batch, loss)).loss)
+  for (let i = 0; i < 15; i++) losses.push((await model.trainStep(batch, loss)).loss)
   t.ok(losses[14] < losses[0], `loss ${losses[0].toFixed(3)} -> ${losses[14].toFixed(3)}`)
-  const after = model.core.inputRows()!
+  const after = model.inputRows()!
   t.ok(after.values.some((v, i) => v !== first.values[i]), 'the prompt embeddings changed')
   const now = hashTensors(model)
   for (const [name, h] of before) t.equal(now.get(name), h, `${name} bit-identical`)
@@ -52,8 +52,8 @@ t.test('recomputing activations in backward gives the same gradients, dropout in
   const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
   const loss = { vocabPositions: Int32Array.from([0, 5, 0, 12]), vocabTargets: Int32Array.from([2523, ids[12]]) }
   const grads = async (recompute: boolean) => {
-    model.core.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) }, { lr: 1e-3, seed: 11, recompute })
-    return (await model.core.lossAndGrads(batch, loss, true)).grads.rows
+    model.setTrainable({ kind: 'rows', rows: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) }, { lr: 1e-3, seed: 11, recompute })
+    return (await model.lossAndGrads(batch, loss, true)).grads.rows
   }
   const plain = await grads(false)
   const again = await grads(true)
@@ -99,7 +99,7 @@ t.test('--prompt-init starts the prompt rows from real tokens; a wrong token cou
   const text = '感觉如何？满意。'
   const ids = model.tokenizer.encode(text)
   t.equal(ids.length, 8)
-  const w = model.core.getTensor('bert.embeddings.word_embeddings.weight')
+  const w = model.getTensor('bert.embeddings.word_embeddings.weight')
   const H = w.shape[1]
   const init = promptInitValues(model, text, [1, 2, 3, 4, 5, 6, 7, 8])
   t.equal(init.length, 8 * H)

@@ -1,8 +1,7 @@
 // The benchmark's inputs, built the same way for every side: examples from the data file, encoded with our
 // tokenizer and the pattern (transformers.js gets these very ids), cut into batches. Loads no native code.
 import * as path from 'node:path'
-import { toExamples } from '../data/examples'
-import { readJsonl } from '../data/jsonl'
+import { loadExamples } from '../data/examples'
 import { Pattern, type EncodedInput } from '../pet/pattern'
 import { checkPatternVerbalizer } from '../pet/score'
 import { Verbalizer } from '../pet/verbalizer'
@@ -41,9 +40,8 @@ export function prepareInputs (spec: InputSpec): BenchInputs {
   const pattern = new Pattern(spec.pattern)
   const verbalizer = Verbalizer.parse(spec.verbalizer, tokenizer)
   checkPatternVerbalizer(pattern, verbalizer)
-  let records = readJsonl(spec.data)
-  if (spec.limit !== undefined) records = records.slice(0, spec.limit)
-  const examples = toExamples(records, pattern.fields, spec.data, { labelField: 'label' })
+  let examples = loadExamples(spec.data, pattern.fields, { labelField: 'label' }, 'data')
+  if (spec.limit !== undefined) examples = examples.slice(0, spec.limit)
   const t0 = performance.now()
   const encoded = examples.map(e => {
     try {

@@ -113,15 +113,15 @@ export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
         }
       }
     }
-    model.core.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
+    model.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
     const steps = Array.from({ length: job.warmupSteps + job.steps }, (_, s) => makeStep(s))
-    for (const s of steps.slice(0, job.warmupSteps)) await model.core.trainStep(s.batch, s.loss)
+    for (const s of steps.slice(0, job.warmupSteps)) await model.trainStep(s.batch, s.loss)
     const latencies: number[] = []
     const losses: number[] = []
     const start = performance.now()
     for (const s of steps.slice(job.warmupSteps)) {
       const tb = performance.now()
-      const r = await model.core.trainStep(s.batch, s.loss)
+      const r = await model.trainStep(s.batch, s.loss)
       latencies.push(performance.now() - tb)
       losses.push(r.loss)
     }

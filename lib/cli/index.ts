@@ -1,6 +1,6 @@
 // `pet` entry point: dispatches subcommands. The only place that sets the exit code.
 import { PetError } from '../errors'
-import { UsageError } from './args'
+import { UsageError } from './command'
 
 type Command = { run: (argv: string[]) => Promise<void>, usage: string }
 

@@ -20,7 +20,7 @@ export interface EnsembleOptions {
   batchSize: number
   maxLength: number
   labelScores: LabelScoreOptions
-  onMember?: (i: number) => void
+  signal?: AbortSignal
 }
 
 /** Weighted mean of the members' label scores: [examples][labels]. */
@@ -29,13 +29,12 @@ export async function ensembleScores (members: readonly EnsembleMember[], exampl
   const total = members.reduce((s, m) => s + m.weight, 0)
   let labels: string[] = []
   const sum: number[][] = examples.map(() => [])
-  for (const [i, m] of members.entries()) {
-    o.onMember?.(i)
+  for (const m of members) {
     const model = await MaskedLM.load(m.dir, o.load)
     try {
       const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
       labels = [...verbalizer.labels]
-      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores })
+      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores, signal: o.signal })
       preds.forEach((p, e) => p.scores.forEach((s, l) => { sum[e][l] = (sum[e][l] ?? 0) + s * m.weight / total }))
     } finally {
       model.dispose()

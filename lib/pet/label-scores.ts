@@ -1,4 +1,8 @@
-// From candidate scores at the [MASK] slots of one example to one score per label.
+// The one scoring rule: how the candidate scores at the [MASK] slots become one score per label. It is written
+// here once, as data — which candidate at which slot each word uses and with what weight, whether words score
+// with raw logits or log-probabilities, how a label's words combine — and applied by inference (labelScores
+// below), by the training loss (the same matrix handed to the native core's verbalizer_label_scores, which
+// applies it differentiably) and so by ensembles, distillation and iPET, which score through inference.
 import type { Verbalizer } from './verbalizer'
 
 export interface LabelScoreOptions {
@@ -15,28 +19,80 @@ export interface LabelScoreOptions {
 
 export const defaultLabelScoreOptions: LabelScoreOptions = { manyToOne: 'mean', multiToken: 'sum', score: 'logit' }
 
+export interface ScoringRule {
+  /** C: the candidate token ids scored at every slot */
+  candidates: readonly number[]
+  slots: number
+  /** [words, slots * C]: the weight of candidate c at slot s in word w's score */
+  wordMatrix: Float32Array
+  /** [words]: the label of each word */
+  wordLabel: Int32Array
+  numLabels: number
+  /** words score with log-probabilities (logit - logZ) rather than raw logits */
+  logprob: boolean
+  /** a label's words combine by log-sum-exp (else: their mean) */
+  logsumexp: boolean
+}
+
 /**
- * logits/logZ hold the example's slots in pattern order: logits[slot * C + c] for candidate c of the
- * verbalizer's candidate list, logZ[slot].
+ * The rule for a verbalizer. Raw logits only where they are PET's choice and comparable: one slot, the mean over
+ * words; several slots (a sum across positions with different normalisers) and log-sum-exp (a sum of
+ * probabilities) need log-probabilities. Iterative decoding uses the one-pass sum where one pass is all there
+ * is (the training loss).
  */
+export function scoringRule (v: Verbalizer, o: LabelScoreOptions = defaultLabelScoreOptions): ScoringRule {
+  const S = v.slots
+  const C = v.candidates.length
+  const words = v.words.flatMap((ws, l) => ws.map(w => ({ ids: w.ids, label: l })))
+  const wordMatrix = new Float32Array(words.length * S * C)
+  const weight = o.multiToken === 'mean' ? 1 / S : 1
+  words.forEach((w, i) => w.ids.forEach((id, s) => { wordMatrix[i * S * C + s * C + v.candidateIndex.get(id)!] = weight }))
+  return {
+    candidates: v.candidates,
+    slots: S,
+    wordMatrix,
+    wordLabel: Int32Array.from(words.map(w => w.label)),
+    numLabels: v.labels.length,
+    logprob: S > 1 || o.score === 'logprob' || o.manyToOne === 'logsumexp',
+    logsumexp: o.manyToOne === 'logsumexp'
+  }
+}
+
+/** Word scores ([words]) -> label scores ([labels]): the rule's combination of a label's words. */
+export function combineWords (rule: ScoringRule, wordScores: ArrayLike<number>): number[] {
+  const per: number[][] = Array.from({ length: rule.numLabels }, () => [])
+  for (let w = 0; w < rule.wordLabel.length; w++) per[rule.wordLabel[w]].push(wordScores[w])
+  return per.map(xs => {
+    if (xs.length === 1) return xs[0]
+    if (!rule.logsumexp) return xs.reduce((a, b) => a + b, 0) / xs.length
+    const max = Math.max(...xs)
+    return max + Math.log(xs.reduce((a, s) => a + Math.exp(s - max), 0))
+  })
+}
+
+/**
+ * One example's label scores. logits/logZ hold its slots in pattern order: logits[slot * C + c] for candidate c,
+ * logZ[slot]. Same arithmetic as the native verbalizer_label_scores (tested against it).
+ */
+export function applyRule (rule: ScoringRule, logits: ArrayLike<number>, logZ: ArrayLike<number>): number[] {
+  const C = rule.candidates.length
+  const SC = rule.slots * C
+  const words = new Array<number>(rule.wordLabel.length)
+  for (let w = 0; w < words.length; w++) {
+    let s = 0
+    for (let k = 0; k < SC; k++) {
+      const m = rule.wordMatrix[w * SC + k]
+      if (m !== 0) s += m * (rule.logprob ? logits[k] - logZ[Math.floor(k / C)] : logits[k])
+    }
+    words[w] = s
+  }
+  return combineWords(rule, words)
+}
+
+/** labelScores(v, logits, logZ, options): applyRule with the verbalizer's rule (kept for callers of one example). */
 export function labelScores (v: Verbalizer, logits: ArrayLike<number>, logZ: ArrayLike<number>,
   opts: LabelScoreOptions = defaultLabelScoreOptions): number[] {
-  const C = v.candidates.length
-  const useLogit = v.slots === 1 && opts.score === 'logit' && opts.manyToOne === 'mean'
-  return v.words.map(words => {
-    const scores = words.map(w => {
-      let s = 0
-      for (let slot = 0; slot < w.ids.length; slot++) {
-        const c = v.candidateIndex.get(w.ids[slot])!
-        s += useLogit ? logits[slot * C + c] : logits[slot * C + c] - logZ[slot]
-      }
-      return opts.multiToken === 'mean' ? s / w.ids.length : s
-    })
-    if (scores.length === 1) return scores[0]
-    if (opts.manyToOne === 'mean') return scores.reduce((a, b) => a + b, 0) / scores.length
-    const max = Math.max(...scores)
-    return max + Math.log(scores.reduce((a, s) => a + Math.exp(s - max), 0))
-  })
+  return applyRule(scoringRule(v, opts), logits, logZ)
 }
 
 export function argmax (xs: ArrayLike<number>): number {

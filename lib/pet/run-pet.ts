@@ -22,7 +22,7 @@ export interface PetRunOptions {
   evalBatchSize: number
 }
 
-export interface PetRunResult extends Omit<LoopResult, 'model'> {
+export interface PetRunResult extends LoopResult {
   test?: number
   verbalizer: Verbalizer
 }
@@ -44,7 +44,7 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   } finally {
     probe.dispose()
   }
-  const { model, ...result } = await runTraining(dir => MaskedLM.load(dir ?? o.modelDir, o.load), {
+  const result = await runTraining(dir => MaskedLM.load(dir ?? o.modelDir, o.load), {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),
     evaluate: o.dev ? m => evaluatePet(m, o.pattern, verbalizer, o.dev!, o) : undefined,
@@ -53,7 +53,6 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
       labelScores: o.loss.labelScores, maxLength: o.loss.maxLength, fields: [...o.pattern.fields]
     })
   }, o.loop)
-  model.dispose()
   let test: number | undefined
   if (o.test) {
     const best = await MaskedLM.load(result.bestDir, o.load)

@@ -4,18 +4,33 @@ import { lengthBuckets, maskPositionPairs, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
-import { argmax, defaultLabelScoreOptions, labelScores, softmax, type LabelScoreOptions } from './label-scores'
-import type { EncodedInput, Pattern } from './pattern'
-import type { Verbalizer } from './verbalizer'
+import { throwIfAborted, type Control } from '../progress'
+import * as v from '../validate'
+import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
+import { Pattern, type EncodedInput } from './pattern'
+import { Verbalizer } from './verbalizer'
 
-export interface ScoreOptions {
+export interface ScoreOptions extends Control {
   batchSize: number
   maxLength: number
   labelScores: LabelScoreOptions
-  onProgress?: (done: number, total: number) => void
 }
 
 export const defaultScoreOptions: ScoreOptions = { batchSize: 32, maxLength: 128, labelScores: defaultLabelScoreOptions }
+
+function scoreOptions (options: unknown): ScoreOptions {
+  return v.options<ScoreOptions>(options, 'score options', defaultScoreOptions, {
+    batchSize: (x, n) => v.integer(x, n, 1, 65536),
+    maxLength: (x, n) => v.integer(x, n, 3, 100000),
+    labelScores: (x, n) => v.options<LabelScoreOptions>(x, n, defaultLabelScoreOptions, {
+      manyToOne: (y, m) => v.oneOf(y, m, ['mean', 'logsumexp'] as const),
+      multiToken: (y, m) => v.oneOf(y, m, ['sum', 'mean', 'iterative'] as const),
+      score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const)
+    }),
+    signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
+    onProgress: (x, n) => v.optionValue({ kind: 'function', help: '' }, x, n) as ScoreOptions['onProgress']
+  })
+}
 
 export interface Prediction {
   label: string
@@ -44,27 +59,36 @@ export function encodeExamples (model: MaskedLM, pattern: Pattern, examples: rea
   })
 }
 
+/**
+ * Label scores of every example in the cloze, in the examples' order. Options are checked (a PetError EINVAL
+ * names a bad one); `signal` stops it between batches (PetError EABORT); `onProgress` gets 'score' events.
+ */
 export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer,
   examples: readonly Example[], options: Partial<ScoreOptions> = {}): Promise<Prediction[]> {
-  const opts = { ...defaultScoreOptions, ...options }
+  const opts = scoreOptions(options)
+  if (!(pattern instanceof Pattern)) throw v.invalid('Pattern', 'pattern', pattern)
+  if (!(verbalizer instanceof Verbalizer)) throw v.invalid('Verbalizer', 'verbalizer', verbalizer)
+  if (!Array.isArray(examples)) throw v.invalid('array of examples', 'examples', examples)
   checkPatternVerbalizer(pattern, verbalizer)
   const encoded = encodeExamples(model, pattern, examples, opts.maxLength)
+  const rule = scoringRule(verbalizer, opts.labelScores)
   const out: Prediction[] = new Array(examples.length)
   const C = verbalizer.candidates.length
   const S = pattern.maskCount
   let done = 0
   for (const bucket of lengthBuckets(encoded.map(e => e.inputIds.length), opts.batchSize)) {
+    throwIfAborted(opts.signal, 'scoring')
     const items = bucket.map(i => encoded[i])
     const scored = S > 1 && opts.labelScores.multiToken === 'iterative'
-      ? await iterativeScores(model, verbalizer, items, opts.labelScores)
+      ? await iterativeScores(model, verbalizer, rule, items)
       : await model.scoreCandidates(padBatch(items, model.tokenizer.padId), maskPositionPairs(items), verbalizer.candidates).then(r => items.map((_, b) =>
-        labelScores(verbalizer, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S), opts.labelScores)))
+        applyRule(rule, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S))))
     bucket.forEach((index, b) => {
       const scores = scored[b]
       out[index] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
     })
     done += bucket.length
-    opts.onProgress?.(done, examples.length)
+    opts.onProgress?.({ kind: 'score', done, total: examples.length })
   }
   return out
 }
@@ -74,11 +98,12 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
  * masked, fills the most confident one with its token and adds its log-probability; S passes per word. Several
  * words of a label combine as the options say (mean or log-sum-exp).
  */
-async function iterativeScores (model: MaskedLM, v: Verbalizer, items: readonly EncodedInput[], o: LabelScoreOptions): Promise<number[][]> {
+async function iterativeScores (model: MaskedLM, v: Verbalizer, rule: ScoringRule, items: readonly EncodedInput[]): Promise<number[][]> {
   const S = items[0].maskPositions.length
   const C = v.candidates.length
-  const perLabel: number[][][] = v.words.map(() => items.map(() => []))
-  for (const [l, words] of v.words.entries()) {
+  // [examples][words], words in the rule's order (label by label)
+  const perWord: number[][] = items.map(() => [])
+  for (const words of v.words) {
     for (const w of words) {
       const ids = items.map(e => [...e.inputIds])
       const open = items.map(() => new Set(Array.from({ length: S }, (_, s) => s)))
@@ -98,16 +123,10 @@ async function iterativeScores (model: MaskedLM, v: Verbalizer, items: readonly 
           ids[b][e.maskPositions[best]] = w.ids[best]
         })
       }
-      items.forEach((_, b) => perLabel[l][b].push(total[b]))
+      items.forEach((_, b) => perWord[b].push(total[b]))
     }
   }
-  return items.map((_, b) => v.words.map((_, l) => {
-    const xs = perLabel[l][b]
-    if (xs.length === 1) return xs[0]
-    if (o.manyToOne === 'mean') return xs.reduce((a, c) => a + c, 0) / xs.length
-    const m = Math.max(...xs)
-    return m + Math.log(xs.reduce((a, c) => a + Math.exp(c - m), 0))
-  }))
+  return perWord.map(ws => combineWords(rule, ws))
 }
 
 export interface Evaluation {

@@ -8,7 +8,7 @@ import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import { randomMasking } from '../train/masking'
 import type { Rng } from '../train/rng'
-import type { LabelScoreOptions } from './label-scores'
+import { scoringRule, type LabelScoreOptions } from './label-scores'
 import type { EncodedInput, Pattern } from './pattern'
 import { checkPatternVerbalizer, encodeExamples } from './score'
 import type { Verbalizer } from './verbalizer'
@@ -56,15 +56,8 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
   })
   const special = new Set([tok.clsId, tok.sepId, tok.padId, tok.maskId, tok.unkId])
   const maskOpts = { rate: o.maskRate, maskId: tok.maskId, vocabSize: model.info.config.vocabSize, special }
-  const S = pattern.maskCount
-  const C = verbalizer.candidates.length
-  const words = verbalizer.words.flatMap((ws, l) => ws.map(w => ({ ids: w.ids, label: l })))
-  const wordMatrix = new Float32Array(words.length * S * C)
-  // multi-token words: the sum of per-slot scores, or their mean (1/S each), as at inference
-  // (iterative decoding is for scoring; training uses the one-pass sum)
-  const weight = o.labelScores.multiToken === 'mean' ? 1 / S : 1
-  words.forEach((w, i) => w.ids.forEach((id, s) => { wordMatrix[i * S * C + s * C + verbalizer.candidateIndex.get(id)!] = weight }))
-  const wordLabel = Int32Array.from(words.map(w => w.label))
+  // The training loss applies inference's scoring rule (iterative decoding is for scoring: one pass here).
+  const rule = scoringRule(verbalizer, o.labelScores)
 
   return {
     items,
@@ -106,12 +99,12 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
       }
       if (labelTgt.length > 0) {
         loss.labelPositions = Int32Array.from(labelPos)
-        loss.labelCandidates = Int32Array.from(verbalizer.candidates)
-        loss.wordMatrix = wordMatrix
-        loss.wordLabel = wordLabel
+        loss.labelCandidates = Int32Array.from(rule.candidates)
+        loss.wordMatrix = rule.wordMatrix
+        loss.wordLabel = rule.wordLabel
         loss.labelTargets = Int32Array.from(labelTgt)
-        loss.labelScore = S > 1 || o.labelScores.score === 'logprob' || o.labelScores.manyToOne === 'logsumexp' ? 'logprob' : 'logit'
-        loss.labelAggregate = o.labelScores.manyToOne === 'logsumexp' ? 'logsumexp' : 'mean'
+        loss.labelScore = rule.logprob ? 'logprob' : 'logit'
+        loss.labelAggregate = rule.logsumexp ? 'logsumexp' : 'mean'
         loss.labelWeight = o.alpha
       }
       return { batch, loss }

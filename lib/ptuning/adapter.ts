@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { nativeError, PetError } from '../errors'
+import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import type { LabelScoreOptions } from '../pet/label-scores'
 import { readSafetensorsF32, writeSafetensorsF32, type F32Tensor } from '../safetensors'
@@ -37,7 +37,7 @@ export function baseFingerprint (model: MaskedLM): string {
   const h = createHash('sha256')
   h.update(JSON.stringify([c.vocabSize, c.hiddenSize, c.numHiddenLayers, c.numAttentionHeads, c.intermediateSize, c.maxPositionEmbeddings]))
   for (const name of ['bert.embeddings.position_embeddings.weight', 'bert.encoder.layer.0.attention.self.query.weight', 'cls.predictions.bias']) {
-    const t = model.core.getTensor(name)
+    const t = model.getTensor(name)
     h.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
   }
   return h.digest('hex')
@@ -47,16 +47,16 @@ export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<Adapt
   const H = model.info.config.hiddenSize
   let values: Float32Array
   if (cfg.tied) {
-    const w = model.core.getTensor('bert.embeddings.word_embeddings.weight').data
+    const w = model.getTensor('bert.embeddings.word_embeddings.weight').data
     values = new Float32Array(cfg.prompt_rows.length * H)
     cfg.prompt_rows.forEach((r, i) => values.set(w.subarray(r * H, (r + 1) * H), i * H))
   } else {
-    const ir = model.core.inputRows()
+    const ir = model.inputRows()
     if (!ir) throw new PetError('the model has no prompt encoder output to save', 'EINVAL')
     values = ir.values
   }
   const tensors: Record<string, F32Tensor> = { prompt_embeddings: { shape: [cfg.prompt_rows.length, H], data: values } }
-  for (const [name, t] of Object.entries(model.core.promptEncoderTensors())) tensors[name] = t
+  for (const [name, t] of Object.entries(model.promptEncoderTensors())) tensors[name] = t
   fs.mkdirSync(dir, { recursive: true })
   writeSafetensorsF32(path.join(dir, 'adapter_model.safetensors'), tensors)
   const config: AdapterConfig = {
@@ -90,11 +90,7 @@ export function loadAdapter (model: MaskedLM, dir: string): AdapterConfig {
   if (!t || t.shape[0] !== c.prompt_rows.length || t.shape[1] !== model.info.config.hiddenSize) {
     throw new PetError(`${dir}: prompt_embeddings must be [${c.prompt_rows.length}, ${model.info.config.hiddenSize}]`, 'EDATA')
   }
-  try {
-    if (c.tied) model.core.setEmbeddingRows(Int32Array.from(c.prompt_rows), t.data)
-    else model.core.setInputRows(Int32Array.from(c.prompt_rows), t.data)
-  } catch (err) {
-    throw nativeError(err)
-  }
+  if (c.tied) model.setEmbeddingRows(Int32Array.from(c.prompt_rows), t.data)
+  else model.setInputRows(Int32Array.from(c.prompt_rows), t.data)
   return c
 }

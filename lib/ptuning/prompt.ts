@@ -45,7 +45,7 @@ export function promptInitValues (model: MaskedLM, text: string, rows: readonly 
     throw new PetError(`--prompt-init must give one token per prompt token (${rows.length}); '${text}' gives ${ids.length}: ` +
       model.tokenizer.tokenize(text).join(' '), 'EINVAL')
   }
-  const w = model.core.getTensor('bert.embeddings.word_embeddings.weight')
+  const w = model.getTensor('bert.embeddings.word_embeddings.weight')
   const h = w.shape[1]
   const out = new Float32Array(ids.length * h)
   ids.forEach((id, i) => out.set(w.data.subarray(id * h, (id + 1) * h), i * h))

@@ -5,11 +5,11 @@ import * as path from 'node:path'
 import type { NativeBatch, NativeLoss, NativeTrainable } from '../../bindings'
 import { nativeError, PetError } from '../errors'
 import type { MaskedLM } from '../model'
-import { progress } from '../progress'
+import { abortError, type Control } from '../progress'
 import { readJson, resolveCheckpoint, saveDirAtomic, writeJson } from './checkpoint'
 import { Rng } from './rng'
 
-export interface LoopOptions {
+export interface LoopOptions extends Control {
   epochs: number
   batchSize: number
   lr: number
@@ -23,7 +23,6 @@ export interface LoopOptions {
   /** run directory: best/ (best dev score), last/ + state.json (for resuming), history */
   outDir: string
   resume: boolean
-  quiet: boolean
   trainable: NativeTrainable
   /** recompute activations in backward (less memory, more compute) */
   recompute?: boolean
@@ -60,8 +59,11 @@ export interface LoopTask<T> {
 }
 
 interface LoopState {
+  /** finished epochs */
   epoch: number
   steps: number
+  /** a run stopped inside an epoch (aborted): that epoch's order, the steps of it done, their loss sum */
+  partial?: { order: number[], step: number, lossSum: number }
   rng: number
   bestEpoch: number
   bestDev?: number
@@ -71,10 +73,11 @@ interface LoopState {
 
 /**
  * `open(dir)` loads the model to train: the base model (dir undefined) or, when resuming, the weights of the last
- * finished epoch; it also adds any head the task needs. The caller disposes the returned model.
+ * checkpoint; it also adds any head the task needs. The loop disposes it. An aborted run (o.signal) saves last/
+ * at the step it reached, and rejects with a PetError EABORT; `resume` continues it to the same result.
  */
 export async function runTraining<T> (open: (resumeDir?: string) => Promise<MaskedLM>, task: LoopTask<T>,
-  o: LoopOptions): Promise<LoopResult & { model: MaskedLM }> {
+  o: LoopOptions): Promise<LoopResult> {
   if (task.items.length === 0) throw new PetError('the labeled training set is empty', 'EDATA')
   fs.mkdirSync(o.outDir, { recursive: true })
   const lastDir = path.join(o.outDir, 'last')
@@ -96,21 +99,20 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
   const model = await open(resumeDir)
   try {
     return await loop(model, task, o, state, rng, resumedFrom)
-  } catch (err) {
+  } finally {
     model.dispose()
-    throw err
   }
 }
 
 async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, state: LoopState, rng: Rng,
-  resumedFrom: number | undefined): Promise<LoopResult & { model: MaskedLM }> {
+  resumedFrom: number | undefined): Promise<LoopResult> {
   const bestDir = path.join(o.outDir, 'best')
   const lastDir = path.join(o.outDir, 'last')
   const stepsPerEpoch = Math.ceil(task.items.length / o.batchSize)
   const totalSteps = stepsPerEpoch * o.epochs
   const saveWeights = task.saveWeights ?? ((dir: string, m: MaskedLM) => m.save(dir))
   try {
-    model.core.setTrainable(o.trainable, {
+    model.setTrainable(o.trainable, {
       lr: o.lr,
       weightDecay: o.weightDecay,
       warmupSteps: Math.round(o.warmupRatio * totalSteps),
@@ -121,30 +123,39 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       recompute: o.recompute === true
     })
     const last = resolveCheckpoint(lastDir, 'state.json')
-    if (resumedFrom !== undefined && last) await model.core.loadTrainerState(path.join(last, 'trainer.pt'))
+    if (resumedFrom !== undefined && last) await model.loadTrainerState(path.join(last, 'trainer.pt'))
   } catch (err) {
     throw nativeError(err)
   }
 
   const t0 = Date.now() - state.seconds * 1000
-  const bar = progress('train', totalSteps, { quiet: o.quiet })
-  bar.update(state.steps)
+  // What resuming needs, swapped in as one directory: the weights, the optimizer's moments and RNG, the loop's
+  // counters and RNG (and, inside an epoch, that epoch's order).
+  const saveLast = () => saveDirAtomic(lastDir, async tmp => {
+    await saveWeights(tmp, model)
+    await model.saveTrainerState(path.join(tmp, 'trainer.pt'))
+    writeJson(path.join(tmp, 'state.json'), state)
+  })
   for (let epoch = state.epoch + 1; epoch <= o.epochs; epoch++) {
     const e0 = Date.now()
-    const order = rng.shuffle(task.items.map((_, i) => i))
-    let lossSum = 0
-    for (let s = 0; s < stepsPerEpoch; s++) {
+    const partial = state.partial
+    state.partial = undefined
+    const order = partial?.order ?? rng.shuffle(task.items.map((_, i) => i))
+    let lossSum = partial?.lossSum ?? 0
+    for (let s = partial?.step ?? 0; s < stepsPerEpoch; s++) {
+      if (o.signal?.aborted === true) {
+        state.partial = { order, step: s, lossSum }
+        state.rng = rng.seedState
+        state.seconds = (Date.now() - t0) / 1000
+        await saveLast()
+        throw abortError(`training (${o.outDir}, epoch ${epoch}, step ${s + 1} of ${stepsPerEpoch}; resume continues it)`)
+      }
       const items = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map(i => task.items[i])
       const { batch, loss } = task.buildStep(items, rng)
-      let r
-      try {
-        r = await model.core.trainStep(batch, loss)
-      } catch (err) {
-        throw nativeError(err, `epoch ${epoch}, step ${s + 1}`)
-      }
+      const r = await model.trainStep(batch, loss, `epoch ${epoch}, step ${s + 1}`)
       lossSum += r.loss
       state.steps++
-      bar.update(state.steps, { epoch: `${epoch}/${o.epochs}`, loss: r.loss.toFixed(4) })
+      o.onProgress?.({ kind: 'train', done: state.steps, total: totalSteps, epoch, epochs: o.epochs, loss: r.loss })
     }
     const record: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - e0) / 1000 }
     if (task.evaluate) record.dev = await task.evaluate(model)
@@ -158,19 +169,11 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     state.epoch = epoch
     state.rng = rng.seedState
     state.seconds = (Date.now() - t0) / 1000
-    if (epoch < o.epochs) {
-      // What resuming needs, swapped in as one directory: the weights, the optimizer's moments and RNG,
-      // the loop's counters and RNG.
-      await saveDirAtomic(lastDir, async tmp => {
-        await saveWeights(tmp, model)
-        await model.core.saveTrainerState(path.join(tmp, 'trainer.pt'))
-        writeJson(path.join(tmp, 'state.json'), state)
-      })
-    }
+    o.onProgress?.({ kind: 'epoch', epoch, epochs: o.epochs, loss: record.loss, dev: record.dev, best: better })
+    if (epoch < o.epochs) await saveLast()
     writeJson(path.join(o.outDir, 'history.json'), state.history)
     if (o.patience > 0 && epoch - state.bestEpoch >= o.patience) break
   }
-  bar.stop()
   // A finished run leaves best/ and the history; the resume files are no longer needed.
   fs.rmSync(lastDir, { recursive: true, force: true })
   fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
@@ -181,7 +184,6 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     bestDir,
     steps: state.steps,
     seconds: (Date.now() - t0) / 1000,
-    resumedFrom,
-    model
+    resumedFrom
   }
 }

@@ -1,6 +1,7 @@
 // Parity of the C++ core with the HF fixtures, without Node (for machines such as the GPU one).
 //   core_test <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]
-// Prints each check and its error; exits 1 if any fp32 check is out of tolerance.
+// Prints each check and its error; exits 1 if any check is out of tolerance (with bf16 on CUDA, the bf16
+// logits too, within a tolerance set by bf16's precision).
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -128,7 +129,18 @@ int main(int argc, char** argv) {
       if (bf16 && device.is_cuda()) {
         CandidateScores s = score_candidates(*model, b, pos, at::arange(model->config().vocab_size), true);
         at::Tensor l = s.logits.view({B, T, -1});
-        check("bf16 autocast logits, max abs error", (l - ref["logits"]).abs().max().item<double>(), 1e-4, false);
+        // The tolerance, from bf16's precision: bf16 keeps 8 significant bits, so rounding a value to bf16 moves
+        // it by at most u = 2^-8 (~3.9e-3) of its size. Under autocast the tiny BERT (2 layers, hidden 32) runs
+        // 18 matmuls in bf16 (per layer Q, K, V, QK^T, attention x V, attention output, intermediate, output;
+        // the MLM head's transform and decoder), each rounding its inputs and its output, while layer norm,
+        // softmax and the normaliser stay fp32; each LayerNorm rescales, so the errors add from layer to layer
+        // rather than compound. The logits are at most 0.74 in size here (rms 0.15): the decoder's own output
+        // rounding is already up to u x 0.74 ~ 2.9e-3, and the other roundings, of the same relative size and
+        // largely independent, add like a random walk (a few u). Allowed: 8 u of the largest |logit|, i.e.
+        // 2^-5 of it (~0.023 here), ~6x the 3.7e-3 seen on an H100. A fault rather than rounding (wrong or
+        // unconverted weights, a layer skipped, an overflow, NaN) is off by about the logits' own size and fails.
+        const double scale = ref["logits"].abs().max().item<double>();
+        check("bf16 autocast logits, max abs error", (l - ref["logits"]).abs().max().item<double>(), scale / 32, true);
       }
     }
     TrainableSpec spec;

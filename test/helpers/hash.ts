@@ -4,8 +4,8 @@ import type { MaskedLM } from '../../lib/model'
 /** sha256 of every tensor's bytes, by name. */
 export function hashTensors (model: MaskedLM): Map<string, string> {
   const out = new Map<string, string>()
-  for (const name of model.core.tensorNames()) {
-    const t = model.core.getTensor(name)
+  for (const name of model.tensorNames()) {
+    const t = model.getTensor(name)
     out.set(name, createHash('sha256').update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex'))
   }
   return out

@@ -3,8 +3,9 @@
 import type { NativeLoss } from '../../bindings'
 import { lengthBuckets, padBatch } from '../batch'
 import type { Example } from '../data/examples'
-import { nativeError, PetError } from '../errors'
+import { PetError } from '../errors'
 import { MaskedLM, type LoadOptions } from '../model'
+import { throwIfAborted, type Control } from '../progress'
 import { argmax, softmax } from './label-scores'
 import { accuracy, type Prediction } from './score'
 
@@ -35,23 +36,19 @@ export function encodePlain (model: MaskedLM, e: Example, fields: readonly strin
 
 /** Probabilities from the classifier head, in the examples' order. */
 export async function classifyExamples (model: MaskedLM, labels: readonly string[], inputs: readonly ClassifierInput[],
-  batchSize = 32, onProgress?: (done: number) => void): Promise<Prediction[]> {
+  batchSize = 32, control: Control = {}): Promise<Prediction[]> {
   const out: Prediction[] = new Array(inputs.length)
   const L = labels.length
   let done = 0
   for (const bucket of lengthBuckets(inputs.map(x => x.inputIds.length), batchSize)) {
-    let logits: Float32Array
-    try {
-      logits = await model.core.classify(padBatch(bucket.map(i => inputs[i]), model.tokenizer.padId))
-    } catch (err) {
-      throw nativeError(err)
-    }
+    throwIfAborted(control.signal, 'classification')
+    const logits = await model.classify(padBatch(bucket.map(i => inputs[i]), model.tokenizer.padId))
     bucket.forEach((index, b) => {
       const scores = Array.from(logits.subarray(b * L, (b + 1) * L))
       out[index] = { label: labels[argmax(scores)], scores, probs: softmax(scores) }
     })
     done += bucket.length
-    onProgress?.(done)
+    control.onProgress?.({ kind: 'score', done, total: inputs.length })
   }
   return out
 }
@@ -88,7 +85,7 @@ export async function testClassifier (dir: string, load: Partial<LoadOptions>, l
   examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number): Promise<number> {
   const best = await MaskedLM.load(dir, load)
   try {
-    best.core.addClassifier(labels.length)
+    best.addClassifier(labels.length)
     return await classifierAccuracy(best, labels, examples, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize)
   } finally {
     best.dispose()

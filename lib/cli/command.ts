@@ -1,0 +1,138 @@
+// A `pet` command is parse -> call -> print: its flags come from the option table (options.ts; `batchSize` is
+// --batch-size), their values are checked by the same rules as the library's, the library function runs, and
+// the result is printed (with --json, the last stdout line is the result as snake_case JSON).
+import { parseArgs } from 'node:util'
+import { PetError } from '../errors'
+import { defaultOf, optionTable, type OptionName, type OptionSpec, type WorkflowSpec } from '../options'
+import type { ProgressCallback } from '../progress'
+import { snakeKeys } from '../report/snake-keys'
+import { optionValue } from '../validate'
+import { progress, type Progress } from './progress-bar'
+
+export class UsageError extends PetError {
+  constructor (message: string) { super(message, 'EUSAGE') }
+}
+
+const cliOnly = new Set(['signal', 'function'])
+
+export const flagOf = (name: OptionName): string =>
+  (optionTable[name] as OptionSpec).flag ?? name.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)
+
+/** Human lines go to stdout unless --json; the JSON summary is always the last stdout line. */
+export class Output {
+  constructor (readonly json: boolean) {}
+  line (s: string): void { if (!this.json) process.stdout.write(s + '\n') }
+  summary (o: unknown): void { if (this.json) process.stdout.write(JSON.stringify(o) + '\n') }
+}
+
+export interface Command<R> {
+  name: string
+  workflow: WorkflowSpec
+  /** what the command does, for --help */
+  about: string
+  run: (options: any) => Promise<R>
+  /** the human lines (not with --json) */
+  print: (result: R, out: Output) => void
+  /** keys of the result left out of the --json summary (bulky data) */
+  omit?: readonly string[]
+}
+
+/** The flag's string value as the option's value; a bad one is a usage error naming the flag. */
+function fromFlag (spec: OptionSpec, raw: string | string[] | boolean, flag: string): unknown {
+  const name = `--${flag}`
+  let value: unknown = raw
+  const json = (s: string) => {
+    try { return JSON.parse(s) } catch (err) { throw new UsageError(`${name} is not valid JSON: ${(err as Error).message}`) }
+  }
+  if (typeof raw === 'string') {
+    if (spec.kind === 'integer' || spec.kind === 'number') value = raw.trim() === '' ? raw : Number(raw)
+    else if (spec.kind === 'list') value = raw.split(',').map(s => s.trim())
+    else if (spec.kind === 'integer-list') value = raw.split(',').map(s => s.trim() === '' ? s : Number(s))
+    else if (spec.kind === 'json-list' || spec.kind === 'verbalizer' || spec.kind === 'label-map') value = json(raw)
+  }
+  try {
+    return optionValue(spec, value, name)
+  } catch (err) {
+    if (err instanceof PetError && err.code === 'EINVAL') throw new UsageError(err.message.replace(/of type number$/, '').trimEnd())
+    throw err
+  }
+}
+
+/** argv -> the workflow's options object (what a library caller would pass), plus --json and --help. */
+export function parseFlags (argv: string[], w: WorkflowSpec): { options: Record<string, unknown>, json: boolean, help: boolean } {
+  const config: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }
+  const names = w.options.filter(n => !cliOnly.has(optionTable[n].kind))
+  for (const n of names) {
+    const spec = optionTable[n] as OptionSpec
+    config[flagOf(n)] = spec.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: spec.kind === 'strings' }
+  }
+  let values: Record<string, string | string[] | boolean | undefined>
+  try {
+    values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values as typeof values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const options: Record<string, unknown> = {}
+  for (const n of names) {
+    const raw = values[flagOf(n)]
+    if (raw !== undefined) options[n] = fromFlag(optionTable[n], raw, flagOf(n))
+  }
+  if (values.help !== true) {
+    for (const n of w.required ?? []) if (options[n] === undefined) throw new UsageError(`--${flagOf(n)} is required`)
+  }
+  return { options, json: values.json === true, help: values.help === true }
+}
+
+/** The flags of a workflow with their defaults, from the table. */
+export function flagUsage (w: WorkflowSpec): string {
+  return w.options.filter(n => !cliOnly.has(optionTable[n].kind)).map(n => {
+    const spec = optionTable[n] as OptionSpec
+    const d = defaultOf(w, n)
+    const arg = spec.kind === 'boolean' ? '' : ` ${spec.arg ?? (spec.values ? spec.values.join('|') : spec.kind === 'integer' ? 'N' : 'X')}`
+    const help = (w.help as Record<string, string> | undefined)?.[n] ?? spec.help
+    const required = (w.required as readonly string[] | undefined)?.includes(n) === true
+    const shown = d === undefined ? '' : ` (default ${Array.isArray(d) ? d.join(',') : String(d)})`
+    return `  --${flagOf(n)}${arg}${required ? '  [required]' : ''}\n      ${help}${shown}${spec.kind === 'strings' ? '; repeat the flag' : ''}`
+  }).join('\n') + '\n  --json\n      the last stdout line is the result as JSON\n  --help'
+}
+
+export function usageOf (c: Pick<Command<unknown>, 'name' | 'workflow' | 'about'>): string {
+  return `pet ${c.name} [options]\n  ${c.about.split('\n').join('\n  ')}\n\n${flagUsage(c.workflow)}`
+}
+
+/** Progress events as bars with ETA on stderr (terminals only) and stage lines on stdout. */
+export function cliProgress (out: Output): ProgressCallback {
+  let bar: Progress | undefined
+  let kind = ''
+  return e => {
+    if (e.kind === 'stage') { bar?.stop(); bar = undefined; out.line(e.message); return }
+    if (e.kind === 'epoch') return
+    if (bar === undefined || kind !== e.kind || e.done <= 1) {
+      bar?.stop()
+      kind = e.kind
+      bar = progress(e.kind, e.total, { quiet: out.json })
+    }
+    bar.update(e.done, e.kind === 'train' ? { epoch: `${e.epoch}/${e.epochs}`, loss: e.loss.toFixed(4) } : undefined)
+    if (e.done >= e.total) { bar.stop(); bar = undefined }
+  }
+}
+
+/** The command's entry: parse, call, print. */
+export function command<R> (c: Command<R>): { run: (argv: string[]) => Promise<void>, usage: string } {
+  const usage = usageOf(c)
+  return {
+    usage,
+    async run (argv: string[]) {
+      const { options, json, help } = parseFlags(argv, c.workflow)
+      if (help) { console.log(usage); return }
+      const out = new Output(json)
+      const takesProgress = (c.workflow.options as readonly string[]).includes('onProgress')
+      const result = await c.run(takesProgress ? { ...options, onProgress: cliProgress(out) } : options)
+      c.print(result, out)
+      const omit = new Set(['history', 'predictions', ...(c.omit ?? [])])
+      out.summary(snakeKeys(Object.fromEntries(Object.entries(result as object).filter(([k]) => !omit.has(k)))))
+    }
+  }
+}
+
+export const fmt = (x: number | null | undefined): string => typeof x === 'number' ? x.toFixed(4) : '—'

@@ -1,0 +1,38 @@
+// tokenize(): texts as the model's input ids, exactly as Hugging Face's BertTokenizer gives them — special tokens
+// typed in the text ([MASK], [SEP], …) become those tokens. Pattern filling, by contrast, keeps user text plain
+// (WordPieceTokenizer with splitSpecialTokens: false): a review containing "[MASK]" must not add a mask.
+import * as path from 'node:path'
+import { fieldMap, loadExamples, type DataInput } from './data/examples'
+import { PetError } from './errors'
+import { defaultModelDir } from './model'
+import { workflows } from './options'
+import { WordPieceTokenizer } from './tokenizer/wordpiece'
+import { workflowOptions } from './validate'
+
+export interface TokenizeOptions {
+  /** the model whose vocab.txt to use (default: the bundled zh-mini-mlm) */
+  model?: string
+  /** one text … */
+  text?: string
+  /** … or many (JSONL path or records: strings or objects with the text field) */
+  input?: DataInput
+  textField?: string
+}
+
+export interface TokenizeResult {
+  count: number
+  /** per text: [CLS] … [SEP] */
+  texts: Array<{ inputIds: number[], tokens: string[] }>
+}
+
+export async function tokenize (options: TokenizeOptions): Promise<TokenizeResult> {
+  const o = workflowOptions<TokenizeOptions & { textField: string }>(workflows.tokenize, options)
+  if ((o.text === undefined) === (o.input === undefined)) throw new PetError('give exactly one of text or input', 'EINVAL')
+  const tok = WordPieceTokenizer.fromFile(path.join(o.model ?? defaultModelDir, 'vocab.txt'))
+  const texts = o.text !== undefined ? [o.text] : loadExamples(o.input!, ['text'], fieldMap(['text'], o), 'input').map(e => e.fields.text)
+  const out = texts.map(text => {
+    const ids = [tok.clsId, ...tok.encode(text), tok.sepId]
+    return { inputIds: ids, tokens: ids.map(i => tok.idToToken(i) ?? '[UNK]') }
+  })
+  return { count: out.length, texts: out }
+}

@@ -1,0 +1,150 @@
+// What the training workflows share: the model to load, the splits read with the task's fields, the loop's
+// settings from the options, the run directory.
+import * as path from 'node:path'
+import { fieldMap, loadExamples, type DataInput, type Example } from '../data/examples'
+import { defaultModelDir, type LoadOptions } from '../model'
+import type { LabelScoreOptions } from '../pet/label-scores'
+import type { PetLossOptions } from '../pet/train'
+import type { VerbalizerSpec } from '../pet/verbalizer'
+import type { Control } from '../progress'
+import type { EpochRecord, LoopOptions } from '../train/loop'
+import type { NativeTrainable } from '../../bindings'
+
+/** Which model, on what. */
+export interface ModelOptions {
+  /** model directory (HF layout); default: the bundled zh-mini-mlm */
+  model?: string
+  /** 'cpu' (default), 'cuda', 'cuda:N' */
+  device?: string
+  /** intra-op threads; default: all cores (or PET_MLM_THREADS) */
+  threads?: number
+}
+
+/** Labeled splits, as JSONL paths or records in memory, and how to read them. */
+export interface DataOptions {
+  train?: DataInput
+  dev?: DataInput
+  test?: DataInput
+  /** record key of the text for a one-field pattern (default 'text', falling back to FewCLUE's 'sentence') */
+  textField?: string
+  /** record key of the label (default 'label') */
+  labelField?: string
+  /** raw label -> label name (e.g. TNEWS codes -> Chinese names) */
+  labelMap?: Record<string, string>
+  /** use only the first N training examples */
+  limitTrain?: number
+  /** tokens per input at most (default 128) */
+  maxLength?: number
+  /** run directory (default runs/<command>-<time>) */
+  out?: string
+}
+
+/** The training loop's settings (defaults: the option table in options.ts). */
+export interface TrainingOptions {
+  epochs?: number
+  lr?: number
+  batchSize?: number
+  evalBatchSize?: number
+  weightDecay?: number
+  /** share of the steps with linear warm-up */
+  warmup?: number
+  maxGradNorm?: number
+  seed?: number
+  /** stop after N epochs without a better dev accuracy (0: off) */
+  patience?: number
+  /** continue the interrupted run in `out` */
+  resume?: boolean
+}
+
+/** PET's options. */
+export interface PetOptions {
+  /** label -> word(s), e.g. { positive: ['很'], negative: ['不'] } */
+  verbalizer?: VerbalizerSpec
+  maskRate?: number
+  labelLoss?: 'vocab' | 'verbalizer'
+  alpha?: number
+  /** unlabeled examples (semi-supervised; soft labels for distillation) */
+  unlabeled?: DataInput
+  unlabeledRatio?: number
+  manyToOne?: LabelScoreOptions['manyToOne']
+  multiToken?: LabelScoreOptions['multiToken']
+}
+
+/** Options with the table's defaults filled in (workflowOptions). */
+export type Settled<T> = T & Required<Pick<T, Extract<keyof T, 'device' | 'textField' | 'labelField' | 'maxLength' |
+  'epochs' | 'lr' | 'batchSize' | 'evalBatchSize' | 'weightDecay' | 'warmup' | 'maxGradNorm' | 'seed' | 'patience' |
+  'resume' | 'maskRate' | 'labelLoss' | 'alpha' | 'unlabeledRatio' | 'manyToOne' | 'multiToken'>>>
+
+/** What every training workflow returns besides its own figures. */
+export interface RunResult {
+  /** the epoch kept in `model` (best dev accuracy, else the last) */
+  bestEpoch: number
+  devAccuracy: number | null
+  testAccuracy: number | null
+  steps: number
+  seconds: number
+  /** the run directory */
+  out: string
+  /** the saved model directory (out/best) */
+  model: string
+  /** one record per epoch: train loss, dev accuracy, seconds */
+  history: EpochRecord[]
+  /** report.json, report.md and the chart (report.svg) in the run directory */
+  report: { json: string, md: string, chart: string }
+}
+
+export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? defaultModelDir)
+
+export const loadOptionsOf = (o: ModelOptions): Partial<LoadOptions> => ({ device: o.device, threads: o.threads })
+
+export interface Splits { train: Example[], dev?: Example[], test?: Example[] }
+
+/** train/dev/test read with the task's fields and the label field; `limitTrain` cuts the training set. */
+export function readSplits (o: Settled<DataOptions>, fields: readonly string[]): Splits {
+  const map = fieldMap(fields, o)
+  const read = (input: DataInput | undefined, what: string) => input === undefined ? undefined : loadExamples(input, fields, map, what)
+  let train = read(o.train, 'train') ?? []
+  if (o.limitTrain !== undefined) train = train.slice(0, o.limitTrain)
+  return { train, dev: read(o.dev, 'dev'), test: read(o.test, 'test') }
+}
+
+/** Unlabeled examples with the task's fields (labels, if any, are ignored). */
+export function readUnlabeled (o: Settled<DataOptions> & PetOptions, fields: readonly string[]): Example[] {
+  if (o.unlabeled === undefined) return []
+  return loadExamples(o.unlabeled, fields, { ...fieldMap(fields, o), labelField: undefined }, 'unlabeled')
+}
+
+export function petLoss (o: Settled<PetOptions & DataOptions>): PetLossOptions {
+  return {
+    labelLoss: o.labelLoss,
+    alpha: o.alpha,
+    maskRate: o.maskRate,
+    unlabeledRatio: o.unlabeledRatio,
+    labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit' },
+    maxLength: o.maxLength
+  }
+}
+
+export function loopOptions (o: Settled<TrainingOptions> & Control, outDir: string, trainable: NativeTrainable): LoopOptions {
+  return {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    weightDecay: o.weightDecay,
+    warmupRatio: o.warmup,
+    maxGradNorm: o.maxGradNorm,
+    seed: o.seed,
+    patience: o.patience,
+    outDir,
+    resume: o.resume,
+    trainable,
+    signal: o.signal,
+    onProgress: o.onProgress
+  }
+}
+
+export function runDir (o: { out?: string }, command: string): string {
+  if (o.out !== undefined) return path.resolve(o.out)
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19)
+  return path.resolve('runs', `${command}-${stamp}`)
+}

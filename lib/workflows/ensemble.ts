@@ -1,0 +1,128 @@
+// ensemble(): one PET model per pattern, their label scores combined with weights, soft labels for the
+// unlabeled data — as a library call; distill() builds on it.
+import * as path from 'node:path'
+import { writeFileAtomic } from '../atomic-write'
+import type { Example } from '../data/examples'
+import { PetError } from '../errors'
+import { ensembleScores, toPredictions, type EnsembleMember } from '../pet/ensemble'
+import { Pattern } from '../pet/pattern'
+import { runPet } from '../pet/run-pet'
+import { accuracy } from '../pet/score'
+import type { Control } from '../progress'
+import { snakeKeys } from '../report/snake-keys'
+import { workflows } from '../options'
+import { workflowOptions } from '../validate'
+import {
+  loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions
+} from './common'
+
+export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
+  /** one PET model per pattern */
+  patterns: string | string[]
+  /** wmean (PET: each pattern's accuracy on the labeled set before training) or uniform */
+  weighting?: 'wmean' | 'uniform'
+  /** already trained members, in pattern order (no training then) */
+  models?: string[]
+}
+
+export interface EnsembleMemberResult {
+  pattern: string
+  model: string
+  weight: number
+  devAccuracy: number | null
+  testAccuracy: number | null
+}
+
+export interface EnsembleResult {
+  command: 'ensemble'
+  weighting: 'wmean' | 'uniform'
+  patterns: EnsembleMemberResult[]
+  labels: string[]
+  labeled: number
+  unlabeled: number
+  devAccuracy: number | null
+  testAccuracy: number | null
+  /** soft-labels.jsonl (the unlabeled examples with the ensemble's label scores), or null without unlabeled data */
+  softLabels: string | null
+  out: string
+}
+
+/** What distill() takes from the ensemble besides its result. */
+export interface EnsembleRun {
+  result: EnsembleResult
+  fields: string[]
+  unlabeled: Example[]
+  unlabeledScores?: number[][]
+}
+
+export async function ensemble (options: EnsembleOptions): Promise<EnsembleResult> {
+  const o = workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options)
+  return (await runEnsemble(o, runDir(o, 'ensemble'))).result
+}
+
+export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }, out: string): Promise<EnsembleRun> {
+  const patterns = o.patterns.map(p => new Pattern(p))
+  const fields = patterns[0].fields
+  if (patterns.some(p => p.fields.join() !== fields.join())) throw new PetError('all patterns must read the same fields', 'EPATTERN')
+  if (o.models !== undefined && o.models.length !== patterns.length) {
+    throw new PetError(`models names ${o.models.length} directories for ${patterns.length} patterns`, 'EINVAL')
+  }
+  const verbalizer = o.verbalizer!
+  const splits = readSplits(o, fields)
+  const loss = petLoss(o)
+  const unlabeled = readUnlabeled(o, fields)
+  const load = loadOptionsOf(o)
+  const modelDir = modelDirOf(o)
+  const eo = { verbalizer, load, batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores, signal: o.signal }
+
+  const members: EnsembleMember[] = []
+  const perPattern: EnsembleMemberResult[] = []
+  for (const [i, pattern] of patterns.entries()) {
+    let dir = o.models?.[i]
+    let dev: number | undefined
+    let test: number | undefined
+    if (dir === undefined) {
+      o.onProgress?.({ kind: 'stage', message: `pattern ${i + 1}/${patterns.length}: ${pattern.source}` })
+      const r = await runPet({
+        modelDir, load, pattern, verbalizer, train: splits.train, dev: splits.dev, test: splits.test, unlabeled: [],
+        loss, loop: loopOptions(o, path.join(out, `pattern-${i + 1}`), { kind: 'all' }), evalBatchSize: o.evalBatchSize
+      })
+      dir = r.bestDir
+      dev = r.bestDev
+      test = r.test
+    }
+    let weight = 1
+    if (o.weighting === 'wmean') {
+      // PET's weight: the untrained model's accuracy with this pattern on the labeled training set.
+      const { labels, scores } = await ensembleScores([{ dir: modelDir, pattern: pattern.source, weight: 1 }], splits.train, eo)
+      weight = accuracy(splits.train, toPredictions(labels, scores), labels).accuracy
+    }
+    members.push({ dir, pattern: pattern.source, weight })
+    perPattern.push({ pattern: pattern.source, model: dir, weight, devAccuracy: dev ?? null, testAccuracy: test ?? null })
+  }
+  const evaluate = async (examples?: readonly Example[]) => {
+    if (!examples) return null
+    const { labels, scores } = await ensembleScores(members, examples, eo)
+    return accuracy(examples, toPredictions(labels, scores), labels).accuracy
+  }
+  const dev = await evaluate(splits.dev)
+  const test = await evaluate(splits.test)
+  let softLabels: string | null = null
+  let labels: string[] = Object.keys(verbalizer)
+  let unlabeledScores: number[][] | undefined
+  if (unlabeled.length > 0) {
+    o.onProgress?.({ kind: 'stage', message: `soft labels for ${unlabeled.length} unlabeled examples` })
+    const r = await ensembleScores(members, unlabeled, eo)
+    labels = r.labels
+    unlabeledScores = r.scores
+    softLabels = path.join(out, 'soft-labels.jsonl')
+    writeFileAtomic(softLabels, unlabeled.map((e, i) => JSON.stringify({ ...e.fields, logits: r.scores[i] })).join('\n') + '\n')
+  }
+  const result: EnsembleResult = {
+    command: 'ensemble', weighting: o.weighting, patterns: perPattern, labels, labeled: splits.train.length, unlabeled: unlabeled.length,
+    devAccuracy: dev, testAccuracy: test, softLabels, out
+  }
+  writeFileAtomic(path.join(out, 'ensemble.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
+  return { result, fields: [...fields], unlabeled, unlabeledScores }
+}

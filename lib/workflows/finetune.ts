@@ -1,0 +1,91 @@
+// finetune(): the baseline PET must beat — a plain [CLS] classifier on the same encoder — as a library call.
+import type { Example } from '../data/examples'
+import { PetError } from '../errors'
+import { MaskedLM } from '../model'
+import { classifierAccuracy, classifierSteps, encodePlain, testClassifier } from '../pet/cls-head'
+import { writeTask } from '../pet/task'
+import type { VerbalizerSpec } from '../pet/verbalizer'
+import type { Control } from '../progress'
+import { writeReport } from '../report/run-report'
+import { workflows } from '../options'
+import { runTraining } from '../train/loop'
+import { workflowOptions } from '../validate'
+import {
+  loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir,
+  type DataOptions, type ModelOptions, type RunResult, type Settled, type TrainingOptions
+} from './common'
+
+export interface FinetuneOptions extends ModelOptions, DataOptions, TrainingOptions, Control {
+  /** the label order (default: the verbalizer's labels, else the sorted training labels) */
+  labels?: string[]
+  /** the text fields, in order (default ['text']) */
+  fields?: string[]
+  /** only its label order is used */
+  verbalizer?: VerbalizerSpec
+}
+
+export interface FinetuneResult extends RunResult {
+  command: 'finetune'
+  labeled: number
+  labels: string[]
+  epochs: number
+  lr: number
+  batchSize: number
+  seed: number
+}
+
+export async function finetune (options: FinetuneOptions): Promise<FinetuneResult> {
+  const o = workflowOptions<Settled<FinetuneOptions> & { fields: string[] }>(workflows.finetune, options)
+  const fields = o.fields
+  const splits = readSplits(o, fields)
+  const labels = labelList(o, splits.train)
+  const out = runDir(o, 'finetune')
+  const modelDir = modelDirOf(o)
+  const load = loadOptionsOf(o)
+  const loop = loopOptions(o, out, { kind: 'all' })
+  const probe = await MaskedLM.load(modelDir, load)
+  let task
+  try {
+    const items = splits.train.map(e => ({ input: encodePlain(probe, e, fields, o.maxLength), label: labelIndex(labels, e) }))
+    const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, o.maxLength))
+    task = {
+      ...classifierSteps(probe, items, labels.length, 1),
+      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize) : undefined,
+      describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength: o.maxLength, fields })
+    }
+  } finally {
+    probe.dispose()
+  }
+  const r = await runTraining(async dir => {
+    const model = await MaskedLM.load(dir ?? modelDir, load)
+    model.addClassifier(labels.length, o.seed)
+    return model
+  }, task, loop)
+  const test = splits.test ? await testClassifier(r.bestDir, load, labels, splits.test, fields, o.maxLength, o.evalBatchSize) : undefined
+  const summary = {
+    command: 'finetune' as const, labeled: splits.train.length, labels, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
+    bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
+    out, model: r.bestDir
+  }
+  const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch)
+  return { ...summary, history: r.history, report }
+}
+
+/** The label order: `labels`, else the verbalizer's, else the sorted labels of the training set. */
+export function labelList (o: { labels?: string[], verbalizer?: VerbalizerSpec }, train: readonly Example[]): string[] {
+  if (o.labels !== undefined) {
+    if (o.labels.length < 2 || new Set(o.labels).size !== o.labels.length) throw new PetError('labels must list at least two distinct label names', 'EINVAL')
+    return o.labels
+  }
+  if (o.verbalizer !== undefined) return Object.keys(o.verbalizer)
+  const seen = [...new Set(train.map(e => e.label).filter((x): x is string => x !== undefined))].sort()
+  if (seen.length < 2) throw new PetError('the training set has fewer than two labels; give labels', 'EDATA')
+  return seen
+}
+
+export function labelIndex (labels: readonly string[], e: Example): number {
+  if (e.label === undefined) throw new PetError(`${e.source}: a training example has no label`, 'EDATA')
+  const i = labels.indexOf(e.label)
+  if (i < 0) throw new PetError(`${e.source}: unknown label '${e.label}' (labels: ${labels.join(', ')})`, 'EDATA')
+  return i
+}

@@ -1,0 +1,117 @@
+// ipet(): generations of PET models, each trained on the labeled set plus examples the previous generation
+// labeled, as a library call.
+import * as path from 'node:path'
+import { writeFileAtomic } from '../atomic-write'
+import type { Example } from '../data/examples'
+import { PetError } from '../errors'
+import { ensembleScores, toPredictions, type EnsembleMember } from '../pet/ensemble'
+import { labelRatio, pickTeachers, selectPseudoLabeled } from '../pet/ipet'
+import { Pattern } from '../pet/pattern'
+import { runPet } from '../pet/run-pet'
+import { accuracy } from '../pet/score'
+import type { Control } from '../progress'
+import { snakeKeys } from '../report/snake-keys'
+import { workflows } from '../options'
+import { Rng } from '../train/rng'
+import { workflowOptions } from '../validate'
+import {
+  loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions
+} from './common'
+
+export interface IpetOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
+  /** at least two patterns */
+  patterns: string[]
+  generations?: number
+  /** share of the other models that label for each model (PET: 0.25; at least one) */
+  logitsShare?: number
+  /** the training set grows by this factor per generation (PET: 5) */
+  scaleFactor?: number
+}
+
+export interface IpetGeneration {
+  generation: number
+  models: Array<{ pattern: string, model: string, examples: number, devAccuracy: number | null, testAccuracy: number | null, weight: number }>
+}
+
+export interface IpetResult {
+  command: 'ipet'
+  generations: IpetGeneration[]
+  logitsShare: number
+  scaleFactor: number
+  labels: string[]
+  /** the final generation's ensemble */
+  devAccuracy: number | null
+  testAccuracy: number | null
+  /** the final ensemble's soft labels of the unlabeled examples (for distill's softLabels) */
+  softLabels: string
+  out: string
+}
+
+export async function ipet (options: IpetOptions): Promise<IpetResult> {
+  const o = workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options)
+  const patterns = o.patterns.map(p => new Pattern(p))
+  if (patterns.length < 2) throw new PetError('iPET needs at least two patterns', 'EINVAL')
+  const fields = patterns[0].fields
+  if (patterns.some(p => p.fields.join() !== fields.join())) throw new PetError('all patterns must read the same fields', 'EPATTERN')
+  const verbalizer = o.verbalizer!
+  const splits = readSplits(o, fields)
+  const unlabeled = readUnlabeled(o, fields)
+  const loss = petLoss(o)
+  const load = loadOptionsOf(o)
+  const modelDir = modelDirOf(o)
+  const out = runDir(o, 'ipet')
+  const rng = new Rng(o.seed ^ 0x1be7)
+  const labels = Object.keys(verbalizer)
+  const labeledIdx = splits.train.map(e => {
+    const i = e.label === undefined ? -1 : labels.indexOf(e.label)
+    if (i < 0) throw new PetError(`${e.source}: unknown or missing label '${e.label}'`, 'EDATA')
+    return i
+  })
+  const ratio = labelRatio(labeledIdx, labels.length)
+  const eo = { verbalizer, load, batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores, signal: o.signal }
+
+  let members: EnsembleMember[] = []
+  const generations: IpetGeneration[] = []
+  for (let g = 0; g < o.generations; g++) {
+    const next: EnsembleMember[] = []
+    const trained: IpetGeneration['models'] = []
+    for (const [i, pattern] of patterns.entries()) {
+      let train: Example[] = splits.train
+      if (g > 0) {
+        const teachers = pickTeachers(i, members.length, o.logitsShare, rng).map(j => members[j])
+        const { scores } = await ensembleScores(teachers, unlabeled, eo)
+        const target = Math.round(splits.train.length * Math.pow(o.scaleFactor, g))
+        const chosen = selectPseudoLabeled(scores, ratio, Math.max(0, target - splits.train.length))
+        train = [...splits.train, ...chosen.map(c => ({ ...unlabeled[c.index], label: labels[c.label] }))]
+      }
+      o.onProgress?.({ kind: 'stage', message: `generation ${g}, pattern ${i + 1}/${patterns.length} (${pattern.source}): ${train.length} training examples` })
+      const r = await runPet({
+        modelDir, load, pattern, verbalizer, train, dev: splits.dev, test: splits.test, unlabeled: [], loss,
+        loop: loopOptions(o, path.join(out, `g${g}`, `p${i + 1}`), { kind: 'all' }), evalBatchSize: o.evalBatchSize
+      })
+      // The member's weight: its accuracy on the original labeled set (PET's wmean after training).
+      const { scores } = await ensembleScores([{ dir: r.bestDir, pattern: pattern.source, weight: 1 }], splits.train, eo)
+      const weight = accuracy(splits.train, toPredictions(labels, scores), labels).accuracy
+      next.push({ dir: r.bestDir, pattern: pattern.source, weight })
+      trained.push({ pattern: pattern.source, model: r.bestDir, examples: train.length, devAccuracy: r.bestDev ?? null, testAccuracy: r.test ?? null, weight })
+    }
+    members = next
+    generations.push({ generation: g, models: trained })
+  }
+  const evaluate = async (examples?: readonly Example[]) => {
+    if (!examples) return null
+    const { scores } = await ensembleScores(members, examples, eo)
+    return accuracy(examples, toPredictions(labels, scores), labels).accuracy
+  }
+  const dev = await evaluate(splits.dev)
+  const test = await evaluate(splits.test)
+  const { scores } = await ensembleScores(members, unlabeled, eo)
+  const softLabels = path.join(out, 'soft-labels.jsonl')
+  writeFileAtomic(softLabels, unlabeled.map((e, i) => JSON.stringify({ ...e.fields, logits: scores[i] })).join('\n') + '\n')
+  const result: IpetResult = {
+    command: 'ipet', generations, logitsShare: o.logitsShare, scaleFactor: o.scaleFactor, labels, devAccuracy: dev, testAccuracy: test, softLabels, out
+  }
+  writeFileAtomic(path.join(out, 'ipet.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
+  return result
+}

@@ -1,0 +1,77 @@
+// pretrain(): continued MLM pretraining on unlabeled in-domain text, as a library call.
+import { padBatch } from '../batch'
+import { fieldMap, loadExamples, type DataInput } from '../data/examples'
+import { PetError } from '../errors'
+import { MaskedLM } from '../model'
+import type { Control } from '../progress'
+import { workflows } from '../options'
+import { runTraining, type EpochRecord } from '../train/loop'
+import { randomMasking } from '../train/masking'
+import { workflowOptions } from '../validate'
+import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions } from './common'
+
+export interface PretrainOptions extends ModelOptions, TrainingOptions, Control {
+  /** the unlabeled texts (JSONL path or records) */
+  data: DataInput
+  textField?: string
+  /** use only the first N texts */
+  limit?: number
+  /** share of the tokens masked (BERT: 0.15; 80 % [MASK], 10 % random, 10 % kept) */
+  maskRate?: number
+  maxLength?: number
+  out?: string
+}
+
+export interface PretrainResult {
+  command: 'pretrain'
+  texts: number
+  epochs: number
+  lr: number
+  seed: number
+  finalMlmLoss: number | null
+  steps: number
+  seconds: number
+  out: string
+  /** the pretrained model directory (out/best), for zero-shot, train or finetune */
+  model: string
+  history: EpochRecord[]
+}
+
+export async function pretrain (options: PretrainOptions): Promise<PretrainResult> {
+  const o = workflowOptions<Settled<PretrainOptions>>(workflows.pretrain, options)
+  if (!(o.maskRate > 0)) throw new PetError('maskRate must be > 0 for MLM pretraining', 'EINVAL')
+  let examples = loadExamples(o.data, ['text'], { ...fieldMap(['text'], o), labelField: undefined }, 'data')
+  if (o.limit !== undefined) examples = examples.slice(0, o.limit)
+  const modelDir = modelDirOf(o)
+  const load = loadOptionsOf(o)
+  const out = runDir(o, 'pretrain')
+  const probe = await MaskedLM.load(modelDir, load)
+  const tok = probe.tokenizer
+  const limit = Math.min(o.maxLength, probe.maxPositions)
+  const items = examples.map(e => [tok.clsId, ...tok.encode(e.fields.text).slice(0, limit - 2), tok.sepId])
+  const special = new Set([tok.clsId, tok.sepId, tok.padId, tok.maskId, tok.unkId])
+  const maskOpts = { rate: o.maskRate, maskId: tok.maskId, vocabSize: probe.info.config.vocabSize, special }
+  probe.dispose()
+
+  const r = await runTraining(dir => MaskedLM.load(dir ?? modelDir, load), {
+    items,
+    buildStep (batchItems, rng) {
+      const pos: number[] = []
+      const tgt: number[] = []
+      const rows = batchItems.map((ids, row) => {
+        let m = randomMasking(ids, new Set(), rng, maskOpts)
+        // every row predicts at least one token, so that short texts still count
+        if (m.targets.length === 0 && ids.length > 2) m = { inputIds: ids.map((x, i) => i === 1 ? tok.maskId : x), targets: [[1, ids[1]]] }
+        for (const [col, id] of m.targets) { pos.push(row, col); tgt.push(id) }
+        return { inputIds: m.inputIds }
+      })
+      return { batch: padBatch(rows, tok.padId), loss: { vocabPositions: Int32Array.from(pos), vocabTargets: Int32Array.from(tgt) } }
+    },
+    describe () {}
+  }, loopOptions(o, out, { kind: 'all' }))
+  const last = r.history[r.history.length - 1]
+  return {
+    command: 'pretrain', texts: items.length, epochs: o.epochs, lr: o.lr, seed: o.seed, finalMlmLoss: last?.loss ?? null,
+    steps: r.steps, seconds: r.seconds, out, model: r.bestDir, history: r.history
+  }
+}

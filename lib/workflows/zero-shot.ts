@@ -1,0 +1,82 @@
+// zeroShot(): the off-the-shelf MLM answers the cloze, as a library call.
+import { performance } from 'node:perf_hooks'
+import { writeFileAtomic } from '../atomic-write'
+import { fieldMap, loadExamples, type DataInput } from '../data/examples'
+import { MaskedLM } from '../model'
+import { Pattern } from '../pet/pattern'
+import { accuracy, scoreExamples } from '../pet/score'
+import { Verbalizer, type VerbalizerSpec } from '../pet/verbalizer'
+import type { Control } from '../progress'
+import type { LabelScoreOptions } from '../pet/label-scores'
+import { workflows } from '../options'
+import { workflowOptions } from '../validate'
+import { loadOptionsOf, modelDirOf, type ModelOptions, type Settled } from './common'
+import type { Classification } from '../classifier'
+
+export interface ZeroShotOptions extends ModelOptions, Control {
+  /** the examples (JSONL path or records); those with a label count towards the accuracy */
+  data: DataInput
+  pattern: string
+  verbalizer: VerbalizerSpec
+  textField?: string
+  labelField?: string
+  labelMap?: Record<string, string>
+  /** also write the predictions here (JSONL: index, label, gold, scores, probs) */
+  out?: string
+  batchSize?: number
+  maxLength?: number
+  manyToOne?: LabelScoreOptions['manyToOne']
+  multiToken?: LabelScoreOptions['multiToken']
+  /** accepted for uniformity: scoring is deterministic */
+  seed?: number
+}
+
+export interface ZeroShotResult {
+  /** over the labeled examples; null when none has a label */
+  accuracy: number | null
+  n: number
+  correct: number
+  examples: number
+  pattern: string
+  verbalizer: Record<string, string[]>
+  model: string
+  seconds: number
+  sentencesPerS: number
+  out: string | null
+  /** one per example, in order */
+  predictions: Classification[]
+}
+
+export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResult> {
+  const o = workflowOptions<Settled<ZeroShotOptions> & { batchSize: number }>(workflows.zeroShot, options)
+  const pattern = new Pattern(o.pattern)
+  const examples = loadExamples(o.data, pattern.fields, fieldMap(pattern.fields, o), 'data')
+  const model = await MaskedLM.load(modelDirOf(o), loadOptionsOf(o))
+  try {
+    const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
+    const t0 = performance.now()
+    const preds = await scoreExamples(model, pattern, verbalizer, examples, {
+      batchSize: o.batchSize, maxLength: o.maxLength, labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit' },
+      signal: o.signal, onProgress: o.onProgress
+    })
+    const seconds = (performance.now() - t0) / 1000
+    const ev = accuracy(examples, preds, verbalizer)
+    const labels = verbalizer.labels
+    const predictions = preds.map(p => ({
+      label: p.label,
+      probs: Object.fromEntries(labels.map((l, j) => [l, p.probs[j]])),
+      scores: Object.fromEntries(labels.map((l, j) => [l, p.scores[j]]))
+    }))
+    if (o.out !== undefined) {
+      writeFileAtomic(o.out, predictions.map((p, i) => JSON.stringify({
+        index: i, label: p.label, ...(examples[i].label !== undefined ? { gold: examples[i].label } : {}), scores: p.scores, probs: p.probs
+      })).join('\n') + '\n')
+    }
+    return {
+      accuracy: ev.n > 0 ? ev.accuracy : null, n: ev.n, correct: ev.correct, examples: examples.length, pattern: pattern.source,
+      verbalizer: verbalizer.toJSON(), model: model.dir, seconds, sentencesPerS: examples.length / seconds, out: o.out ?? null, predictions
+    }
+  } finally {
+    model.dispose()
+  }
+}
