@@ -1,0 +1,66 @@
+// Every example of the README runs: the library's code blocks from the package folder (as a user's script would,
+// with 'pet-mlm' resolved to this checkout), and the main job's command line.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { repo, tmpDir } from './helpers/paths'
+
+const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8')
+const library = readme.slice(readme.indexOf('## Library'), readme.indexOf('\n## ', readme.indexOf('## Library') + 1))
+const blocks = [...library.matchAll(/```js\n([\s\S]*?)```/g)].map(m => m[1])
+const entry = pathToFileURL(path.join(repo, 'dist/lib/index.js')).href
+
+/** Runs one block as an ES module in a folder that has the package's data/ (runs/ is written there). */
+function runBlock (code: string): { status: number | null, stdout: string, stderr: string, last: any } {
+  const cwd = tmpDir('pet-readme-')
+  fs.symlinkSync(path.join(repo, 'data'), path.join(cwd, 'data'))
+  const file = path.join(cwd, 'example.mjs')
+  fs.writeFileSync(file, code.replace(/from 'pet-mlm'/g, `from '${entry}'`))
+  const r = spawnSync(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 600_000 })
+  let last: any
+  try { last = JSON.parse(r.stdout.trim().split('\n').pop()!) } catch {}
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, last }
+}
+
+const isAccuracy = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1
+
+t.test('the README has its three library examples', async t => {
+  t.equal(blocks.length, 3)
+})
+
+t.test('README: few-shot PET on records, then Classifier.load and classify', async t => {
+  const r = runBlock(blocks[0])
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, /epoch 1: loss \d+\.\d{3}, dev 0\.\d+\nepoch 2: loss/, 'the epoch events')
+  t.ok(isAccuracy(r.last?.devAccuracy) && Math.abs(r.last.devAccuracy * 200 - Math.round(r.last.devAccuracy * 200)) < 1e-9, 'dev accuracy k/200')
+  t.ok(r.last?.labels.every((l: string) => l === 'positive' || l === 'negative'), `labels ${r.last?.labels}`)
+  t.match(r.stdout, /^(positive|negative) \{ positive: 0\.\d+, negative: 0\.\d+ \}$/m, 'a label and its probabilities')
+})
+
+t.test('README: an aborted run rejects with EABORT and resume finishes it', async t => {
+  const r = runBlock(blocks[1])
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, /^EABORT training \(.*epoch 1, step 4 of 4; resume continues it\) was aborted$/m)
+  t.equal(r.last?.steps, 8, 'the resumed run ends after all 2 x 4 steps')
+  t.ok(isAccuracy(r.last?.devAccuracy))
+})
+
+t.test('README: zeroShot, finetune, ptune, ensemble, distill, ipet, pretrain, predict, tokenize', async t => {
+  const r = runBlock(blocks[2])
+  t.equal(r.status, 0, r.stderr)
+  for (const k of ['zs', 'ft', 'pt', 'en', 'ds', 'ip', 'pr']) t.ok(isAccuracy(r.last?.[k]), `${k}: an accuracy (${r.last?.[k]})`)
+  t.ok(Number.isFinite(r.last?.pre) && r.last.pre > 0, 'an MLM loss')
+  t.equal(r.last?.ids?.[1], 103, 'tokenize gives [MASK] its id')
+  t.match(r.stdout, /^ptuning (positive|negative)$/m, 'the adapter loads as a classifier')
+})
+
+t.test('README: the main job', async t => {
+  const cmd = readme.match(/```sh\n(npx pet zero-shot[\s\S]*?)\n# accuracy: (\S+) \((\d+)\/(\d+)\)/)
+  t.ok(cmd, 'the main-job command and its printed accuracy are in the README')
+  const args = cmd![1].replace(/\\\n\s*/g, ' ').match(/'[^']*'|\S+/g)!.slice(2).map(a => a.replace(/^'|'$/g, ''))
+  const r = spawnSync(process.execPath, [path.join(repo, 'bin/pet.js'), ...args], { cwd: repo, encoding: 'utf8' })
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, new RegExp(`^accuracy: ${cmd![2].replace('.', '\\.')} \\(${cmd![3]}/${cmd![4]}\\)`, 'm'), 'prints what the README says')
+})
