@@ -6,7 +6,7 @@ import { defaultOf, optionTable, type OptionSpec, type WorkflowSpec } from './op
 function describe (v: unknown): string {
   const t = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
   let shown: string
-  try { shown = typeof v === 'string' ? JSON.stringify(v) : String(v) } catch { shown = '?' }
+  try { shown = typeof v === 'string' || (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) ? JSON.stringify(v) ?? String(v) : String(v) } catch { shown = '?' }
   if (shown.length > 60) shown = shown.slice(0, 57) + '...'
   return `${shown} of type ${t}`
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (issue #5): on a machine with a CUDA PyTorch in python3 (and HF transformers), no Node, no internet.
 # Builds the C++ core and its executables against that torch, runs the parity tests on the device (fp32 within the
-# fixture tolerances, bf16 reported), then zero-shot scoring sentences/s and PET training steps/s in fp32 and bf16,
+# fixture tolerances; bf16 autocast logits within max|logit|/32, asserted), then zero-shot scoring sentences/s and PET training steps/s in fp32 and bf16,
 # ours (native/tests/core_bench.cc) vs HF transformers eager (scripts/gpu/hf_bench.py), on models/zh-mini-mlm and on
 # a random bert-base-chinese-sized checkpoint made there. Each phase is time-boxed and the whole stays within
 # GPU_CHECK_BUDGET seconds (default 450); a phase that fails or times out is reported and the next one runs.

@@ -7,7 +7,9 @@ import { readJsonl } from '../lib/data/jsonl'
 import { MaskedLM } from '../lib/model'
 import { Pattern } from '../lib/pet/pattern'
 import { accuracy, scoreExamples } from '../lib/pet/score'
-import { Verbalizer } from '../lib/pet/verbalizer'
+import { Verbalizer, type VerbalizerSpec } from '../lib/pet/verbalizer'
+import { applyRule, scoringRule, type LabelScoreOptions } from '../lib/pet/label-scores'
+import { maskPositionPairs, padBatch } from '../lib/batch'
 import { miniMlm, sentiment } from './helpers/paths'
 
 const patterns: Record<string, string> = {
@@ -99,4 +101,46 @@ t.test('multi-token words: PET\'s iterative decoding, checked by hand with full-
     })
   }
   t.ok(differsFromIterative > 0, `the one-pass sum is not the iterative score (${differsFromIterative} of ${examples.length * verbalizer.labels.length} scores differ)`)
+})
+
+t.test('one scoring rule: the training loss scores labels exactly as inference does', async t => {
+  // Inference applies scoringRule() in JS; the training loss hands the same word matrix to the native core. The
+  // label loss the core computes (train = false: no dropout) must be the cross-entropy of inference's label scores.
+  const model = await MaskedLM.load(miniMlm)
+  t.teardown(() => model.dispose())
+  const tok = model.tokenizer
+  const cases: Array<[string, VerbalizerSpec, LabelScoreOptions]> = [
+    ['[MASK]满意。{text}', { positive: ['很'], negative: ['不'] }, { manyToOne: 'mean', multiToken: 'sum', score: 'logit' }],
+    ['[MASK]满意。{text}', { positive: ['很', '挺', '太'], negative: ['不', '没'] }, { manyToOne: 'mean', multiToken: 'sum', score: 'logit' }],
+    ['[MASK]满意。{text}', { positive: ['很', '挺', '太'], negative: ['不', '没'] }, { manyToOne: 'logsumexp', multiToken: 'sum', score: 'logit' }],
+    ['[MASK]满意。{text}', { positive: ['很'], negative: ['不'] }, { manyToOne: 'mean', multiToken: 'sum', score: 'logprob' }],
+    ['[MASK][MASK]新闻：{text}', { 体育: ['体育'], 财经: ['财经'], 娱乐: ['娱乐', '八卦'] }, { manyToOne: 'mean', multiToken: 'mean', score: 'logit' }]
+  ]
+  const texts = ['这家酒店干净又安静。', '房间又小又吵。', '比赛今晚开始，主队首发阵容公布。']
+  for (const [source, spec, o] of cases) {
+    const pattern = new Pattern(source)
+    const verbalizer = new Verbalizer(spec, tok)
+    const rule = scoringRule(verbalizer, o)
+    const encoded = texts.map(text => pattern.encode({ text }, tok, 64))
+    const batch = padBatch(encoded, tok.padId)
+    const positions = maskPositionPairs(encoded)
+    const targets = texts.map((_, i) => i % verbalizer.labels.length)
+    const r = await model.scoreCandidates(batch, positions, verbalizer.candidates)
+    const S = rule.slots
+    const C = rule.candidates.length
+    let expected = 0
+    encoded.forEach((_, b) => {
+      const scores = applyRule(rule, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S))
+      const m = Math.max(...scores)
+      const lse = m + Math.log(scores.reduce((a, x) => a + Math.exp(x - m), 0))
+      expected += (lse - scores[targets[b]]) / encoded.length
+    })
+    model.setTrainable({ kind: 'all' }, { lr: 1e-5 })
+    const native = await model.lossAndGrads(batch, {
+      labelPositions: positions, labelCandidates: Int32Array.from(rule.candidates), wordMatrix: rule.wordMatrix, wordLabel: rule.wordLabel,
+      labelTargets: Int32Array.from(targets), labelScore: rule.logprob ? 'logprob' : 'logit', labelAggregate: rule.logsumexp ? 'logsumexp' : 'mean'
+    }, false)
+    t.ok(Math.abs(native.labelLoss - expected) < 1e-5 * Math.max(1, expected),
+      `${source} ${JSON.stringify(o)}: native label loss ${native.labelLoss.toFixed(6)} = CE of inference's scores ${expected.toFixed(6)}`)
+  }
 })

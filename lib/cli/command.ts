@@ -44,10 +44,12 @@ function fromFlag (spec: OptionSpec, raw: string | string[] | boolean, flag: str
   const json = (s: string) => {
     try { return JSON.parse(s) } catch (err) { throw new UsageError(`${name} is not valid JSON: ${(err as Error).message}`) }
   }
+  // a string that is not a number stays a string, so the message shows what was typed
+  const num = (s: string) => s.trim() === '' || Number.isNaN(Number(s)) ? s : Number(s)
   if (typeof raw === 'string') {
-    if (spec.kind === 'integer' || spec.kind === 'number') value = raw.trim() === '' ? raw : Number(raw)
+    if (spec.kind === 'integer' || spec.kind === 'number') value = num(raw)
     else if (spec.kind === 'list') value = raw.split(',').map(s => s.trim())
-    else if (spec.kind === 'integer-list') value = raw.split(',').map(s => s.trim() === '' ? s : Number(s))
+    else if (spec.kind === 'integer-list') value = raw.split(',').map(num)
     else if (spec.kind === 'json-list' || spec.kind === 'verbalizer' || spec.kind === 'label-map') value = json(raw)
   }
   try {
@@ -91,7 +93,7 @@ export function flagUsage (w: WorkflowSpec): string {
     const arg = spec.kind === 'boolean' ? '' : ` ${spec.arg ?? (spec.values ? spec.values.join('|') : spec.kind === 'integer' ? 'N' : 'X')}`
     const help = (w.help as Record<string, string> | undefined)?.[n] ?? spec.help
     const required = (w.required as readonly string[] | undefined)?.includes(n) === true
-    const shown = d === undefined ? '' : ` (default ${Array.isArray(d) ? d.join(',') : String(d)})`
+    const shown = d === undefined ? '' : ` (default ${Array.isArray(d) ? d.join(',') : typeof d === 'object' ? JSON.stringify(d) : String(d)})`
     return `  --${flagOf(n)}${arg}${required ? '  [required]' : ''}\n      ${help}${shown}${spec.kind === 'strings' ? '; repeat the flag' : ''}`
   }).join('\n') + '\n  --json\n      the last stdout line is the result as JSON\n  --help'
 }
