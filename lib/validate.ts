@@ -131,9 +131,11 @@ export function verbalizerSpec (v: unknown, name: string): Record<string, string
   return v as Record<string, string | string[]>
 }
 
-export function labelMap (v: unknown, name: string): Record<string, string> {
+/** raw label -> label name: an object, or the path of a JSON file holding one */
+export function labelMap (v: unknown, name: string): Record<string, string> | string {
+  if (typeof v === 'string') return string(v, name)
   if (!isPlainObject(v) || Object.keys(v).length === 0 || !Object.values(v).every(x => typeof x === 'string' && x.length > 0)) {
-    throw invalid('object of raw label -> label name, e.g. {"news_sports":"体育"}', name, v)
+    throw invalid('object of raw label -> label name, e.g. {"news_sports":"体育"}, or a JSON file of one', name, v)
   }
   return v as Record<string, string>
 }

@@ -50,7 +50,9 @@ function fromFlag (spec: OptionSpec, raw: string | string[] | boolean, flag: str
     if (spec.kind === 'integer' || spec.kind === 'number') value = num(raw)
     else if (spec.kind === 'list') value = raw.split(',').map(s => s.trim())
     else if (spec.kind === 'integer-list') value = raw.split(',').map(num)
-    else if (spec.kind === 'json-list' || spec.kind === 'verbalizer' || spec.kind === 'label-map') value = json(raw)
+    else if (spec.kind === 'json-list' || spec.kind === 'verbalizer') value = json(raw)
+    // a label map is inline JSON, or the path of a JSON file
+    else if (spec.kind === 'label-map') value = raw.trim().startsWith('{') || raw.trim().startsWith('[') ? json(raw) : raw
   }
   try {
     return optionValue(spec, value, name)
@@ -131,7 +133,7 @@ export function command<R> (c: Command<R>): { run: (argv: string[]) => Promise<v
       const takesProgress = (c.workflow.options as readonly string[]).includes('onProgress')
       const result = await c.run(takesProgress ? { ...options, onProgress: cliProgress(out) } : options)
       c.print(result, out)
-      const omit = new Set(['history', 'predictions', ...(c.omit ?? [])])
+      const omit = new Set(['history', 'predictions', 'labelBreakdown', ...(c.omit ?? [])])
       out.summary(snakeKeys(Object.fromEntries(Object.entries(result as object).filter(([k]) => !omit.has(k)))))
     }
   }

@@ -1,4 +1,5 @@
 // Records (from a JSONL file or from memory) turned into examples: the pattern's fields and an optional label.
+import * as fs from 'node:fs'
 import { PetError } from '../errors'
 import { readJsonl } from './jsonl'
 
@@ -25,6 +26,21 @@ export interface FieldMap {
   labelMap?: Record<string, string>
 }
 
+/** A label map given as the path of a JSON file: read and checked once. */
+export function readLabelMap (m: Record<string, string> | string | undefined): Record<string, string> | undefined {
+  if (typeof m !== 'string') return m
+  let o: unknown
+  try {
+    o = JSON.parse(fs.readFileSync(m, 'utf8'))
+  } catch (err) {
+    throw new PetError(`cannot read the label map ${m}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'ENOENT')
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || Object.keys(o).length === 0 || !Object.values(o).every(x => typeof x === 'string' && x.length > 0)) {
+    throw new PetError(`${m}: a label map is a JSON object of raw label -> label name, e.g. {"news_sports":"体育"}`, 'EDATA')
+  }
+  return o as Record<string, string>
+}
+
 export interface ExampleOptions {
   /** the fields the pattern reads (default ['text']) */
   fields?: readonly string[]
@@ -32,7 +48,8 @@ export interface ExampleOptions {
   textField?: string
   /** record key of the label (default 'label'; absent in a record: unlabeled) */
   labelField?: string
-  labelMap?: Record<string, string>
+  /** raw label -> label name, or the path of a JSON file holding that object */
+  labelMap?: Record<string, string> | string
   /** the name used in error messages (default 'records') */
   source?: string
 }
@@ -50,7 +67,7 @@ export function fieldMap (fields: readonly string[], o: Pick<ExampleOptions, 'te
   return {
     fields: fields.length === 1 && textField !== fields[0] && textField !== 'text' ? { [fields[0]]: textField } : undefined,
     labelField: o.labelField ?? 'label',
-    labelMap: o.labelMap
+    labelMap: readLabelMap(o.labelMap)
   }
 }
 

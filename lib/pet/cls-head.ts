@@ -7,6 +7,7 @@ import { PetError } from '../errors'
 import { MaskedLM, type LoadOptions } from '../model'
 import { throwIfAborted, type Control } from '../progress'
 import { argmax, softmax } from './label-scores'
+import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
 import { accuracy, type Prediction } from './score'
 
 export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
@@ -80,13 +81,17 @@ export async function classifierAccuracy (model: MaskedLM, labels: readonly stri
   return accuracy(examples, await classifyExamples(model, labels, inputs, batchSize), labels).accuracy
 }
 
-/** Loads a saved classifier checkpoint and scores it on labeled examples (the test split of a run). */
-export async function testClassifier (dir: string, load: Partial<LoadOptions>, labels: readonly string[],
-  examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number): Promise<number> {
+/**
+ * Loads a saved classifier checkpoint and scores it on labeled examples (the test split of a run, else dev):
+ * the accuracy and the per-label breakdown.
+ */
+export async function evaluateClassifier (dir: string, load: Partial<LoadOptions>, labels: readonly string[], split: string,
+  examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number): Promise<{ accuracy: number, breakdown: LabelBreakdown }> {
   const best = await MaskedLM.load(dir, load)
   try {
     best.addClassifier(labels.length)
-    return await classifierAccuracy(best, labels, examples, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize)
+    const preds = await classifyExamples(best, labels, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize)
+    return { accuracy: accuracy(examples, preds, labels).accuracy, breakdown: labelBreakdown(split, labels, examples, preds) }
   } finally {
     best.dispose()
   }

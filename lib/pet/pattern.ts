@@ -60,15 +60,17 @@ export class Pattern {
   /**
    * [CLS] pieces... [SEP], at most maxLength tokens. Field text is truncated (the longest field first, from its
    * end); the pattern itself never is. A [SEP] in the pattern starts segment 1 (token type 1) after it.
+   * `maskSpan` k > 1 (a pattern with one [MASK] only) puts k [MASK]s there: the cloze for words of k tokens.
    */
-  encode (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number): EncodedInput {
+  encode (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, maskSpan = 1): EncodedInput {
+    if (maskSpan !== 1 && this.maskCount !== 1) throw new PetError(`the pattern '${this.source}' has ${this.maskCount} [MASK]: only a single [MASK] spans several tokens`, 'EPATTERN')
     const parts: number[][] = []
     const isField: boolean[] = []
     let fixed = 2 // [CLS] + [SEP]
     for (const p of this.pieces) {
       let ids: number[]
       if (p.kind === 'text') ids = tokenizer.encode(p.value)
-      else if (p.kind === 'mask') ids = [tokenizer.maskId]
+      else if (p.kind === 'mask') ids = new Array<number>(maskSpan).fill(tokenizer.maskId)
       else if (p.kind === 'special') ids = [tokenizer.specialId(p.token)]
       else {
         const text = fields[p.name]

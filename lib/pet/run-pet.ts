@@ -5,6 +5,7 @@ import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Pattern } from './pattern'
 import { accuracy, scoreExamples } from './score'
 import { writeTask } from './task'
+import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
 import { petSteps, type PetLossOptions } from './train'
 import { Verbalizer, type VerbalizerSpec } from './verbalizer'
 
@@ -25,6 +26,8 @@ export interface PetRunOptions {
 export interface PetRunResult extends LoopResult {
   test?: number
   verbalizer: Verbalizer
+  /** the best model's accuracy per label and most confused pairs, on test (else dev) */
+  breakdown?: LabelBreakdown
 }
 
 export async function evaluatePet (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
@@ -54,9 +57,15 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
     })
   }, o.loop)
   let test: number | undefined
-  if (o.test) {
+  let breakdown: LabelBreakdown | undefined
+  const split = o.test ?? o.dev
+  if (split) {
     const best = await MaskedLM.load(result.bestDir, o.load)
-    try { test = await evaluatePet(best, o.pattern, verbalizer, o.test, o) } finally { best.dispose() }
+    try {
+      const preds = await scoreExamples(best, o.pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores })
+      if (o.test) test = accuracy(o.test, preds, verbalizer).accuracy
+      breakdown = labelBreakdown(o.test ? 'test' : 'dev', verbalizer.labels, split, preds)
+    } finally { best.dispose() }
   }
-  return { ...result, test, verbalizer }
+  return { ...result, test, verbalizer, breakdown }
 }

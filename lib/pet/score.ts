@@ -1,5 +1,6 @@
 // Scoring examples in a cloze: encode with the pattern, batch by length, read the verbalizer candidates at
 // the [MASK] slots, and turn them into label scores. Used by zero-shot, evaluation and pseudo-labelling.
+import type { NativeCandidateScores } from '../../bindings'
 import { lengthBuckets, maskPositionPairs, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
@@ -9,6 +10,7 @@ import * as v from '../validate'
 import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
 import { Pattern, type EncodedInput } from './pattern'
 import { Verbalizer } from './verbalizer'
+import { clozeLengths, encodeClozes } from './cloze'
 
 export interface ScoreOptions extends Control {
   batchSize: number
@@ -24,7 +26,7 @@ function scoreOptions (options: unknown): ScoreOptions {
     maxLength: (x, n) => v.integer(x, n, 3, 100000),
     labelScores: (x, n) => v.options<LabelScoreOptions>(x, n, defaultLabelScoreOptions, {
       manyToOne: (y, m) => v.oneOf(y, m, ['mean', 'logsumexp'] as const),
-      multiToken: (y, m) => v.oneOf(y, m, ['sum', 'mean', 'iterative'] as const),
+      multiToken: (y, m) => v.oneOf(y, m, ['auto', 'sum', 'mean', 'iterative'] as const),
       score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const)
     }),
     signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
@@ -40,13 +42,12 @@ export interface Prediction {
   probs: number[]
 }
 
+/** The pattern can hold the verbalizer's words (see cloze.ts); an EPATTERN PetError says why not. */
 export function checkPatternVerbalizer (pattern: Pattern, verbalizer: Verbalizer): void {
-  if (pattern.maskCount !== verbalizer.slots) {
-    throw new PetError(`the pattern '${pattern.source}' has ${pattern.maskCount} [MASK] but the verbalizer words have ` +
-      `${verbalizer.slots} token(s): they must match`, 'EPATTERN')
-  }
+  clozeLengths(pattern, verbalizer)
 }
 
+/** The examples in the pattern as it is (its own [MASK]s). */
 export function encodeExamples (model: MaskedLM, pattern: Pattern, examples: readonly Example[], maxLength: number): EncodedInput[] {
   const limit = Math.min(maxLength, model.maxPositions)
   return examples.map(e => {
@@ -60,8 +61,10 @@ export function encodeExamples (model: MaskedLM, pattern: Pattern, examples: rea
 }
 
 /**
- * Label scores of every example in the cloze, in the examples' order. Options are checked (a PetError EINVAL
- * names a bad one); `signal` stops it between batches (PetError EABORT); `onProgress` gets 'score' events.
+ * Label scores of every example in the cloze, in the examples' order: one encoder pass per batch and per
+ * distinct word length (cloze.ts), the MLM head only at the [MASK]s and only for the candidate tokens. Options
+ * are checked (a PetError EINVAL names a bad one); `signal` stops it between batches (PetError EABORT);
+ * `onProgress` gets 'score' events.
  */
 export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer,
   examples: readonly Example[], options: Partial<ScoreOptions> = {}): Promise<Prediction[]> {
@@ -69,20 +72,17 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
   if (!(pattern instanceof Pattern)) throw v.invalid('Pattern', 'pattern', pattern)
   if (!(verbalizer instanceof Verbalizer)) throw v.invalid('Verbalizer', 'verbalizer', verbalizer)
   if (!Array.isArray(examples)) throw v.invalid('array of examples', 'examples', examples)
-  checkPatternVerbalizer(pattern, verbalizer)
-  const encoded = encodeExamples(model, pattern, examples, opts.maxLength)
+  const encoded = encodeClozes(model, pattern, verbalizer, examples, opts.maxLength)
   const rule = scoringRule(verbalizer, opts.labelScores)
   const out: Prediction[] = new Array(examples.length)
-  const C = verbalizer.candidates.length
-  const S = pattern.maskCount
   let done = 0
-  for (const bucket of lengthBuckets(encoded.map(e => e.inputIds.length), opts.batchSize)) {
+  // every cloze of an example is its base length plus a few [MASK]s: one bucketing serves them all
+  for (const bucket of lengthBuckets(encoded[0].map(e => e.inputIds.length), opts.batchSize)) {
     throwIfAborted(opts.signal, 'scoring')
-    const items = bucket.map(i => encoded[i])
-    const scored = S > 1 && opts.labelScores.multiToken === 'iterative'
+    const items = encoded.map(cloze => bucket.map(i => cloze[i]))
+    const scored = rule.slots > 1 && opts.labelScores.multiToken === 'iterative'
       ? await iterativeScores(model, verbalizer, rule, items)
-      : await model.scoreCandidates(padBatch(items, model.tokenizer.padId), maskPositionPairs(items), verbalizer.candidates).then(r => items.map((_, b) =>
-        applyRule(rule, r.logits.subarray(b * S * C, (b + 1) * S * C), r.logZ.subarray(b * S, (b + 1) * S))))
+      : await clozeScores(model, rule, items)
     bucket.forEach((index, b) => {
       const scores = scored[b]
       out[index] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
@@ -93,18 +93,42 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
   return out
 }
 
+/** One pass per cloze; each example's slots gathered in the rule's order and scored by it. items[g][b]. */
+async function clozeScores (model: MaskedLM, rule: ScoringRule, items: ReadonlyArray<readonly EncodedInput[]>): Promise<number[][]> {
+  const C = rule.candidates.length
+  const passes: NativeCandidateScores[] = []
+  for (const cloze of items) passes.push(await model.scoreCandidates(padBatch(cloze, model.tokenizer.padId), maskPositionPairs(cloze), rule.candidates))
+  return items[0].map((_, b) => {
+    if (passes.length === 1) {
+      const S = rule.slots
+      return applyRule(rule, passes[0].logits.subarray(b * S * C, (b + 1) * S * C), passes[0].logZ.subarray(b * S, (b + 1) * S))
+    }
+    const logits = new Float32Array(rule.slots * C)
+    const logZ = new Float32Array(rule.slots)
+    let offset = 0
+    passes.forEach((r, g) => {
+      const k = rule.clozes[g]
+      logits.set(r.logits.subarray(b * k * C, (b + 1) * k * C), offset * C)
+      logZ.set(r.logZ.subarray(b * k, (b + 1) * k), offset)
+      offset += k
+    })
+    return applyRule(rule, logits, logZ)
+  })
+}
+
 /**
- * PET's decoding for multi-token words: all slots masked; each pass scores the word's token at every slot still
- * masked, fills the most confident one with its token and adds its log-probability; S passes per word. Several
- * words of a label combine as the options say (mean or log-sum-exp).
+ * PET's decoding for multi-token words: all of a word's slots masked (in its cloze); each pass scores the word's
+ * token at every slot still masked, fills the most confident one with its token and adds its log-probability;
+ * k passes for a word of k tokens. Several words of a label combine by the rule (mean or log-sum-exp).
  */
-async function iterativeScores (model: MaskedLM, v: Verbalizer, rule: ScoringRule, items: readonly EncodedInput[]): Promise<number[][]> {
-  const S = items[0].maskPositions.length
+async function iterativeScores (model: MaskedLM, v: Verbalizer, rule: ScoringRule, clozes: ReadonlyArray<readonly EncodedInput[]>): Promise<number[][]> {
   const C = v.candidates.length
   // [examples][words], words in the rule's order (label by label)
-  const perWord: number[][] = items.map(() => [])
+  const perWord: number[][] = clozes[0].map(() => [])
   for (const words of v.words) {
     for (const w of words) {
+      const S = w.ids.length
+      const items = clozes[rule.clozes.indexOf(S)]
       const ids = items.map(e => [...e.inputIds])
       const open = items.map(() => new Set(Array.from({ length: S }, (_, s) => s)))
       const total = new Array(items.length).fill(0)

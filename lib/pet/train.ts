@@ -10,7 +10,7 @@ import { randomMasking } from '../train/masking'
 import type { Rng } from '../train/rng'
 import { scoringRule, type LabelScoreOptions } from './label-scores'
 import type { EncodedInput, Pattern } from './pattern'
-import { checkPatternVerbalizer, encodeExamples } from './score'
+import { encodeClozes } from './cloze'
 import type { Verbalizer } from './verbalizer'
 
 export interface PetLossOptions {
@@ -29,7 +29,8 @@ export interface PetLossOptions {
   maxLength: number
 }
 
-interface Item { enc: EncodedInput, label: number }
+/** a labeled example in each cloze (cloze.ts: one per distinct word length) */
+interface Item { encs: EncodedInput[], label: number }
 
 export interface PetStepBuilder {
   items: Item[]
@@ -38,15 +39,14 @@ export interface PetStepBuilder {
 
 export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder {
-  checkPatternVerbalizer(pattern, verbalizer)
   const tok = model.tokenizer
-  const items: Item[] = encodeExamples(model, pattern, train, o.maxLength).map((enc, i) => {
-    const label = train[i].label
-    if (label === undefined) throw new PetError(`${train[i].source}: a training example has no label`, 'EDATA')
+  const clozes = encodeClozes(model, pattern, verbalizer, train, o.maxLength)
+  const items: Item[] = train.map((e, i) => {
+    if (e.label === undefined) throw new PetError(`${e.source}: a training example has no label`, 'EDATA')
     try {
-      return { enc, label: verbalizer.labelIndex(label) }
+      return { encs: clozes.map(c => c[i]), label: verbalizer.labelIndex(e.label) }
     } catch (err) {
-      throw new PetError(`${train[i].source}: ${(err as Error).message}`, 'EDATA')
+      throw new PetError(`${e.source}: ${(err as Error).message}`, 'EDATA')
     }
   })
   const limit = Math.min(o.maxLength, model.maxPositions)
@@ -67,18 +67,28 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
       const vocabTgt: number[] = []
       const labelPos: number[] = []
       const labelTgt: number[] = []
-      for (const it of batchItems) {
+      // One row per cloze the loss reads, the other tokens randomly masked as extra MLM targets.
+      const addRow = (enc: EncodedInput): number => {
         const row = rows.length
-        const m = o.maskRate > 0 ? randomMasking(it.enc.inputIds, new Set(it.enc.maskPositions), rng, maskOpts)
-          : { inputIds: [...it.enc.inputIds], targets: [] }
-        rows.push({ inputIds: m.inputIds, tokenTypeIds: it.enc.tokenTypeIds })
+        const m = o.maskRate > 0 ? randomMasking(enc.inputIds, new Set(enc.maskPositions), rng, maskOpts)
+          : { inputIds: [...enc.inputIds], targets: [] }
+        rows.push({ inputIds: m.inputIds, tokenTypeIds: enc.tokenTypeIds })
         for (const [col, id] of m.targets) { vocabPos.push(row, col); vocabTgt.push(id) }
+        return row
+      }
+      for (const it of batchItems) {
         if (o.labelLoss === 'vocab') {
-          // The label's (first) word, token by token, as MLM targets at the [MASK] slots.
+          // The label's (first) word, token by token, as MLM targets at the [MASK]s of its cloze.
           const word = verbalizer.words[it.label][0]
-          it.enc.maskPositions.forEach((col, s) => { vocabPos.push(row, col); vocabTgt.push(word.ids[s]) })
+          const enc = it.encs[rule.clozes.indexOf(word.ids.length)]
+          const row = addRow(enc)
+          enc.maskPositions.forEach((col, s) => { vocabPos.push(row, col); vocabTgt.push(word.ids[s]) })
         } else {
-          for (const col of it.enc.maskPositions) labelPos.push(row, col)
+          // Every cloze, its slots in the rule's order: the label scores are the rule's over all of them.
+          for (const enc of it.encs) {
+            const row = addRow(enc)
+            for (const col of enc.maskPositions) labelPos.push(row, col)
+          }
           labelTgt.push(it.label)
         }
       }

@@ -1,5 +1,6 @@
-// A verbalizer maps each label to one or more words; each word is one or more vocabulary tokens, one per
-// [MASK] slot of the pattern. Many-to-one (很/挺/太 -> positive) and multi-token labels (体育 -> 2 masks).
+// A verbalizer maps each label to one or more words; each word is one or more vocabulary tokens, and words may
+// have different token counts (购物 / 地图导航 / 休闲益智游戏): a word of k tokens is read at k [MASK]s. Many-to-one
+// (很/挺/太 -> positive) and multi-token labels (体育 -> 2 masks).
 import { PetError } from '../errors'
 import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
 import { isPlainObject } from '../validate'
@@ -8,15 +9,15 @@ export type VerbalizerSpec = Record<string, string | string[]>
 
 export interface VerbalizerWord {
   text: string
-  /** one token id per [MASK] slot */
+  /** one token id per [MASK] slot it fills */
   ids: number[]
 }
 
 export class Verbalizer {
   readonly labels: readonly string[]
   readonly words: readonly (readonly VerbalizerWord[])[]
-  /** tokens per word = [MASK] slots the pattern must have */
-  readonly slots: number
+  /** the distinct token counts of the words, ascending: one cloze (encoder pass) per length */
+  readonly lengths: readonly number[]
   /** the union of every word's token ids: the candidates scored at each [MASK] */
   readonly candidates: readonly number[]
   /** candidateIndex.get(id) = index of a token id in candidates */
@@ -27,23 +28,20 @@ export class Verbalizer {
     const labels = Object.keys(spec)
     if (labels.length < 2) throw new PetError('the verbalizer needs at least two labels', 'EVERBALIZER')
     const words: VerbalizerWord[][] = []
-    let slots = -1
     for (const label of labels) {
       const raw = spec[label]
       const list = typeof raw === 'string' ? [raw] : raw
-      if (!Array.isArray(list) || list.length === 0 || !list.every(w => typeof w === 'string' && w.length > 0)) {
+      if (Array.isArray(list) && list.length === 0) throw new PetError(`the verbalizer label '${label}' has no words`, 'EVERBALIZER')
+      if (!Array.isArray(list) || !list.every(w => typeof w === 'string')) {
         throw new PetError(`the verbalizer words of label '${label}' must be a non-empty string or list of strings`, 'EVERBALIZER')
       }
       const ws: VerbalizerWord[] = []
       for (const text of list) {
         const ids = wordIds(text, tokenizer)
-        if (ids.length === 0 || ids.includes(tokenizer.unkId)) {
-          throw new PetError(`unknown verbalizer token '${text}' for label '${label}': it is not in the model's vocabulary`, 'EVERBALIZER')
-        }
-        if (slots < 0) slots = ids.length
-        if (ids.length !== slots) {
-          throw new PetError(`verbalizer word '${text}' (label '${label}') has ${ids.length} tokens but other words have ${slots}: ` +
-            'every word needs the same number of tokens, one per [MASK]', 'EVERBALIZER')
+        if (ids.length === 0) throw new PetError(`the verbalizer label '${label}' has an empty word ('${text}' has no tokens)`, 'EVERBALIZER')
+        if (ids.includes(tokenizer.unkId)) {
+          throw new PetError(`unknown verbalizer token '${text}' for label '${label}': it is not in the model's vocabulary ` +
+            `(it tokenizes to ${tokenizer.tokenize(text).join(' ')})`, 'EVERBALIZER')
         }
         ws.push({ text, ids })
       }
@@ -62,7 +60,7 @@ export class Verbalizer {
     })
     this.labels = labels
     this.words = words
-    this.slots = slots
+    this.lengths = [...new Set(words.flat().map(w => w.ids.length))].sort((a, b) => a - b)
     this.candidates = [...new Set(words.flat().flatMap(w => w.ids))]
     this.candidateIndex = new Map(this.candidates.map((id, i) => [id, i]))
   }

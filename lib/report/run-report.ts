@@ -4,16 +4,17 @@ import * as path from 'node:path'
 import { writeFileAtomic } from '../atomic-write'
 import type { EpochRecord } from '../train/loop'
 import { historyChartSvg } from './chart'
+import { breakdownMarkdown, type LabelBreakdown } from './per-label'
 import { snakeKeys } from './snake-keys'
 
 export interface ReportFiles { json: string, md: string, chart: string }
 
 /** `summary` holds the run's figures (camelCase keys; written snake_case, as the CLI's --json prints them). */
 export async function writeReport (outDir: string, title: string, summary: Record<string, unknown>,
-  history: readonly EpochRecord[], bestEpoch: number): Promise<ReportFiles> {
+  history: readonly EpochRecord[], bestEpoch: number, breakdown?: LabelBreakdown): Promise<ReportFiles> {
   const files = { json: path.join(outDir, 'report.json'), md: path.join(outDir, 'report.md'), chart: path.join(outDir, 'report.svg') }
   const flat = snakeKeys(summary) as Record<string, unknown>
-  writeFileAtomic(files.json, JSON.stringify({ ...flat, history }, null, 2) + '\n')
+  writeFileAtomic(files.json, JSON.stringify({ ...flat, history, ...(breakdown ? snakeKeys({ labelBreakdown: breakdown }) as object : {}) }, null, 2) + '\n')
   writeFileAtomic(files.chart, await historyChartSvg(history, { title, bestEpoch }))
   const pct = (x: unknown) => typeof x === 'number' ? (100 * x).toFixed(2) : '—'
   const lines = [
@@ -23,7 +24,8 @@ export async function writeReport (outDir: string, title: string, summary: Recor
     ...Object.entries(flat).filter(([, v]) => typeof v !== 'object' || v === null)
       .map(([k, v]) => `| ${k} | ${/accuracy/.test(k) ? pct(v) + ' %' : String(v)} |`),
     '', '| epoch | train loss | dev accuracy | seconds |', '|---|---|---|---|',
-    ...history.map(h => `| ${h.epoch}${h.epoch === bestEpoch ? ' (best)' : ''} | ${h.loss.toFixed(4)} | ${pct(h.dev)} | ${h.seconds.toFixed(1)} |`)
+    ...history.map(h => `| ${h.epoch}${h.epoch === bestEpoch ? ' (best)' : ''} | ${h.loss.toFixed(4)} | ${pct(h.dev)} | ${h.seconds.toFixed(1)} |`),
+    ...(breakdown ? ['', ...breakdownMarkdown(breakdown)] : [])
   ]
   writeFileAtomic(files.md, lines.join('\n') + '\n')
   return files

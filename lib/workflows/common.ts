@@ -8,6 +8,7 @@ import type { PetLossOptions } from '../pet/train'
 import type { VerbalizerSpec } from '../pet/verbalizer'
 import type { Control } from '../progress'
 import type { EpochRecord, LoopOptions } from '../train/loop'
+import type { LabelBreakdown } from '../report/per-label'
 import type { NativeTrainable } from '../../bindings'
 
 /** Which model, on what. */
@@ -29,8 +30,8 @@ export interface DataOptions {
   textField?: string
   /** record key of the label (default 'label') */
   labelField?: string
-  /** raw label -> label name (e.g. TNEWS codes -> Chinese names) */
-  labelMap?: Record<string, string>
+  /** raw label -> label name (e.g. TNEWS codes -> Chinese names), or the path of a JSON file holding that object */
+  labelMap?: Record<string, string> | string
   /** use only the first N training examples */
   limitTrain?: number
   /** tokens per input at most (default 128) */
@@ -89,6 +90,8 @@ export interface RunResult {
   model: string
   /** one record per epoch: train loss, dev accuracy, seconds */
   history: EpochRecord[]
+  /** the best model's accuracy per label and its most confused pairs, on test (else dev); null without either */
+  labelBreakdown: LabelBreakdown | null
   /** report.json, report.md and the chart (report.svg) in the run directory */
   report: { json: string, md: string, chart: string }
 }

@@ -4,7 +4,7 @@ import { exampleOf, type DataInput, type Example } from '../data/examples'
 import { readJsonl } from '../data/jsonl'
 import { PetError } from '../errors'
 import { MaskedLM } from '../model'
-import { classifierAccuracy, classifierSteps, encodePlain, testClassifier } from '../pet/cls-head'
+import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
 import { writeTask } from '../pet/task'
 import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
@@ -98,14 +98,16 @@ export async function distill (options: DistillOptions): Promise<DistillResult> 
     m.addClassifier(labels.length, o.seed)
     return m
   }, task, loop)
-  const test = splits.test ? await testClassifier(r.bestDir, load, labels, splits.test, fields, o.maxLength, o.evalBatchSize) : undefined
+  const split = splits.test ?? splits.dev
+  const evaluated = split ? await evaluateClassifier(r.bestDir, load, labels, splits.test ? 'test' : 'dev', split, fields, o.maxLength, o.evalBatchSize) : undefined
+  const test = splits.test ? evaluated?.accuracy : undefined
   const summary = {
     command: 'distill' as const, temperature: o.temperature, softLabeled: soft.length, labels, epochs: o.distillEpochs, lr: o.distillLr, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null,
     ensembleDevAccuracy: ensembleDev, ensembleTestAccuracy: ensembleTest, steps: r.steps, seconds: r.seconds, out, model: r.bestDir
   }
-  const report = await writeReport(out, 'pet distill', summary, r.history, r.bestEpoch)
-  return { ...summary, history: r.history, report }
+  const report = await writeReport(out, 'pet distill', summary, r.history, r.bestEpoch, evaluated?.breakdown)
+  return { ...summary, history: r.history, labelBreakdown: evaluated?.breakdown ?? null, report }
 }
 
 /** The "logits" of one soft-labeled record: one finite number per label. */

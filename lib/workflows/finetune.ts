@@ -2,7 +2,7 @@
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import { MaskedLM } from '../model'
-import { classifierAccuracy, classifierSteps, encodePlain, testClassifier } from '../pet/cls-head'
+import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
 import { writeTask } from '../pet/task'
 import type { VerbalizerSpec } from '../pet/verbalizer'
 import type { Control } from '../progress'
@@ -61,14 +61,16 @@ export async function finetune (options: FinetuneOptions): Promise<FinetuneResul
     model.addClassifier(labels.length, o.seed)
     return model
   }, task, loop)
-  const test = splits.test ? await testClassifier(r.bestDir, load, labels, splits.test, fields, o.maxLength, o.evalBatchSize) : undefined
+  const split = splits.test ?? splits.dev
+  const evaluated = split ? await evaluateClassifier(r.bestDir, load, labels, splits.test ? 'test' : 'dev', split, fields, o.maxLength, o.evalBatchSize) : undefined
+  const test = splits.test ? evaluated?.accuracy : undefined
   const summary = {
     command: 'finetune' as const, labeled: splits.train.length, labels, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: r.bestDir
   }
-  const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch)
-  return { ...summary, history: r.history, report }
+  const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch, evaluated?.breakdown)
+  return { ...summary, history: r.history, labelBreakdown: evaluated?.breakdown ?? null, report }
 }
 
 /** The label order: `labels`, else the verbalizer's, else the sorted labels of the training set. */

@@ -16,7 +16,7 @@ export interface PredictOptions extends ModelOptions, Control {
   data: DataInput
   textField?: string
   labelField?: string
-  labelMap?: Record<string, string>
+  labelMap?: Record<string, string> | string
   /** also write the predictions here (JSONL: index, label, probs) */
   out?: string
   batchSize?: number

@@ -13,6 +13,8 @@ import type { Control } from '../progress'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
 import { promptInitValues, promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
 import { writeReport } from '../report/run-report'
+import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
+import { accuracy, scoreExamples } from '../pet/score'
 import { workflows } from '../options'
 import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
@@ -141,12 +143,16 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   }, loop)
   const adapterDir = mode === 'frozen' ? path.join(r.bestDir, 'adapter') : null
   let test: number | undefined
-  if (splits.test) {
+  let breakdown: LabelBreakdown | undefined
+  const split = splits.test ?? splits.dev
+  if (split) {
     // Frozen: the adapter on the unchanged base model, as a user would load it; full: the saved model.
     const m = await MaskedLM.load(adapterDir !== null ? modelDir : r.bestDir, load)
     try {
       if (adapterDir !== null) loadAdapter(m, adapterDir)
-      test = await evaluatePet(m, pattern, verbalizer, splits.test, { evalBatchSize: o.evalBatchSize, loss })
+      const preds = await scoreExamples(m, pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores })
+      if (splits.test) test = accuracy(splits.test, preds, verbalizer).accuracy
+      breakdown = labelBreakdown(splits.test ? 'test' : 'dev', verbalizer.labels, split, preds)
     } finally { m.dispose() }
   }
   const summary = {
@@ -155,6 +161,6 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: adapterDir !== null ? modelDir : r.bestDir, adapter: adapterDir
   }
-  const report = await writeReport(out, `pet ptune (${mode}) ${pattern.source}`, summary, r.history, r.bestEpoch)
-  return { ...summary, history: r.history, report }
+  const report = await writeReport(out, `pet ptune (${mode}) ${pattern.source}`, summary, r.history, r.bestEpoch, breakdown)
+  return { ...summary, history: r.history, labelBreakdown: breakdown ?? null, report }
 }

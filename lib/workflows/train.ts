@@ -51,6 +51,6 @@ export async function train (options: TrainOptions): Promise<TrainResult> {
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: r.test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: r.bestDir
   }
-  const report = await writeReport(out, `pet train ${pattern.source}`, summary, r.history, r.bestEpoch)
-  return { ...summary, history: r.history, report }
+  const report = await writeReport(out, `pet train ${pattern.source}`, summary, r.history, r.bestEpoch, r.breakdown)
+  return { ...summary, history: r.history, labelBreakdown: r.breakdown ?? null, report }
 }

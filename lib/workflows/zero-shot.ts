@@ -20,7 +20,7 @@ export interface ZeroShotOptions extends ModelOptions, Control {
   verbalizer: VerbalizerSpec
   textField?: string
   labelField?: string
-  labelMap?: Record<string, string>
+  labelMap?: Record<string, string> | string
   /** also write the predictions here (JSONL: index, label, gold, scores, probs) */
   out?: string
   batchSize?: number

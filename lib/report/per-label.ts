@@ -1,0 +1,45 @@
+// Accuracy per label and the most confused pairs: what a report needs to stay readable with a hundred labels.
+import type { Example } from '../data/examples'
+import type { Prediction } from '../pet/score'
+
+export interface LabelAccuracy { label: string, n: number, correct: number, accuracy: number | null }
+export interface ConfusedPair { gold: string, predicted: string, count: number }
+export interface LabelBreakdown {
+  /** which split the predictions are of ('test' or 'dev') */
+  split: string
+  perLabel: LabelAccuracy[]
+  /** gold -> predicted pairs, most frequent first (at most `top`) */
+  confusedPairs: ConfusedPair[]
+}
+
+export function labelBreakdown (split: string, labels: readonly string[], examples: readonly Example[],
+  predictions: readonly Prediction[], top = 10): LabelBreakdown {
+  const n = new Map(labels.map(l => [l, 0]))
+  const correct = new Map(labels.map(l => [l, 0]))
+  const pairs = new Map<string, ConfusedPair>()
+  examples.forEach((e, i) => {
+    if (e.label === undefined || !n.has(e.label)) return
+    n.set(e.label, n.get(e.label)! + 1)
+    const p = predictions[i].label
+    if (p === e.label) { correct.set(e.label, correct.get(e.label)! + 1); return }
+    const key = `${e.label}\u0000${p}`
+    const pair = pairs.get(key) ?? { gold: e.label, predicted: p, count: 0 }
+    pair.count++
+    pairs.set(key, pair)
+  })
+  return {
+    split,
+    perLabel: labels.map(label => ({ label, n: n.get(label)!, correct: correct.get(label)!, accuracy: n.get(label)! > 0 ? correct.get(label)! / n.get(label)! : null })),
+    confusedPairs: [...pairs.values()].sort((a, b) => b.count - a.count || a.gold.localeCompare(b.gold) || a.predicted.localeCompare(b.predicted)).slice(0, top)
+  }
+}
+
+export function breakdownMarkdown (b: LabelBreakdown): string[] {
+  const pct = (x: number | null) => x === null ? '—' : `${(100 * x).toFixed(1)} %`
+  return [
+    `## Accuracy per label (${b.split})`, '', '| label | examples | correct | accuracy |', '|---|---:|---:|---:|',
+    ...b.perLabel.map(l => `| ${l.label} | ${l.n} | ${l.correct} | ${pct(l.accuracy)} |`),
+    '', `## Most confused pairs (${b.split})`, '', '| gold | predicted | count |', '|---|---|---:|',
+    ...(b.confusedPairs.length > 0 ? b.confusedPairs.map(p => `| ${p.gold} | ${p.predicted} | ${p.count} |`) : ['| — | — | 0 |'])
+  ]
+}

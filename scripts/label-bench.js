@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Scoring throughput with 2, 15 and 120 labels whose words have different token counts (one run, same model and
+// sentences): the cost grows with the number of distinct word lengths (one encoder pass each per batch), not with
+// the number of labels. Prints a Markdown table; --json prints it as JSON.
+//   node scripts/label-bench.js [--limit 512] [--batch-size 32] [--runs 3]
+'use strict'
+const fs = require('node:fs')
+const path = require('node:path')
+const { MaskedLM, Pattern, Verbalizer, scoreExamples, toExamples } = require('../dist/lib')
+
+const arg = (name, fallback) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : fallback }
+const limit = Number(arg('limit', '512'))
+const batchSize = Number(arg('batch-size', '32'))
+const runs = Number(arg('runs', '3'))
+const data = path.resolve(__dirname, '../data/sentiment/test.jsonl')
+
+/** `count` distinct words of 1-5 characters from the vocabulary's CJK characters (a fixed, seeded draw). */
+function syntheticLabels (tok, count) {
+  const chars = []
+  for (let id = 0; id < 21128; id++) { const t = tok.idToToken(id); if (t && /^[\u4e00-\u9fff]$/.test(t)) chars.push(t) }
+  let s = 12345
+  const rand = n => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s % n }
+  const words = new Set()
+  while (words.size < count) words.add(Array.from({ length: 1 + (words.size % 5) }, () => chars[rand(chars.length)]).join(''))
+  return Object.fromEntries([...words].map((w, i) => [`label${i}`, [w]]))
+}
+
+async function main () {
+  const model = await MaskedLM.load()
+  const texts = fs.readFileSync(data, 'utf8').trim().split('\n').slice(0, limit).map(l => JSON.parse(l).text)
+  const examples = toExamples(texts)
+  const tnews = {
+    民间故事: ['民间故事'], 文化艺术: ['文化艺术'], 娱乐明星: ['娱乐明星'], 体育: ['体育'], 财经: ['财经'], 房地产: ['房地产'], 汽车: ['汽车'],
+    教育: ['教育'], 科学技术: ['科学技术'], 军事: ['军事'], 旅游: ['旅游'], 国际: ['国际'], 股票: ['股票'], 农业农村: ['农业农村'], 电子竞技: ['电子竞技']
+  }
+  const cases = [
+    { name: '2 labels (sentiment, 1 token)', pattern: '[MASK]满意。{text}', spec: { positive: ['很'], negative: ['不'] } },
+    { name: '15 labels (TNEWS long names, 2-4 tokens)', pattern: '[MASK]新闻：{text}', spec: tnews },
+    { name: '120 labels (1-5 tokens)', pattern: '这是[MASK]。{text}', spec: syntheticLabels(model.tokenizer, 120) }
+  ]
+  const rows = []
+  for (const c of cases) {
+    const v = new Verbalizer(c.spec, model.tokenizer)
+    const pattern = new Pattern(c.pattern)
+    await scoreExamples(model, pattern, v, examples.slice(0, batchSize), { batchSize }) // warm-up
+    const times = []
+    for (let r = 0; r < runs; r++) {
+      const t0 = process.hrtime.bigint()
+      await scoreExamples(model, pattern, v, examples, { batchSize })
+      times.push(Number(process.hrtime.bigint() - t0) / 1e9)
+    }
+    times.sort((a, b) => a - b)
+    const median = times[Math.floor(times.length / 2)]
+    rows.push({ case: c.name, labels: v.labels.length, words_lengths: v.lengths, passes_per_example: v.lengths.length, candidates: v.candidates.length, sentences_per_s: texts.length / median })
+  }
+  model.dispose()
+  if (process.argv.includes('--json')) { console.log(JSON.stringify(rows)); return }
+  console.log(`${texts.length} sentences, batch ${batchSize}, median of ${runs} runs\n`)
+  console.log('| labels | word lengths | encoder passes per example | candidates | sentences/s | relative to 2 labels |\n|---|---|---:|---:|---:|---:|')
+  for (const r of rows) console.log(`| ${r.case} | ${r.words_lengths.join(', ')} | ${r.passes_per_example} | ${r.candidates} | ${r.sentences_per_s.toFixed(1)} | ${(r.sentences_per_s / rows[0].sentences_per_s).toFixed(2)} |`)
+}
+main().catch(err => { console.error(err); process.exit(1) })
