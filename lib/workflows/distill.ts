@@ -3,13 +3,10 @@ import * as path from 'node:path'
 import { exampleOf, type DataInput, type Example } from '../data/examples'
 import { readJsonl } from '../data/jsonl'
 import { PetError } from '../errors'
-import { MaskedLM } from '../model'
-import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
-import { writeTask } from '../pet/task'
 import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
-import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
+import { runClassifier } from './classifier-run'
 import { loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir, type RunResult, type Settled } from './common'
 import { runEnsemble, type EnsembleOptions } from './ensemble'
 
@@ -80,34 +77,18 @@ export async function distill (options: DistillOptions): Promise<DistillResult> 
   const modelDir = modelDirOf(o)
   const loop = loopOptions({ ...o, epochs: o.distillEpochs, lr: o.distillLr }, path.join(out, 'student'), { kind: 'all' })
   o.onProgress?.({ kind: 'stage', message: `student: ${soft.length} soft-labeled examples` })
-  const probe = await MaskedLM.load(modelDir, load)
-  let task
-  try {
-    const items = soft.map(s => ({ input: encodePlain(probe, s.example, fields, o.maxLength), teacher: s.logits }))
-    const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, o.maxLength))
-    task = {
-      ...classifierSteps(probe, items, labels.length, o.temperature),
-      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize) : undefined,
-      describe: (dir: string) => writeTask(dir, { mode: 'classifier' as const, labels, maxLength: o.maxLength, fields })
-    }
-  } finally {
-    probe.dispose()
-  }
-  const r = await runTraining(async dir => {
-    const m = await MaskedLM.load(dir ?? modelDir, load)
-    m.addClassifier(labels.length, o.seed)
-    return m
-  }, task, loop)
-  const split = splits.test ?? splits.dev
-  const evaluated = split ? await evaluateClassifier(r.bestDir, load, labels, splits.test ? 'test' : 'dev', split, fields, o.maxLength, o.evalBatchSize) : undefined
-  const test = splits.test ? evaluated?.accuracy : undefined
+  const r = await runClassifier({
+    modelDir, load, labels, fields, maxLength: o.maxLength, evalBatchSize: o.evalBatchSize, seed: o.seed, temperature: o.temperature,
+    train: soft.map(s => ({ example: s.example, teacher: s.logits })), splits, loop
+  })
+  const test = r.test
   const summary = {
     command: 'distill' as const, temperature: o.temperature, softLabeled: soft.length, labels, epochs: o.distillEpochs, lr: o.distillLr, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null,
     ensembleDevAccuracy: ensembleDev, ensembleTestAccuracy: ensembleTest, steps: r.steps, seconds: r.seconds, out, model: r.bestDir
   }
-  const report = await writeReport(out, 'pet distill', summary, r.history, r.bestEpoch, evaluated?.breakdown)
-  return { ...summary, history: r.history, labelBreakdown: evaluated?.breakdown ?? null, report }
+  const report = await writeReport(out, 'pet distill', summary, r.history, r.bestEpoch, r.breakdown)
+  return { ...summary, history: r.history, labelBreakdown: r.breakdown ?? null, report }
 }
 
 /** The "logits" of one soft-labeled record: one finite number per label. */

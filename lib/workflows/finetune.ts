@@ -1,15 +1,12 @@
 // finetune(): the baseline PET must beat — a plain [CLS] classifier on the same encoder — as a library call.
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import { MaskedLM } from '../model'
-import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
-import { writeTask } from '../pet/task'
 import type { VerbalizerSpec } from '../pet/verbalizer'
 import type { Control } from '../progress'
 import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
-import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
+import { runClassifier } from './classifier-run'
 import {
   loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir,
   type DataOptions, type ModelOptions, type RunResult, type Settled, type TrainingOptions
@@ -43,34 +40,18 @@ export async function finetune (options: FinetuneOptions): Promise<FinetuneResul
   const modelDir = modelDirOf(o)
   const load = loadOptionsOf(o)
   const loop = loopOptions(o, out, { kind: 'all' })
-  const probe = await MaskedLM.load(modelDir, load)
-  let task
-  try {
-    const items = splits.train.map(e => ({ input: encodePlain(probe, e, fields, o.maxLength), label: labelIndex(labels, e) }))
-    const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, o.maxLength))
-    task = {
-      ...classifierSteps(probe, items, labels.length, 1),
-      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize) : undefined,
-      describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength: o.maxLength, fields })
-    }
-  } finally {
-    probe.dispose()
-  }
-  const r = await runTraining(async dir => {
-    const model = await MaskedLM.load(dir ?? modelDir, load)
-    model.addClassifier(labels.length, o.seed)
-    return model
-  }, task, loop)
-  const split = splits.test ?? splits.dev
-  const evaluated = split ? await evaluateClassifier(r.bestDir, load, labels, splits.test ? 'test' : 'dev', split, fields, o.maxLength, o.evalBatchSize) : undefined
-  const test = splits.test ? evaluated?.accuracy : undefined
+  const r = await runClassifier({
+    modelDir, load, labels, fields, maxLength: o.maxLength, evalBatchSize: o.evalBatchSize, seed: o.seed, temperature: 1,
+    train: splits.train.map(example => ({ example, label: labelIndex(labels, example) })), splits, loop
+  })
+  const test = r.test
   const summary = {
     command: 'finetune' as const, labeled: splits.train.length, labels, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: r.bestDir
   }
-  const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch, evaluated?.breakdown)
-  return { ...summary, history: r.history, labelBreakdown: evaluated?.breakdown ?? null, report }
+  const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch, r.breakdown)
+  return { ...summary, history: r.history, labelBreakdown: r.breakdown ?? null, report }
 }
 
 /** The label order: `labels`, else the verbalizer's, else the sorted labels of the training set. */

@@ -1,0 +1,50 @@
+// One training run of the [CLS] classifier — fine-tuning on hard labels or distillation on soft ones — with model
+// selection on dev, then the best checkpoint scored on test (else dev) with its per-label breakdown.
+import type { Example } from '../data/examples'
+import { MaskedLM, type LoadOptions } from '../model'
+import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
+import { writeTask } from '../pet/task'
+import type { LabelBreakdown } from '../report/per-label'
+import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
+import type { Splits } from './common'
+
+export interface ClassifierRun {
+  modelDir: string
+  load: Partial<LoadOptions>
+  labels: string[]
+  fields: string[]
+  maxLength: number
+  evalBatchSize: number
+  seed: number
+  /** what each example teaches: a label index (fine-tuning) or teacher logits (distillation) */
+  train: Array<{ example: Example, label?: number, teacher?: number[] }>
+  /** distillation temperature (1 for fine-tuning) */
+  temperature: number
+  splits: Omit<Splits, 'train'>
+  loop: LoopOptions
+}
+
+export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { test?: number, breakdown?: LabelBreakdown }> {
+  const { labels, fields, maxLength, splits } = o
+  const probe = await MaskedLM.load(o.modelDir, o.load)
+  let task
+  try {
+    const items = o.train.map(t => ({ input: encodePlain(probe, t.example, fields, maxLength), label: t.label, teacher: t.teacher }))
+    const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))
+    task = {
+      ...classifierSteps(probe, items, labels.length, o.temperature),
+      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize) : undefined,
+      describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength, fields })
+    }
+  } finally {
+    probe.dispose()
+  }
+  const r = await runTraining(async dir => {
+    const model = await MaskedLM.load(dir ?? o.modelDir, o.load)
+    model.addClassifier(labels.length, o.seed)
+    return model
+  }, task, o.loop)
+  const split = splits.test ?? splits.dev
+  const evaluated = split ? await evaluateClassifier(r.bestDir, o.load, labels, splits.test ? 'test' : 'dev', split, fields, maxLength, o.evalBatchSize) : undefined
+  return { ...r, test: splits.test ? evaluated?.accuracy : undefined, breakdown: evaluated?.breakdown }
+}
