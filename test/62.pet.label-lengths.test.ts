@@ -147,3 +147,33 @@ t.test('words that cannot work are clear errors naming the label', async t => {
   await t.rejects(scoreExamples(model, new Pattern('[MASK][MASK]{text}'), v, toExamples(['文本'])),
     /has 2 \[MASK\] but the verbalizer words have 1 or 6 token\(s\)/)
 })
+
+t.test('a task with 120 labels of 1-5 tokens trains, evaluates, ensembles and distils', async t => {
+  const model = await MaskedLM.load(miniMlm)
+  const chars: string[] = []
+  for (let id = 0; id < model.info.config.vocabSize && chars.length < 600; id++) {
+    const tk = model.tokenizer.idToToken(id)
+    if (tk !== undefined && /^[\u4e00-\u9fff]$/.test(tk)) chars.push(tk)
+  }
+  model.dispose()
+  // 120 distinct names, lengths 1..5 in turn, from a fixed walk through the vocabulary's characters
+  const names = Array.from({ length: 120 }, (_, i) => Array.from({ length: 1 + (i % 5) }, (_, k) => chars[(i * 7 + k * 131) % chars.length]).join(''))
+  t.equal(new Set(names).size, 120)
+  const verbalizer = Object.fromEntries(names.map(n => [n, [n]]))
+  const texts = fs.readFileSync(path.join(sentiment, 'train.jsonl'), 'utf8').split('\n').slice(0, 180).map(l => JSON.parse(l).text as string)
+  const records = texts.map((text, i) => ({ text, label: names[i % 120] }))
+  const dir = tmpDir()
+  const patterns = ['这是[MASK]。{text}', '{text}[MASK]']
+  const { ensemble, distill } = await import('../lib/index')
+  const en = await ensemble({ train: records.slice(0, 120), dev: records.slice(120), unlabeled: texts.slice(0, 30), patterns, verbalizer, epochs: 1, batchSize: 16, out: path.join(dir, 'ens') })
+  t.equal(en.labels.length, 120)
+  t.ok(en.patterns.every(p => p.devAccuracy !== null && p.devAccuracy >= 0 && p.devAccuracy <= 1), 'each member trained and was scored on dev')
+  t.ok(en.devAccuracy !== null && Math.abs(en.devAccuracy * 60 - Math.round(en.devAccuracy * 60)) < 1e-9, 'the ensemble\'s dev accuracy is k/60')
+  const soft = fs.readFileSync(en.softLabels!, 'utf8').trim().split('\n').map(l => JSON.parse(l))
+  t.ok(soft.length === 30 && soft.every(s => s.logits.length === 120 && s.logits.every(Number.isFinite)), '30 soft labels of 120 finite scores')
+  const ds = await distill({ softLabels: en.softLabels!, labels: en.labels, dev: records.slice(120), distillEpochs: 1, out: path.join(dir, 'ds') })
+  t.equal(ds.labels.length, 120)
+  t.equal(ds.labelBreakdown?.perLabel.length, 120, 'the report has a row per label')
+  const md = fs.readFileSync(ds.report.md, 'utf8')
+  t.ok(/## Most confused pairs \(dev\)/.test(md) && md.split('\n').filter(l => l.startsWith('| ') && / \| \d+ \|$/.test(l)).length <= 120 + 10 + 2, 'confused pairs stay a short list')
+})

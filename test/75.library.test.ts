@@ -114,6 +114,14 @@ t.test('train in-process, Classifier.load, classify; concurrent calls equal seri
   const p = await predict({ model: out, data: dev })
   t.equal(p.accuracy, r.devAccuracy, 'predict() on the run directory')
   await rejects(t, c.classify([{ review: 'x' }]), 'EDATA', /inputs\[0\]: no text field 'text'/, 'a record without the text field')
+  // disposing while calls are in flight: they reject with a PetError, the process lives on
+  const other = await Classifier.load(out)
+  const inFlight = [other.classify(texts), other.classify(texts.slice(0, 5))]
+  other.dispose()
+  const settled = await Promise.allSettled(inFlight)
+  t.ok(settled.every(x => x.status === 'fulfilled' || (x.reason instanceof PetError && /disposed/.test(x.reason.message))),
+    `each call finished or rejected with a PetError (${settled.map(x => x.status).join(', ')})`)
+  await rejects(t, other.classify(texts), 'ENATIVE', /disposed/, 'a call after dispose')
 })
 
 t.test('an aborted training run leaves last/; resume finishes it as if never stopped', async t => {

@@ -81,10 +81,9 @@ export async function distill (options: DistillOptions): Promise<DistillResult> 
     modelDir, load, labels, fields, maxLength: o.maxLength, evalBatchSize: o.evalBatchSize, seed: o.seed, temperature: o.temperature,
     train: soft.map(s => ({ example: s.example, teacher: s.logits })), splits, loop
   })
-  const test = r.test
   const summary = {
     command: 'distill' as const, temperature: o.temperature, softLabeled: soft.length, labels, epochs: o.distillEpochs, lr: o.distillLr, seed: o.seed,
-    bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null,
+    bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: r.test ?? null,
     ensembleDevAccuracy: ensembleDev, ensembleTestAccuracy: ensembleTest, steps: r.steps, seconds: r.seconds, out, model: r.bestDir
   }
   const report = await writeReport(out, 'pet distill', summary, r.history, r.bestEpoch, r.breakdown)

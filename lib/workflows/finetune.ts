@@ -44,10 +44,9 @@ export async function finetune (options: FinetuneOptions): Promise<FinetuneResul
     modelDir, load, labels, fields, maxLength: o.maxLength, evalBatchSize: o.evalBatchSize, seed: o.seed, temperature: 1,
     train: splits.train.map(example => ({ example, label: labelIndex(labels, example) })), splits, loop
   })
-  const test = r.test
   const summary = {
     command: 'finetune' as const, labeled: splits.train.length, labels, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
-    bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
+    bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: r.test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: r.bestDir
   }
   const report = await writeReport(out, 'pet finetune', summary, r.history, r.bestEpoch, r.breakdown)
