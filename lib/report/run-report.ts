@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../atomic-write'
 import type { EpochRecord } from '../train/loop'
 import { historyChartSvg } from './chart'
 import { snakeKeys } from './snake-keys'
+import { isWriter } from '../distributed/env'
 
 export interface ReportFiles { json: string, md: string, chart: string }
 
@@ -12,6 +13,7 @@ export interface ReportFiles { json: string, md: string, chart: string }
 export async function writeReport (outDir: string, title: string, summary: Record<string, unknown>,
   history: readonly EpochRecord[], bestEpoch: number): Promise<ReportFiles> {
   const files = { json: path.join(outDir, 'report.json'), md: path.join(outDir, 'report.md'), chart: path.join(outDir, 'report.svg') }
+  if (!isWriter()) return files  // a distributed run's files are rank 0's to write
   const flat = snakeKeys(summary) as Record<string, unknown>
   writeFileAtomic(files.json, JSON.stringify({ ...flat, history }, null, 2) + '\n')
   writeFileAtomic(files.chart, await historyChartSvg(history, { title, bestEpoch }))
