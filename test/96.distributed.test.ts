@@ -99,6 +99,20 @@ t.test('frozen P-tuning: 2 workers learn the prompt rows of 1 process; every bas
   for (const [name, h] of before) if (name !== 'bert.embeddings.word_embeddings.weight') t.equal(after.get(name), h, `${name} bit-identical`)
 })
 
+t.test('an abort stops every worker at the same step; resume continues to the uninterrupted result', { skip: !available }, async t => {
+  const common = { ...P1, model: noDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, maskRate: 0, seed: 5, threads: 1, nproc: 2, distTimeout: 60 }
+  const out = path.join(dir, 'aborted')
+  const ac = new AbortController()
+  const err = await train({ ...common, out, signal: ac.signal, onProgress: e => { if (e.kind === 'epoch') ac.abort() } }).catch(e => e)
+  t.equal(err.code, 'EABORT', err.message)
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'last', 'state.json'), 'utf8'))
+  t.equal(state.epoch, 1, 'stopped in epoch 2')
+  const resumed = await train({ ...common, out, resume: true })
+  const whole = JSON.parse(fs.readFileSync(path.join(dir, 'pet2', 'history.json'), 'utf8'))
+  t.same(resumed.history.map(h => [h.loss, h.dev]), whole.map((h: { loss: number, dev: number }) => [h.loss, h.dev]),
+    'the same losses and dev accuracies as the uninterrupted 2-worker run')
+})
+
 // ---- faults, through the CLI with the environment torchrun would set ----
 
 interface Ended { code: number | null, signal: string | null, stderr: string, seconds: number }

@@ -14,7 +14,7 @@ import { distEnv } from './env'
 
 export interface LaunchOptions {
   nproc: number
-  /** seconds; a worker that outlives a failed peer by this much (plus a grace period) is killed */
+  /** seconds a worker waits for the others (passed on to them) */
   distTimeout: number
   /** every worker's run directory (they must agree on it) */
   out: string
@@ -26,6 +26,9 @@ export type FromWorker =
   | { type: 'progress', event: ProgressEvent }
   | { type: 'result', value: unknown }
   | { type: 'error', message: string, code: string }
+
+/** seconds the other workers get to report their own error once one has failed */
+const killGraceSeconds = 10
 
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -86,9 +89,11 @@ export async function launchWorkers<R> (workflow: string, options: Record<string
       child.on('exit', (code, sigName) => {
         exits[rank] = sigName !== null ? `killed by ${sigName}` : `exit code ${code}`
         if ((code !== 0 || sigName !== null) && killTimer === undefined) {
-          // A peer failed: the others fail on their own within the timeout; past that (and a grace period), kill.
+          // A worker failed: the run cannot go on. The others get a moment to report their own view (a peer's
+          // death reaches them at once through Gloo), then are killed rather than left waiting for the timeout
+          // (a worker that failed before the rendezvous would keep them there for the whole of it).
           killTimer = setTimeout(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') },
-            (o.distTimeout + 30) * 1000)
+            Math.min(o.distTimeout, killGraceSeconds) * 1000)
         }
         if (--left === 0) resolve()
       })
