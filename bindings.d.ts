@@ -200,5 +200,7 @@ export interface NativeAddon {
   /** joins the process's one c10d process group (TCPStore rendezvous, then Gloo) */
   distInit (options: NativeDistInit): Promise<void>
   distBarrier (): Promise<void>
+  /** the element-wise sum over the ranks */
+  distAllReduceSum (values: Float64Array): Promise<Float64Array>
   distInfo (): NativeDistInfo
 }

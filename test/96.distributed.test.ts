@@ -55,11 +55,13 @@ t.test('this build has c10d with Gloo', { skip: false }, async t => {
 })
 
 t.test('PET: 2 workers end with the weights and dev accuracy of 1 process on the same global batch', { skip: !available }, async t => {
-  const common = { ...P1, model: noDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, maskRate: 0, seed: 5, threads: 1, evalBatchSize: 64 }
+  const common = { ...P1, model: noDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, maskRate: 0, seed: 5, threads: 1, evalBatchSize: 8 }
   const one = await train({ ...common, out: path.join(dir, 'pet1') })
   const events: string[] = []
   const two = await train({ ...common, out: path.join(dir, 'pet2'), nproc: 2, distTimeout: 60, onProgress: e => { events.push(e.kind) } })
+  // the dev set (5 batches of 8) is scored sharded: each worker its batches, the scores summed
   t.equal(two.devAccuracy, one.devAccuracy, `dev accuracy ${one.devAccuracy}`)
+  t.same(two.history.map(h => h.dev), one.history.map(h => h.dev), 'the same dev accuracy every epoch')
   t.equal(two.bestEpoch, one.bestEpoch)
   t.equal(two.steps, one.steps, 'the same number of (global) steps')
   two.history.forEach((h, i) => t.ok(Math.abs(h.loss - one.history[i].loss) < 1e-5, `epoch ${i + 1} loss ${h.loss} vs ${one.history[i].loss}`))
@@ -82,7 +84,7 @@ t.test('PET: 2 workers end with the weights and dev accuracy of 1 process on the
 })
 
 t.test('frozen P-tuning: 2 workers learn the prompt rows of 1 process; every base weight stays bit-identical', { skip: !available }, async t => {
-  const common = { model: noDropout, train: trainFile, dev: devFile, verbalizer: P1.verbalizer, promptTokens: 4, epochs: 2, batchSize: 8, seed: 7, threads: 1, maskRate: 0 }
+  const common = { model: noDropout, train: trainFile, dev: devFile, verbalizer: P1.verbalizer, promptTokens: 4, epochs: 2, batchSize: 8, seed: 7, threads: 1, maskRate: 0, evalBatchSize: 8 }
   const one = await ptune({ ...common, out: path.join(dir, 'pt1') })
   const two = await ptune({ ...common, out: path.join(dir, 'pt2'), nproc: 2, distTimeout: 60 })
   t.equal(two.devAccuracy, one.devAccuracy, `dev accuracy ${one.devAccuracy}`)
@@ -92,15 +94,22 @@ t.test('frozen P-tuning: 2 workers learn the prompt rows of 1 process; every bas
   t.ok(d < WEIGHT_TOL, `largest prompt-row difference ${d.toExponential(2)}`)
   const base = await MaskedLM.load(noDropout)
   const before = hashTensors(base)
+  const wordsBefore = base.getTensor('bert.embeddings.word_embeddings.weight').data
   const { loadAdapter } = await import('../lib/ptuning/adapter')
   loadAdapter(base, two.adapter!)
   const after = hashTensors(base)
+  const wordsAfter = base.getTensor('bert.embeddings.word_embeddings.weight').data
+  const H = base.info.config.hiddenSize
   base.dispose()
   for (const [name, h] of before) if (name !== 'bert.embeddings.word_embeddings.weight') t.equal(after.get(name), h, `${name} bit-identical`)
+  // the word embeddings: only the 4 prompt rows ([unused1..4] = ids 1..4) differ
+  const changed = new Set<number>()
+  for (let i = 0; i < wordsBefore.length; i++) if (!Object.is(wordsBefore[i], wordsAfter[i])) changed.add(Math.floor(i / H))
+  t.same([...changed].sort((a, b) => a - b), [1, 2, 3, 4], 'every other word-embedding row bit-identical')
 })
 
 t.test('an abort stops every worker at the same step; resume continues to the uninterrupted result', { skip: !available }, async t => {
-  const common = { ...P1, model: noDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, maskRate: 0, seed: 5, threads: 1, nproc: 2, distTimeout: 60 }
+  const common = { ...P1, model: noDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, maskRate: 0, seed: 5, threads: 1, evalBatchSize: 8, nproc: 2, distTimeout: 60 }
   const out = path.join(dir, 'aborted')
   const ac = new AbortController()
   const err = await train({ ...common, out, signal: ac.signal, onProgress: e => { if (e.kind === 'epoch') ac.abort() } }).catch(e => e)

@@ -9,6 +9,8 @@ export interface DistGroup {
   worldSize: number
   /** all ranks reach this point (or a PetError after the timeout) */
   barrier: () => Promise<void>
+  /** the element-wise sum of every rank's values */
+  allReduceSum: (values: Float64Array) => Promise<Float64Array>
 }
 
 let joined: Promise<DistGroup> | undefined
@@ -31,6 +33,9 @@ export async function joinGroup (timeoutSeconds: number): Promise<DistGroup | un
       worldSize: e.worldSize,
       barrier: async () => {
         try { await addon.distBarrier() } catch (err) { throw nativeError(err) }
+      },
+      allReduceSum: async (values: Float64Array) => {
+        try { return await addon.distAllReduceSum(values) } catch (err) { throw nativeError(err) }
       }
     }
   })()

@@ -6,6 +6,7 @@ import type { NativeBatch, NativeLoss, NativeTrainable } from '../../bindings'
 import { nativeError, PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import { joinGroup, shareOf, type DistGroup } from '../distributed/group'
+import type { ScoreShard } from '../pet/score'
 import { abortError, type Control } from '../progress'
 import { readJson, resolveCheckpoint, saveDirAtomic, writeJson } from './checkpoint'
 import { Rng } from './rng'
@@ -56,8 +57,8 @@ export interface LoopTask<T> {
   items: readonly T[]
   /** one native step's inputs for these items */
   buildStep (items: readonly T[], rng: Rng): { batch: NativeBatch, loss: NativeLoss }
-  /** dev score (accuracy), or undefined without a dev set */
-  evaluate?: (model: MaskedLM) => Promise<number>
+  /** dev score (accuracy), or undefined without a dev set; in a distributed run `shard` lets each rank score a share */
+  evaluate?: (model: MaskedLM, shard?: ScoreShard) => Promise<number>
   /** files beside the weights so that the checkpoint can predict (pet.json) */
   describe (dir: string, model: MaskedLM): void | Promise<void>
   /** what a checkpoint keeps of the model; default the whole model. Frozen P-tuning keeps only its adapter. */
@@ -194,7 +195,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       if (writer) o.onProgress?.({ kind: 'train', done: state.steps, total: totalSteps, epoch, epochs: o.epochs, loss: r.loss })
     }
     const record: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - e0) / 1000 }
-    if (task.evaluate) record.dev = await task.evaluate(model)
+    if (task.evaluate) record.dev = await task.evaluate(model, dist)
     state.history.push(record)
     const better = task.evaluate ? record.dev! > (state.bestDev ?? -Infinity) : true
     if (better) {

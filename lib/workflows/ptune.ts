@@ -135,7 +135,7 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   const r = await runTraining(loadModel, {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),
-    evaluate: splits.dev ? m => evaluatePet(m, pattern, verbalizer, splits.dev!, { evalBatchSize: o.evalBatchSize, loss }) : undefined,
+    evaluate: splits.dev ? (m, shard) => evaluatePet(m, pattern, verbalizer, splits.dev!, { evalBatchSize: o.evalBatchSize, loss }, shard) : undefined,
     describe: (dir) => {
       if (mode === 'full') writeTask(dir, { mode: 'pet', labels: [...verbalizer.labels], pattern: pattern.source, verbalizer: verbalizer.toJSON(), labelScores: loss.labelScores, maxLength: loss.maxLength, fields: [...pattern.fields] })
     },

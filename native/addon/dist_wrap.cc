@@ -1,5 +1,7 @@
 #include "dist_wrap.h"
 
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -46,6 +48,37 @@ class DistWorker : public Napi::AsyncWorker {
   Run run_;
 };
 
+// As DistWorker, resolving with the (reduced) buffer as a Float64Array.
+class DistResultWorker : public Napi::AsyncWorker {
+ public:
+  DistResultWorker(Napi::Env env, std::function<void()> run, std::shared_ptr<at::Tensor> buf)
+      : Napi::AsyncWorker(env, "pet-mlm-dist"), deferred_(Napi::Promise::Deferred::New(env)), run_(std::move(run)),
+        buf_(std::move(buf)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      run_();
+    } catch (const c10::Error& e) {
+      SetError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    auto out = Napi::Float64Array::New(Env(), static_cast<size_t>(buf_->numel()));
+    if (buf_->numel() > 0) std::memcpy(out.Data(), buf_->data_ptr<double>(), sizeof(double) * buf_->numel());
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> run_;
+  std::shared_ptr<at::Tensor> buf_;
+};
+
 int64_t Int(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("distInit: Expected integer for ") + key);
@@ -80,6 +113,23 @@ Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
   return DistWorker::Start(info.Env(), [g] { g->barrier(); });
 }
 
+// Sums a Float64Array over the ranks (sharded scoring: each rank fills its examples' rows, zeros elsewhere; adding
+// exact zeros in fp64 changes no bit). Resolves with a new Float64Array.
+Napi::Value DistAllReduceSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto g = CurrentGroup();
+  if (!g) throw Napi::Error::New(env, "distAllReduceSum: call distInit first");
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "distAllReduceSum: Expected Float64Array");
+  auto in = info[0].As<Napi::Float64Array>();
+  auto buf = std::make_shared<at::Tensor>(at::empty({static_cast<int64_t>(in.ElementLength())}, at::kDouble));
+  if (in.ElementLength() > 0) std::memcpy(buf->data_ptr<double>(), in.Data(), sizeof(double) * in.ElementLength());
+  auto* w = new DistResultWorker(env, [g, buf] { g->allreduce_sum(*buf); }, buf);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value DistInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = Napi::Object::New(env);
@@ -106,6 +156,7 @@ void RegisterDist(Napi::Env env, Napi::Object exports) {
   exports.Set("distInit", Napi::Function::New(env, DistInit));
   exports.Set("distBarrier", Napi::Function::New(env, DistBarrier));
   exports.Set("distInfo", Napi::Function::New(env, DistInfo));
+  exports.Set("distAllReduceSum", Napi::Function::New(env, DistAllReduceSum));
 }
 
 }  // namespace petaddon
