@@ -145,7 +145,7 @@ const modelOpts = ['model', 'device', 'threads'] as const
 const control = ['signal', 'onProgress'] as const
 const dataOpts = ['train', 'dev', 'test', 'textField', 'labelField', 'labelMap', 'limitTrain', 'maxLength', 'out'] as const
 const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', 'warmup', 'maxGradNorm', 'seed', 'patience', 'resume'] as const
-/** data-parallel training: the workflows whose training runs in one runTraining (lib/distributed/worker.ts lists them) */
+/** data parallelism: the workflows lib/distributed/worker.ts can run (training in one runTraining, or sharded scoring) */
 const distOpts = ['nproc', 'distTimeout'] as const
 const scoreRule = ['manyToOne', 'multiToken'] as const
 const petOpts = ['verbalizer', 'maskRate', 'labelLoss', 'alpha', 'unlabeled', 'unlabeledRatio', ...scoreRule] as const
@@ -154,10 +154,13 @@ const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...pet
 export const workflows = {
   zeroShot: {
     name: 'zero-shot',
-    options: [...modelOpts, ...control, 'data', 'pattern', 'verbalizer', 'textField', 'labelField', 'labelMap', 'out', 'batchSize', 'maxLength', ...scoreRule, 'seed'],
+    options: [...modelOpts, ...control, ...distOpts, 'data', 'pattern', 'verbalizer', 'textField', 'labelField', 'labelMap', 'out', 'batchSize', 'maxLength', ...scoreRule, 'seed'],
     required: ['data', 'pattern', 'verbalizer'],
     defaults: { batchSize: 32 },
-    help: { out: 'also write the predictions here (JSONL: index, label, gold, scores, probs)' }
+    help: {
+      out: 'also write the predictions here (JSONL: index, label, gold, scores, probs)',
+      nproc: 'local worker processes, each scoring a share of the batches (several machines: set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead)'
+    }
   },
   train: {
     name: 'train',

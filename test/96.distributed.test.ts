@@ -8,7 +8,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
 import { native } from '../lib/native'
-import { ptune, train } from '../lib/index'
+import { ptune, train, zeroShot } from '../lib/index'
 import { hashTensors } from './helpers/hash'
 import { sentimentLines } from './helpers/cli'
 import { readSafetensors } from './helpers/safetensors'
@@ -120,6 +120,15 @@ t.test('an abort stops every worker at the same step; resume continues to the un
   const whole = JSON.parse(fs.readFileSync(path.join(dir, 'pet2', 'history.json'), 'utf8'))
   t.same(resumed.history.map(h => [h.loss, h.dev]), whole.map((h: { loss: number, dev: number }) => [h.loss, h.dev]),
     'the same losses and dev accuracies as the uninterrupted 2-worker run')
+})
+
+t.test('sharded zero-shot: 2 workers give every score of 1 process, written in input order', { skip: !available }, async t => {
+  const common = { ...P1, data: devFile, batchSize: 8, threads: 1 }
+  const one = await zeroShot({ ...common, out: path.join(dir, 'zs1.jsonl') })
+  const two = await zeroShot({ ...common, out: path.join(dir, 'zs2.jsonl'), nproc: 2, distTimeout: 60 })
+  t.same(two.predictions, one.predictions, 'the same scores, bit for bit (each batch scored as one process scores it)')
+  t.equal(two.accuracy, one.accuracy)
+  t.equal(fs.readFileSync(path.join(dir, 'zs2.jsonl'), 'utf8'), fs.readFileSync(path.join(dir, 'zs1.jsonl'), 'utf8'), 'rank 0 wrote the same file')
 })
 
 // ---- faults, through the CLI with the environment torchrun would set ----

@@ -16,8 +16,8 @@ export interface LaunchOptions {
   nproc: number
   /** seconds a worker waits for the others (passed on to them) */
   distTimeout: number
-  /** every worker's run directory (they must agree on it) */
-  out: string
+  /** every worker's run directory (they must agree on it), or an output file */
+  out?: string
 }
 
 /** Messages between the launcher and a worker (lib/distributed/worker.ts). */
@@ -49,7 +49,7 @@ export async function launchWorkers<R> (workflow: string, options: Record<string
   // The machine's cores shared out, unless the caller chose: N workers x all cores would oversubscribe them.
   const cores = os.availableParallelism?.() ?? os.cpus().length
   const threads = rest.threads ?? Math.max(1, Math.floor(cores / o.nproc))
-  const runOptions = { ...rest, threads, out: o.out }
+  const runOptions = { ...rest, threads, ...(o.out !== undefined ? { out: o.out } : {}) }
   // Always the compiled worker, also when the caller runs from the TypeScript sources (tests).
   const workerScript = path.join(packageRoot, 'dist', 'lib', 'distributed', 'worker.js')
   if (!fs.existsSync(workerScript)) throw new PetError(`${workerScript} is missing: run npm run build:ts`, 'ENOENT')

@@ -170,7 +170,11 @@ export function runDir (o: { out?: string }, command: string): string {
  * With nproc > 1, runs the workflow on that many local workers (lib/dist/launch.ts) and returns rank 0's result;
  * otherwise undefined, and the caller runs it here (alone, or as one worker of a distributed run).
  */
-export async function onWorkers<R> (workflow: string, options: object, o: { nproc?: number, distTimeout?: number, out?: string }): Promise<R | undefined> {
+export async function onWorkers<R> (workflow: string, options: object, o: { nproc?: number, distTimeout?: number, out?: string },
+  outIsRunDir = true): Promise<R | undefined> {
   if (o.nproc === undefined || o.nproc <= 1) return undefined
-  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? 300, out: runDir(o, workflow) })
+  // A training run's directory is settled here, so that every worker names the same one; an output file (zero-shot's
+  // predictions) passes through as given.
+  const out = outIsRunDir ? runDir(o, workflow) : o.out
+  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? 300, out })
 }
