@@ -122,6 +122,18 @@ t.test('an abort stops every worker at the same step; resume continues to the un
     'the same losses and dev accuracies as the uninterrupted 2-worker run')
 })
 
+t.test('finetune ([CLS] head) and pretrain (MLM) train on 2 workers', { skip: !available }, async t => {
+  const { finetune, pretrain } = await import('../lib/index')
+  const common = { model: noDropout, train: trainFile, dev: devFile, epochs: 1, batchSize: 8, seed: 2, threads: 1, evalBatchSize: 8 }
+  const one = await finetune({ ...common, out: path.join(dir, 'ft1') })
+  const two = await finetune({ ...common, out: path.join(dir, 'ft2'), nproc: 2, distTimeout: 60 })
+  t.equal(two.devAccuracy, one.devAccuracy, 'the classifier: the dev accuracy of 1 process')
+  t.ok(Math.abs(two.history[0].loss - one.history[0].loss) < 1e-5, `the same loss (${two.history[0].loss} vs ${one.history[0].loss})`)
+  const pre = await pretrain({ model: noDropout, data: trainFile, epochs: 1, batchSize: 8, threads: 1, out: path.join(dir, 'pre2'), nproc: 2, distTimeout: 60 })
+  t.equal(pre.steps, 3, 'MLM pretraining: 24 texts in 3 global batches')
+  t.ok(Number.isFinite(pre.finalMlmLoss), `MLM loss ${pre.finalMlmLoss}`)
+})
+
 t.test('sharded zero-shot: 2 workers give every score of 1 process, written in input order', { skip: !available }, async t => {
   const common = { ...P1, data: devFile, batchSize: 8, threads: 1 }
   const one = await zeroShot({ ...common, out: path.join(dir, 'zs1.jsonl') })

@@ -199,6 +199,16 @@ void Trainer::load_state(const std::string& path) {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
   }
+  if (group_ && group_->world_size() > 1) {
+    // Rank 0 saved its generator; each rank derives its own dropout stream from it, as at the start.
+    auto gen = at::detail::getDefaultCPUGenerator();
+    uint64_t base;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      base = gen.get<at::CPUGeneratorImpl>()->random64();
+    }
+    torch::manual_seed(base + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(group_->rank()));
+  }
   if (encoder_) {
     at::NoGradGuard guard;
     for (auto& p : encoder_->named_parameters()) {
