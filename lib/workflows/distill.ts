@@ -10,7 +10,7 @@ import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
 import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
-import { loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir, type RunResult, type Settled } from './common'
+import { loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir, type RunResult, type Settled, notDistributed } from './common'
 import { runEnsemble, type EnsembleOptions } from './ensemble'
 
 export interface DistillOptions extends Omit<EnsembleOptions, 'patterns'> {
@@ -47,6 +47,7 @@ type Settings = Settled<DistillOptions> & { weighting: 'wmean' | 'uniform', fiel
  */
 export async function distill (options: DistillOptions): Promise<DistillResult> {
   const o = workflowOptions<Settings>(workflows.distill, options)
+  notDistributed('distill')
   const out = runDir(o, 'distill')
   let labels: string[]
   let fields: string[]
