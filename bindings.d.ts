@@ -77,6 +77,8 @@ export interface NativeOptimOptions {
   initialStep?: number
   /** recompute each encoder layer's activations in backward: less memory, about a third more compute */
   recompute?: boolean
+  /** data parallelism: all-reduce each step's gradients over the process group of distInit() */
+  distributed?: boolean
 }
 
 /** vocabWeight * CE(vocabulary) at vocabPositions + candWeight * CE(candidates) at candPositions. */
@@ -125,6 +127,28 @@ export interface NativeStepResult {
   gradNorm: number
   lr: number
   step: number
+  /** distributed: some rank asked to stop ({ stop: true }); no step was taken */
+  stopped: boolean
+  /** distributed: milliseconds spent in this step's all-reduces */
+  allreduceMs: number
+}
+
+export interface NativeDistInit {
+  rank: number
+  worldSize: number
+  masterAddr: string
+  masterPort: number
+  timeoutMs: number
+}
+
+export interface NativeDistInfo {
+  /** whether this build has c10d with Gloo; `reason` says why not */
+  available: boolean
+  reason: string
+  initialized: boolean
+  rank?: number
+  worldSize?: number
+  broken?: boolean
 }
 
 export declare class NativeModel {
@@ -139,7 +163,8 @@ export declare class NativeModel {
   hiddenStates (batch: NativeBatch, layer: 'last' | 'embeddings'): Promise<Float32Array>
   /** returns the number of trainable values */
   setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number
-  trainStep (batch: NativeBatch, loss: NativeLoss): Promise<NativeStepResult>
+  /** distributed: batch and loss null for an empty share of the global batch; stop asks every rank to stop */
+  trainStep (batch: NativeBatch | null, loss: NativeLoss | null, options?: { stop?: boolean }): Promise<NativeStepResult>
   lossAndGrads (batch: NativeBatch, loss: NativeLoss, train: boolean): Promise<NativeStepResult & { grads: Record<string, Float32Array> }>
   save (dir: string, options?: { maxShardBytes?: number }): Promise<void>
   /** the optimizer's moments and the step counter, for resuming (written atomically) */
@@ -172,4 +197,10 @@ export interface NativeAddon {
   torchVersion: string
   parallelInfo: string
   configInfo: string
+  /** joins the process's one c10d process group (TCPStore rendezvous, then Gloo) */
+  distInit (options: NativeDistInit): Promise<void>
+  distBarrier (): Promise<void>
+  /** the element-wise sum over the ranks */
+  distAllReduceSum (values: Float64Array): Promise<Float64Array>
+  distInfo (): NativeDistInfo
 }

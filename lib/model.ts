@@ -83,6 +83,13 @@ export class MaskedLM {
   setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number { return this.call(m => m.setTrainable(spec, optim)) }
   /** One optimizer step on one batch; `context` (e.g. "epoch 2, step 3") prefixes a native error. */
   trainStep (batch: NativeBatch, loss: NativeLoss, context?: string): Promise<NativeStepResult> { return this.callAsync(m => m.trainStep(batch, loss), context) }
+  /**
+   * Distributed training's step: this rank's share of the global batch (null: an empty share), its gradients
+   * all-reduced with the other ranks'. `stop` on any rank makes every rank return `stopped` without a step.
+   */
+  trainShare (batch: NativeBatch | null, loss: NativeLoss | null, stop: boolean, context?: string): Promise<NativeStepResult> {
+    return this.callAsync(m => m.trainStep(batch, loss, { stop }), context)
+  }
   /** The loss and the gradients of the trainable tensors, without a step. */
   lossAndGrads (batch: NativeBatch, loss: NativeLoss, train: boolean): Promise<NativeStepResult & { grads: Record<string, Float32Array> }> {
     return this.callAsync(m => m.lossAndGrads(batch, loss, train))

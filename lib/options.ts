@@ -80,6 +80,9 @@ export const optionTable = {
   seed: o('integer', 'seed for shuffling, masking, dropout and head initialisation', { default: 42, min: 0, max: 2 ** 31 - 1 }),
   patience: o('integer', 'stop after N epochs without a better dev accuracy (0: off)', { default: 0, min: 0, max: 100000 }),
   resume: o('boolean', 'continue the interrupted run in --out', { default: false }),
+  // data parallelism (c10d: Gloo on CPU)
+  nproc: o('integer', 'local worker processes, each on its share of every batch (several machines: set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead)', { default: 1, min: 1, max: 256, arg: 'N' }),
+  distTimeout: o('number', 'seconds a worker waits for the others (rendezvous, each all-reduce) before it fails', { default: 300, min: 0, above: true, max: 86400, arg: 'S' }),
   // classifier ([CLS] head)
   labels: o('json-list', 'the label order, e.g. ["negative","positive"] (default: the sorted training labels)', { arg: 'JSON' }),
   fields: o('list', 'the text fields, in order (CLI: comma-separated)', { default: ['text'], arg: 'text' }),
@@ -142,6 +145,8 @@ const modelOpts = ['model', 'device', 'threads'] as const
 const control = ['signal', 'onProgress'] as const
 const dataOpts = ['train', 'dev', 'test', 'textField', 'labelField', 'labelMap', 'limitTrain', 'maxLength', 'out'] as const
 const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', 'warmup', 'maxGradNorm', 'seed', 'patience', 'resume'] as const
+/** data parallelism: the workflows lib/distributed/worker.ts can run (training in one runTraining, or sharded scoring) */
+const distOpts = ['nproc', 'distTimeout'] as const
 const scoreRule = ['manyToOne', 'multiToken'] as const
 const petOpts = ['verbalizer', 'maskRate', 'labelLoss', 'alpha', 'unlabeled', 'unlabeledRatio', ...scoreRule] as const
 const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...petOpts, 'patterns', 'weighting', 'models'] as const
@@ -149,24 +154,27 @@ const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...pet
 export const workflows = {
   zeroShot: {
     name: 'zero-shot',
-    options: [...modelOpts, ...control, 'data', 'pattern', 'verbalizer', 'textField', 'labelField', 'labelMap', 'out', 'batchSize', 'maxLength', ...scoreRule, 'seed'],
+    options: [...modelOpts, ...control, ...distOpts, 'data', 'pattern', 'verbalizer', 'textField', 'labelField', 'labelMap', 'out', 'batchSize', 'maxLength', ...scoreRule, 'seed'],
     required: ['data', 'pattern', 'verbalizer'],
     defaults: { batchSize: 32 },
-    help: { out: 'also write the predictions here (JSONL: index, label, gold, scores, probs)' }
+    help: {
+      out: 'also write the predictions here (JSONL: index, label, gold, scores, probs)',
+      nproc: 'local worker processes, each scoring a share of the batches (several machines: set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead)'
+    }
   },
   train: {
     name: 'train',
-    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...petOpts, 'pattern'],
+    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...distOpts, ...petOpts, 'pattern'],
     required: ['train', 'pattern', 'verbalizer']
   },
   finetune: {
     name: 'finetune',
-    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, 'labels', 'fields', 'verbalizer'],
+    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...distOpts, 'labels', 'fields', 'verbalizer'],
     required: ['train']
   },
   pretrain: {
     name: 'pretrain',
-    options: [...modelOpts, ...control, ...loopOpts, 'data', 'textField', 'limit', 'maskRate', 'maxLength', 'out'],
+    options: [...modelOpts, ...control, ...loopOpts, ...distOpts, 'data', 'textField', 'limit', 'maskRate', 'maxLength', 'out'],
     required: ['data'],
     defaults: { lr: 5e-5, epochs: 1, batchSize: 32 }
   },
@@ -187,7 +195,7 @@ export const workflows = {
   },
   ptune: {
     name: 'ptune',
-    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...petOpts, 'pattern', 'promptTokens', 'layout', 'mode', 'encoder', 'promptLr', 'promptInit', 'auxMlmWeight', 'recompute'],
+    options: [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...distOpts, ...petOpts, 'pattern', 'promptTokens', 'layout', 'mode', 'encoder', 'promptLr', 'promptInit', 'auxMlmWeight', 'recompute'],
     required: ['train', 'verbalizer'],
     // these depend on the mode (frozen / full) and on auxMlmWeight: ptune() settles them
     defaults: { lr: undefined, weightDecay: undefined, maskRate: undefined }

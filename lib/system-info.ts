@@ -9,6 +9,8 @@ export interface SystemInfo {
   blas: string
   blasLibrary: string
   cuda: boolean
+  /** data-parallel training: 'gloo' (c10d with Gloo compiled in), else why not */
+  distributed: string
 }
 
 export function systemInfo (): SystemInfo {
@@ -20,5 +22,6 @@ export function systemInfo (): SystemInfo {
   const blas = /openblas/i.test(blasLibrary) ? 'openblas' : /mkl/i.test(blasLibrary) ? 'mkl'
     : /libblas/.test(blasLibrary) ? (fs.existsSync(blasLibrary) && /openblas/.test(fs.realpathSync(blasLibrary)) ? 'openblas' : 'reference')
       : /MKL|OpenBLAS/.test(n.configInfo) ? n.configInfo.match(/MKL|OpenBLAS/)![0].toLowerCase() : 'unknown'
-  return { torch: n.torchVersion, threads: n.getNumThreads(), blas, blasLibrary, cuda: n.cudaAvailable() }
+  const dist = n.distInfo()
+  return { torch: n.torchVersion, threads: n.getNumThreads(), blas, blasLibrary, cuda: n.cudaAvailable(), distributed: dist.available ? 'gloo' : dist.reason }
 }

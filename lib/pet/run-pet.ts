@@ -3,7 +3,7 @@ import type { Example } from '../data/examples'
 import { MaskedLM, type LoadOptions } from '../model'
 import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Pattern } from './pattern'
-import { accuracy, scoreExamples } from './score'
+import { accuracy, scoreExamples, type ScoreShard } from './score'
 import { writeTask } from './task'
 import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
 import { petSteps, type PetLossOptions } from './train'
@@ -31,8 +31,8 @@ export interface PetRunResult extends LoopResult {
 }
 
 export async function evaluatePet (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
-  o: Pick<PetRunOptions, 'evalBatchSize' | 'loss'>): Promise<number> {
-  const preds = await scoreExamples(model, pattern, verbalizer, examples, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores })
+  o: Pick<PetRunOptions, 'evalBatchSize' | 'loss'>, shard?: ScoreShard): Promise<number> {
+  const preds = await scoreExamples(model, pattern, verbalizer, examples, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores, shard })
   return accuracy(examples, preds, verbalizer).accuracy
 }
 
@@ -50,7 +50,7 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   const result = await runTraining(dir => MaskedLM.load(dir ?? o.modelDir, o.load), {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),
-    evaluate: o.dev ? m => evaluatePet(m, o.pattern, verbalizer, o.dev!, o) : undefined,
+    evaluate: o.dev ? (m, shard) => evaluatePet(m, o.pattern, verbalizer, o.dev!, o, shard) : undefined,
     describe: dir => writeTask(dir, {
       mode: 'pet', labels: [...verbalizer.labels], pattern: o.pattern.source, verbalizer: verbalizer.toJSON(),
       labelScores: o.loss.labelScores, maxLength: o.loss.maxLength, fields: [...o.pattern.fields]

@@ -16,6 +16,15 @@ export interface ScoreOptions extends Control {
   batchSize: number
   maxLength: number
   labelScores: LabelScoreOptions
+  /** sharded scoring in a distributed run: this rank scores every worldSize-th batch, the scores are summed over ranks */
+  shard?: ScoreShard
+}
+
+/** What sharded scoring needs of a process group (lib/distributed/group.ts). */
+export interface ScoreShard {
+  rank: number
+  worldSize: number
+  allReduceSum: (values: Float64Array) => Promise<Float64Array>
 }
 
 export const defaultScoreOptions: ScoreOptions = { batchSize: 32, maxLength: 128, labelScores: defaultLabelScoreOptions }
@@ -29,6 +38,10 @@ function scoreOptions (options: unknown): ScoreOptions {
       multiToken: (y, m) => v.oneOf(y, m, ['auto', 'sum', 'mean', 'iterative'] as const),
       score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const)
     }),
+    shard: (x, n) => {
+      if (!v.isPlainObject(x) || typeof x.allReduceSum !== 'function') throw v.invalid('process group (rank, worldSize, allReduceSum)', n, x)
+      return x as unknown as ScoreShard
+    },
     signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
     onProgress: (x, n) => v.optionValue({ kind: 'function', help: '' }, x, n) as ScoreOptions['onProgress']
   })
@@ -76,8 +89,13 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
   const rule = scoringRule(verbalizer, opts.labelScores)
   const out: Prediction[] = new Array(examples.length)
   let done = 0
+  const shard = opts.shard
   // every cloze of an example is its base length plus a few [MASK]s: one bucketing serves them all
-  for (const bucket of lengthBuckets(encoded[0].map(e => e.inputIds.length), opts.batchSize)) {
+  const buckets = lengthBuckets(encoded[0].map(e => e.inputIds.length), opts.batchSize)
+  for (let k = 0; k < buckets.length; k++) {
+    // Sharded: whole batches, round robin, so every example is scored in the same batch as by one process.
+    if (shard !== undefined && k % shard.worldSize !== shard.rank) continue
+    const bucket = buckets[k]
     throwIfAborted(opts.signal, 'scoring')
     const items = encoded.map(cloze => bucket.map(i => cloze[i]))
     const scored = rule.slots > 1 && opts.labelScores.multiToken === 'iterative'
@@ -89,6 +107,17 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
     })
     done += bucket.length
     opts.onProgress?.({ kind: 'score', done, total: examples.length })
+  }
+  if (shard !== undefined) {
+    // Each rank's scores in its rows, zeros elsewhere; the sum (fp64, adding exact zeros) is every score, bit for bit.
+    const L = verbalizer.labels.length
+    const mine = new Float64Array(examples.length * L)
+    out.forEach((p, i) => { mine.set(p.scores, i * L) })
+    const all = await shard.allReduceSum(mine)
+    for (let i = 0; i < examples.length; i++) {
+      const scores = Array.from(all.subarray(i * L, (i + 1) * L))
+      out[i] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
+    }
   }
   return out
 }

@@ -6,6 +6,7 @@ import type { EpochRecord } from '../train/loop'
 import { historyChartSvg } from './chart'
 import { breakdownMarkdown, type LabelBreakdown } from './per-label'
 import { snakeKeys } from './snake-keys'
+import { isWriter } from '../distributed/env'
 
 export interface ReportFiles { json: string, md: string, chart: string }
 
@@ -13,6 +14,7 @@ export interface ReportFiles { json: string, md: string, chart: string }
 export async function writeReport (outDir: string, title: string, summary: Record<string, unknown>,
   history: readonly EpochRecord[], bestEpoch: number, breakdown?: LabelBreakdown): Promise<ReportFiles> {
   const files = { json: path.join(outDir, 'report.json'), md: path.join(outDir, 'report.md'), chart: path.join(outDir, 'report.svg') }
+  if (!isWriter()) return files  // a distributed run's files are rank 0's to write
   const flat = snakeKeys(summary) as Record<string, unknown>
   writeFileAtomic(files.json, JSON.stringify({ ...flat, history, ...(breakdown ? snakeKeys({ labelBreakdown: breakdown }) as object : {}) }, null, 2) + '\n')
   writeFileAtomic(files.chart, await historyChartSvg(history, { title, bestEpoch }))

@@ -5,6 +5,8 @@ import * as path from 'node:path'
 import type { NativeBatch, NativeLoss, NativeTrainable } from '../../bindings'
 import { nativeError, PetError } from '../errors'
 import type { MaskedLM } from '../model'
+import { joinGroup, shareOf, type DistGroup } from '../distributed/group'
+import type { ScoreShard } from '../pet/score'
 import { abortError, type Control } from '../progress'
 import { readJson, resolveCheckpoint, saveDirAtomic, writeJson } from './checkpoint'
 import { Rng } from './rng'
@@ -26,6 +28,8 @@ export interface LoopOptions extends Control {
   trainable: NativeTrainable
   /** recompute activations in backward (less memory, more compute) */
   recompute?: boolean
+  /** distributed runs (RANK, WORLD_SIZE, … set): seconds any rank waits for the others before failing */
+  distTimeout?: number
 }
 
 export interface EpochRecord {
@@ -36,6 +40,9 @@ export interface EpochRecord {
 }
 
 export interface LoopResult {
+  /** distributed runs: the number of workers and the mean all-reduce time per step (ms) */
+  workers?: number
+  allreduceMs?: number
   bestEpoch: number
   bestDev?: number
   history: EpochRecord[]
@@ -50,8 +57,8 @@ export interface LoopTask<T> {
   items: readonly T[]
   /** one native step's inputs for these items */
   buildStep (items: readonly T[], rng: Rng): { batch: NativeBatch, loss: NativeLoss }
-  /** dev score (accuracy), or undefined without a dev set */
-  evaluate?: (model: MaskedLM) => Promise<number>
+  /** dev score (accuracy), or undefined without a dev set; in a distributed run `shard` lets each rank score a share */
+  evaluate?: (model: MaskedLM, shard?: ScoreShard) => Promise<number>
   /** files beside the weights so that the checkpoint can predict (pet.json) */
   describe (dir: string, model: MaskedLM): void | Promise<void>
   /** what a checkpoint keeps of the model; default the whole model. Frozen P-tuning keeps only its adapter. */
@@ -96,16 +103,23 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
       resumeDir = last
     }
   }
+  // A distributed run: every rank runs this same loop on the same data from the same seed (so the same order),
+  // each steps on its share of every global batch, and rank 0 alone writes the run directory. The files rank 0
+  // writes are read by all (resume, the best checkpoint): one machine, or a shared filesystem.
+  const dist = await joinGroup(o.distTimeout ?? 300)
   const model = await open(resumeDir)
   try {
-    return await loop(model, task, o, state, rng, resumedFrom)
+    return await loop(model, task, o, state, rng, resumedFrom, dist)
   } finally {
     model.dispose()
   }
 }
 
 async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, state: LoopState, rng: Rng,
-  resumedFrom: number | undefined): Promise<LoopResult> {
+  resumedFrom: number | undefined, dist: DistGroup | undefined): Promise<LoopResult> {
+  const writer = (dist?.rank ?? 0) === 0
+  let allreduceMs = 0
+  let distSteps = 0
   const bestDir = path.join(o.outDir, 'best')
   const lastDir = path.join(o.outDir, 'last')
   const stepsPerEpoch = Math.ceil(task.items.length / o.batchSize)
@@ -120,7 +134,8 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       maxGradNorm: o.maxGradNorm,
       seed: o.seed,
       initialStep: state.steps,
-      recompute: o.recompute === true
+      recompute: o.recompute === true,
+      distributed: dist !== undefined
     })
     const last = resolveCheckpoint(lastDir, 'state.json')
     if (resumedFrom !== undefined && last) await model.loadTrainerState(path.join(last, 'trainer.pt'))
@@ -131,53 +146,81 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
   const t0 = Date.now() - state.seconds * 1000
   // What resuming needs, swapped in as one directory: the weights, the optimizer's moments and RNG, the loop's
   // counters and RNG (and, inside an epoch, that epoch's order).
-  const saveLast = () => saveDirAtomic(lastDir, async tmp => {
-    await saveWeights(tmp, model)
-    await model.saveTrainerState(path.join(tmp, 'trainer.pt'))
-    writeJson(path.join(tmp, 'state.json'), state)
-  })
+  const saveLast = async () => {
+    if (writer) {
+      await saveDirAtomic(lastDir, async tmp => {
+        await saveWeights(tmp, model)
+        await model.saveTrainerState(path.join(tmp, 'trainer.pt'))
+        writeJson(path.join(tmp, 'state.json'), state)
+      })
+    }
+  }
   for (let epoch = state.epoch + 1; epoch <= o.epochs; epoch++) {
     const e0 = Date.now()
     const partial = state.partial
     state.partial = undefined
     const order = partial?.order ?? rng.shuffle(task.items.map((_, i) => i))
+    // Distributed: the random choices inside a step (masking) come from a generator per step and rank, derived
+    // from the state after the shuffle, so the main generator (the next epoch's order) stays the same on all ranks.
+    const epochSeed = rng.seedState
     let lossSum = partial?.lossSum ?? 0
     for (let s = partial?.step ?? 0; s < stepsPerEpoch; s++) {
-      if (o.signal?.aborted === true) {
+      const stopHere = async () => {
         state.partial = { order, step: s, lossSum }
         state.rng = rng.seedState
         state.seconds = (Date.now() - t0) / 1000
         await saveLast()
-        throw abortError(`training (${o.outDir}, epoch ${epoch}, step ${s + 1} of ${stepsPerEpoch}; resume continues it)`)
+        await dist?.barrier()
+        return abortError(`training (${o.outDir}, epoch ${epoch}, step ${s + 1} of ${stepsPerEpoch}; resume continues it)`)
       }
       const items = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map(i => task.items[i])
-      const { batch, loss } = task.buildStep(items, rng)
-      const r = await model.trainStep(batch, loss, `epoch ${epoch}, step ${s + 1}`)
+      const context = `epoch ${epoch}, step ${s + 1}`
+      let r
+      if (dist === undefined) {
+        if (o.signal?.aborted === true) throw await stopHere()
+        const { batch, loss } = task.buildStep(items, rng)
+        r = await model.trainStep(batch, loss, context)
+      } else {
+        // The stop request travels with the step's first all-reduce: all ranks stop at the same step.
+        const mine = shareOf(items, dist.rank, dist.worldSize)
+        const stepRng = new Rng((epochSeed ^ Math.imul(s + 1, 0x85ebca6b) ^ Math.imul(dist.rank + 1, 0x9e3779b1)) >>> 0)
+        const built = mine.length > 0 ? task.buildStep(mine, stepRng) : undefined
+        r = await model.trainShare(built?.batch ?? null, built?.loss ?? null, o.signal?.aborted === true, context)
+        if (r.stopped) throw await stopHere()
+        allreduceMs += r.allreduceMs
+        distSteps++
+      }
       lossSum += r.loss
       state.steps++
-      o.onProgress?.({ kind: 'train', done: state.steps, total: totalSteps, epoch, epochs: o.epochs, loss: r.loss })
+      if (writer) o.onProgress?.({ kind: 'train', done: state.steps, total: totalSteps, epoch, epochs: o.epochs, loss: r.loss })
     }
     const record: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - e0) / 1000 }
-    if (task.evaluate) record.dev = await task.evaluate(model)
+    if (task.evaluate) record.dev = await task.evaluate(model, dist)
     state.history.push(record)
     const better = task.evaluate ? record.dev! > (state.bestDev ?? -Infinity) : true
     if (better) {
       state.bestEpoch = epoch
       state.bestDev = record.dev
-      await saveDirAtomic(bestDir, async tmp => { await saveWeights(tmp, model); await task.describe(tmp, model) })
+      if (writer) await saveDirAtomic(bestDir, async tmp => { await saveWeights(tmp, model); await task.describe(tmp, model) })
     }
     state.epoch = epoch
     state.rng = rng.seedState
     state.seconds = (Date.now() - t0) / 1000
-    o.onProgress?.({ kind: 'epoch', epoch, epochs: o.epochs, loss: record.loss, dev: record.dev, best: better })
+    if (writer) o.onProgress?.({ kind: 'epoch', epoch, epochs: o.epochs, loss: record.loss, dev: record.dev, best: better })
     if (epoch < o.epochs) await saveLast()
-    writeJson(path.join(o.outDir, 'history.json'), state.history)
+    if (writer) writeJson(path.join(o.outDir, 'history.json'), state.history)
+    // Every rank waits for rank 0's files of this epoch (best/, last/) before going on.
+    await dist?.barrier()
     if (o.patience > 0 && epoch - state.bestEpoch >= o.patience) break
   }
   // A finished run leaves best/ and the history; the resume files are no longer needed.
-  fs.rmSync(lastDir, { recursive: true, force: true })
-  fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
+  if (writer) {
+    fs.rmSync(lastDir, { recursive: true, force: true })
+    fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
+  }
+  await dist?.barrier()
   return {
+    ...(dist !== undefined ? { workers: dist.worldSize, allreduceMs: distSteps > 0 ? allreduceMs / distSteps : 0 } : {}),
     bestEpoch: state.bestEpoch,
     bestDev: state.bestDev,
     history: state.history,

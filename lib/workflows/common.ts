@@ -1,6 +1,9 @@
 // What the training workflows share: the model to load, the splits read with the task's fields, the loop's
 // settings from the options, the run directory.
 import * as path from 'node:path'
+import { distEnv } from '../distributed/env'
+import { launchWorkers } from '../distributed/launch'
+import { PetError } from '../errors'
 import { fieldMap, loadExamples, type DataInput, type Example } from '../data/examples'
 import { defaultModelDir, type LoadOptions } from '../model'
 import type { LabelScoreOptions } from '../pet/label-scores'
@@ -55,6 +58,14 @@ export interface TrainingOptions {
   patience?: number
   /** continue the interrupted run in `out` */
   resume?: boolean
+  /**
+   * data parallelism: start this many local worker processes (default 1), each training on its share of every
+   * batch with the gradients all-reduced (c10d, Gloo); the result is rank 0's. For several machines, start one
+   * process per worker with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set instead.
+   */
+  nproc?: number
+  /** seconds a worker waits for the others (rendezvous, each all-reduce) before it fails (default 300) */
+  distTimeout?: number
 }
 
 /** PET's options. */
@@ -74,7 +85,7 @@ export interface PetOptions {
 /** Options with the table's defaults filled in (workflowOptions). */
 export type Settled<T> = T & Required<Pick<T, Extract<keyof T, 'device' | 'textField' | 'labelField' | 'maxLength' |
   'epochs' | 'lr' | 'batchSize' | 'evalBatchSize' | 'weightDecay' | 'warmup' | 'maxGradNorm' | 'seed' | 'patience' |
-  'resume' | 'maskRate' | 'labelLoss' | 'alpha' | 'unlabeledRatio' | 'manyToOne' | 'multiToken'>>>
+  'resume' | 'nproc' | 'distTimeout' | 'maskRate' | 'labelLoss' | 'alpha' | 'unlabeledRatio' | 'manyToOne' | 'multiToken'>>>
 
 /** What every training workflow returns besides its own figures. */
 export interface RunResult {
@@ -140,6 +151,7 @@ export function loopOptions (o: Settled<TrainingOptions> & Control, outDir: stri
     patience: o.patience,
     outDir,
     resume: o.resume,
+    distTimeout: o.distTimeout,
     trainable,
     signal: o.signal,
     onProgress: o.onProgress
@@ -148,6 +160,37 @@ export function loopOptions (o: Settled<TrainingOptions> & Control, outDir: stri
 
 export function runDir (o: { out?: string }, command: string): string {
   if (o.out !== undefined) return path.resolve(o.out)
+  const dist = distEnv()
+  if (dist !== undefined) {
+    throw new PetError(`${command}: a distributed worker (RANK ${dist.rank} of WORLD_SIZE ${dist.worldSize}) needs --out: ` +
+      'every worker must name the same run directory', 'EINVAL')
+  }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19)
   return path.resolve('runs', `${command}-${stamp}`)
+}
+
+/**
+ * With nproc > 1, runs the workflow on that many local workers (lib/dist/launch.ts) and returns rank 0's result;
+ * otherwise undefined, and the caller runs it here (alone, or as one worker of a distributed run).
+ */
+export async function onWorkers<R> (workflow: string, options: object, o: { nproc?: number, distTimeout?: number, out?: string },
+  outIsRunDir = true): Promise<R | undefined> {
+  if (o.nproc === undefined || o.nproc <= 1) return undefined
+  // A training run's directory is settled here, so that every worker names the same one; an output file (zero-shot's
+  // predictions) passes through as given.
+  const out = outIsRunDir ? runDir(o, workflow) : o.out
+  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? 300, out })
+}
+
+/**
+ * Workflows that write files of their own besides a training run (soft labels, per-member runs, predictions) do not
+ * run distributed yet: started as one worker of several (RANK, WORLD_SIZE set), they stop at once instead of having
+ * every worker write the same files.
+ */
+export function notDistributed (command: string): void {
+  const dist = distEnv()
+  if (dist !== undefined) {
+    throw new PetError(`${command} does not run distributed yet (WORLD_SIZE is ${dist.worldSize}): ` +
+      'start it as a single process; train, finetune, pretrain, ptune and zero-shot take --nproc or the environment', 'EINVAL')
+  }
 }

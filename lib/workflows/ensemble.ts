@@ -14,7 +14,7 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, notDistributed
 } from './common'
 
 export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -58,6 +58,7 @@ export interface EnsembleRun {
 
 export async function ensemble (options: EnsembleOptions): Promise<EnsembleResult> {
   const o = workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options)
+  notDistributed('ensemble')
   return (await runEnsemble(o, runDir(o, 'ensemble'))).result
 }
 

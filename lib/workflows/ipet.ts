@@ -16,7 +16,7 @@ import { Rng } from '../train/rng'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, notDistributed
 } from './common'
 
 export interface IpetOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -50,6 +50,7 @@ export interface IpetResult {
 
 export async function ipet (options: IpetOptions): Promise<IpetResult> {
   const o = workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options)
+  notDistributed('ipet')
   const patterns = o.patterns.map(p => new Pattern(p))
   if (patterns.length < 2) throw new PetError('iPET needs at least two patterns', 'EINVAL')
   const fields = patterns[0].fields

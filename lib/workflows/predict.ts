@@ -7,6 +7,7 @@ import type { Control } from '../progress'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import type { ModelOptions, Settled } from './common'
+import { notDistributed } from './common'
 
 export interface PredictOptions extends ModelOptions, Control {
   /** the trained model: a run directory, its best/, or — with `prompt` — the base model */
@@ -35,6 +36,7 @@ export interface PredictResult {
 
 export async function predict (options: PredictOptions): Promise<PredictResult> {
   const o = workflowOptions<Settled<PredictOptions> & { batchSize: number }>(workflows.predict, options)
+  notDistributed('predict')
   const classifier = await Classifier.load(o.prompt ?? o.model, {
     model: o.prompt !== undefined ? o.model : undefined, device: o.device, threads: o.threads, textField: o.textField, batchSize: o.batchSize
   })

@@ -8,7 +8,7 @@ import { workflows } from '../options'
 import { runTraining, type EpochRecord } from '../train/loop'
 import { randomMasking } from '../train/masking'
 import { workflowOptions } from '../validate'
-import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions } from './common'
+import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions, onWorkers } from './common'
 
 export interface PretrainOptions extends ModelOptions, TrainingOptions, Control {
   /** the unlabeled texts (JSONL path or records) */
@@ -39,6 +39,8 @@ export interface PretrainResult {
 
 export async function pretrain (options: PretrainOptions): Promise<PretrainResult> {
   const o = workflowOptions<Settled<PretrainOptions>>(workflows.pretrain, options)
+  const onWorkersResult = await onWorkers<PretrainResult>('pretrain', options, o)
+  if (onWorkersResult !== undefined) return onWorkersResult
   if (!(o.maskRate > 0)) throw new PetError('maskRate must be > 0 for MLM pretraining', 'EINVAL')
   let examples = loadExamples(o.data, ['text'], { ...fieldMap(['text'], o), labelField: undefined }, 'data')
   if (o.limit !== undefined) examples = examples.slice(0, o.limit)

@@ -7,7 +7,7 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions
+  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions, onWorkers
 } from './common'
 
 export interface TrainOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -35,6 +35,8 @@ export interface TrainResult extends RunResult {
  */
 export async function train (options: TrainOptions): Promise<TrainResult> {
   const o = workflowOptions<Settled<TrainOptions>>(workflows.train, options)
+  const onWorkersResult = await onWorkers<TrainResult>('train', options, o)
+  if (onWorkersResult !== undefined) return onWorkersResult
   const pattern = new Pattern(o.pattern)
   const splits = readSplits(o, pattern.fields)
   const unlabeled = readUnlabeled(o, pattern.fields)

@@ -10,7 +10,8 @@ import type { Control } from '../progress'
 import type { LabelScoreOptions } from '../pet/label-scores'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
-import { loadOptionsOf, modelDirOf, type ModelOptions, type Settled } from './common'
+import { joinGroup } from '../distributed/group'
+import { loadOptionsOf, modelDirOf, onWorkers, type ModelOptions, type Settled } from './common'
 import type { Classification } from '../classifier'
 
 export interface ZeroShotOptions extends ModelOptions, Control {
@@ -29,6 +30,10 @@ export interface ZeroShotOptions extends ModelOptions, Control {
   multiToken?: LabelScoreOptions['multiToken']
   /** accepted for uniformity: scoring is deterministic */
   seed?: number
+  /** local worker processes, each scoring every N-th batch; rank 0 returns (and writes) all, in input order */
+  nproc?: number
+  /** seconds a worker waits for the others before it fails (default 300) */
+  distTimeout?: number
 }
 
 export interface ZeroShotResult {
@@ -48,16 +53,20 @@ export interface ZeroShotResult {
 }
 
 export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResult> {
-  const o = workflowOptions<Settled<ZeroShotOptions> & { batchSize: number }>(workflows.zeroShot, options)
+  const o = workflowOptions<Settled<ZeroShotOptions> & { batchSize: number, distTimeout: number }>(workflows.zeroShot, options)
+  const onWorkersResult = await onWorkers<ZeroShotResult>('zeroShot', options, o, false)
+  if (onWorkersResult !== undefined) return onWorkersResult
   const pattern = new Pattern(o.pattern)
   const examples = loadExamples(o.data, pattern.fields, fieldMap(pattern.fields, o), 'data')
+  // A worker of a distributed run scores its share of the batches; every worker ends with all the scores.
+  const group = await joinGroup(o.distTimeout)
   const model = await MaskedLM.load(modelDirOf(o), loadOptionsOf(o))
   try {
     const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
     const t0 = performance.now()
     const preds = await scoreExamples(model, pattern, verbalizer, examples, {
       batchSize: o.batchSize, maxLength: o.maxLength, labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit' },
-      signal: o.signal, onProgress: o.onProgress
+      signal: o.signal, onProgress: o.onProgress, shard: group
     })
     const seconds = (performance.now() - t0) / 1000
     const ev = accuracy(examples, preds, verbalizer)
@@ -67,7 +76,7 @@ export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResul
       probs: Object.fromEntries(labels.map((l, j) => [l, p.probs[j]])),
       scores: Object.fromEntries(labels.map((l, j) => [l, p.scores[j]]))
     }))
-    if (o.out !== undefined) {
+    if (o.out !== undefined && (group?.rank ?? 0) === 0) {
       writeFileAtomic(o.out, predictions.map((p, i) => JSON.stringify({
         index: i, label: p.label, ...(examples[i].label !== undefined ? { gold: examples[i].label } : {}), scores: p.scores, probs: p.probs
       })).join('\n') + '\n')

@@ -5,6 +5,7 @@
 #include <ATen/Context.h>
 #include <torch/version.h>
 
+#include "dist_wrap.h"
 #include "job.h"
 #include "model_wrap.h"
 
@@ -43,6 +44,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   exports.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
   exports.Set("configInfo", Napi::String::New(env, at::show_config()));
+  RegisterDist(env, exports);
   return exports;
 }
 

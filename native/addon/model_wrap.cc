@@ -7,6 +7,7 @@
 
 #include "classifier.h"
 #include "convert.h"
+#include "dist_wrap.h"
 #include "job.h"
 #include "scoring.h"
 
@@ -42,6 +43,8 @@ Napi::Object StepToJs(Napi::Env env, const petcore::StepResult& r) {
   o.Set("gradNorm", r.grad_norm);
   o.Set("lr", r.lr);
   o.Set("step", static_cast<double>(r.step));
+  o.Set("stopped", r.stopped);
+  o.Set("allreduceMs", r.allreduce_ms);
   return o;
 }
 
@@ -210,11 +213,16 @@ Napi::Value ModelWrap::SetTrainable(const Napi::CallbackInfo& info) {
   auto st = Live(env);
   petcore::TrainableSpec spec = TrainableFromJs(info[0]);
   petcore::OptimConfig cfg = OptimFromJs(info.Length() > 1 ? info[1] : env.Undefined());
+  std::shared_ptr<petcore::DistGroup> group;
+  if (info.Length() > 1 && info[1].IsObject() && info[1].As<Napi::Object>().Get("distributed").ToBoolean().Value()) {
+    group = CurrentGroup();
+    if (!group) throw Napi::Error::New(env, "distributed training: call distInit() before setTrainable()");
+  }
   std::unique_lock<std::mutex> lock(st->mu, std::try_to_lock);
   if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
   return Guarded(env, [&] {
     st->trainer.reset();  // restores requires_grad before the new spec applies
-    st->trainer = std::make_unique<petcore::Trainer>(*st->model, spec, cfg);
+    st->trainer = std::make_unique<petcore::Trainer>(*st->model, spec, cfg, group);
     return Napi::Number::New(env, static_cast<double>(st->trainer->trainable_numel()));
   });
 }
@@ -223,15 +231,28 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto st = Live(env);
   if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() before trainStep()");
-  BatchTensors bt = BatchFromJs(info[0]);
-  petcore::LossSpec loss = LossFromJs(info[1]);
+  // Distributed training: a null batch is an empty share of the global batch; { stop: true } asks every rank to
+  // stop before this step.
+  const bool empty = info.Length() > 0 && info[0].IsNull();
+  const bool stop = info.Length() > 2 && info[2].IsObject() && info[2].As<Napi::Object>().Get("stop").ToBoolean().Value();
+  BatchTensors bt;
+  petcore::LossSpec loss;
+  if (!empty) {
+    bt = BatchFromJs(info[0]);
+    loss = LossFromJs(info[1]);
+  }
   auto result = std::make_shared<petcore::StepResult>();
   return Job::Start(
       env, st->compute,
-      [st, bt, loss, result] {
+      [st, bt, loss, empty, stop, result] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model || !st->trainer) throw std::runtime_error("the model has been disposed");
-        *result = st->trainer->step(CheckedBatch(*st->model, bt), loss);
+        if (empty) {
+          *result = st->trainer->step(nullptr, nullptr, stop);
+        } else {
+          petcore::Batch b = CheckedBatch(*st->model, bt);
+          *result = st->trainer->step(&b, &loss, stop);
+        }
       },
       [result](Napi::Env env) -> Napi::Value { return StepToJs(env, *result); });
 }

@@ -1,7 +1,10 @@
 #include "trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <map>
+#include <sstream>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -52,8 +55,8 @@ at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t exampl
   return at::matmul(words, avg.t());  // [N, L]
 }
 
-Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg)
-    : model_(model), spec_(spec), cfg_(cfg) {
+Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg, std::shared_ptr<DistGroup> group)
+    : model_(model), spec_(spec), cfg_(cfg), group_(std::move(group)) {
   if (!(cfg.lr > 0) || !std::isfinite(cfg.lr)) throw std::runtime_error("learning rate must be a positive number");
   if (cfg.weight_decay < 0) throw std::runtime_error("weight decay must be >= 0");
   if (cfg.warmup_steps < 0 || cfg.total_steps < 0) throw std::runtime_error("step counts must be >= 0");
@@ -144,6 +147,25 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
   }
   optimizer_ = std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
   step_ = cfg.initial_step;
+  if (group_) {
+    // Every rank must start from the same weights and train the same way, or the all-reduced steps mean nothing.
+    std::vector<std::pair<std::string, at::Tensor>> tensors(all.begin(), all.end());
+    if (encoder_)
+      for (const auto& p : encoder_->named_parameters()) tensors.emplace_back("prompt_encoder." + p.key(), p.value());
+    group_->check_same("the model (a fingerprint of every weight)", tensors_fingerprint(tensors));
+    std::ostringstream setup;
+    setup << static_cast<int>(spec.kind) << "|" << spec.prompt_encoder << "|" << spec.prompt_lr << "|";
+    for (const auto& n : names_) setup << n << ",";
+    for (int64_t r : spec.rows) setup << r << ",";
+    for (int64_t r : spec.prompt_rows) setup << r << ",";
+    setup << "|" << cfg.lr << "|" << cfg.weight_decay << "|" << cfg.beta1 << "|" << cfg.beta2 << "|" << cfg.eps << "|"
+          << cfg.warmup_steps << "|" << cfg.total_steps << "|" << cfg.max_grad_norm << "|" << cfg.seed << "|"
+          << cfg.initial_step;
+    group_->check_same("the training setup (trainable tensors, optimizer, schedule, seed)", setup.str());
+    // Dropout draws from the default generator: one stream per rank (the same stream would drop the same units
+    // in every rank's share of the batch).
+    if (group_->world_size() > 1) torch::manual_seed(cfg.seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(group_->rank()));
+  }
 }
 
 void Trainer::save_state(const std::string& path) const {
@@ -176,6 +198,16 @@ void Trainer::load_state(const std::string& path) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
+  }
+  if (group_ && group_->world_size() > 1) {
+    // Rank 0 saved its generator; each rank derives its own dropout stream from it, as at the start.
+    auto gen = at::detail::getDefaultCPUGenerator();
+    uint64_t base;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      base = gen.get<at::CPUGeneratorImpl>()->random64();
+    }
+    torch::manual_seed(base + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(group_->rank()));
   }
   if (encoder_) {
     at::NoGradGuard guard;
@@ -219,7 +251,7 @@ double Trainer::lr_at(int64_t step) const {
   return cfg_.lr * f;
 }
 
-StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool train) {
+StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool train, DistShare* share) {
   const bool has_vocab = loss.vocab_positions.defined() && loss.vocab_positions.numel() > 0;
   const bool has_cand = loss.cand_positions.defined() && loss.cand_positions.numel() > 0;
   const bool has_label = loss.label_positions.defined() && loss.label_positions.numel() > 0;
@@ -276,8 +308,27 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
   }
 
   StepResult r;
+  if (share) {
+    // Each component's loss is a mean over its own count (masked tokens, candidate slots, examples, rows), which
+    // differs between ranks: scaling each local mean by local / global count makes the sum over ranks the mean over
+    // the global batch, as one process would compute it.
+    const double counts[4] = {has_vocab ? static_cast<double>(vp.size(0)) : 0, has_cand ? static_cast<double>(cp.size(0)) : 0,
+                              has_label ? static_cast<double>(lt.size(0)) : 0,
+                              has_cls ? static_cast<double>(b.input_ids.size(0)) : 0};
+    share_counts(counts, share);
+    if (share->stopped) return r;
+  }
   at::Tensor total;
-  auto add = [&](const at::Tensor& l, double w) { total = total.defined() ? total + l * w : l * w; };
+  int component = 0;
+  auto add = [&](const at::Tensor& l, double w) {
+    double s = 1;
+    if (share) {
+      s = share->scale[component];
+      share->scaled_loss[component] = l.item<double>() * s;
+      share->scaled_loss[4] += l.item<double>() * s * w;
+    }
+    total = total.defined() ? total + l * (w * s) : l * (w * s);
+  };
   {
     CudaBf16Autocast autocast(cfg_.bf16, dev);
     // Learned rows replace their embeddings on both sides (tied); a prompt encoder's output on the input only.
@@ -290,12 +341,14 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);
       r.vocab_loss = l.item<double>();
+      component = 0;
       add(l, loss.vocab_weight);
     }
     if (has_cand) {
       CandidateScores s = candidate_scores_from_hidden(model_, hidden, cp, cc, word_emb);
       at::Tensor l = at::nll_loss(at::log_softmax(s.logits.to(at::kFloat), 1), cl);
       r.cand_loss = l.item<double>();
+      component = 1;
       add(l, loss.cand_weight);
     }
     if (has_label) {
@@ -305,6 +358,7 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       at::Tensor label_scores = verbalizer_label_scores(scores, lt.size(0), wm, wl, num_labels, loss.label_logsumexp);
       at::Tensor l = at::nll_loss(at::log_softmax(label_scores, 1), lt);
       r.label_loss = l.item<double>();
+      component = 2;
       add(l, loss.label_weight);
     }
     if (has_cls) {
@@ -319,6 +373,7 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
         l = at::nll_loss(at::log_softmax(z, 1), cy);
       }
       r.cls_loss = l.item<double>();
+      component = 3;
       add(l, loss.cls_weight);
     }
   }
@@ -329,8 +384,103 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
 }
 
 StepResult Trainer::step(const Batch& b, const LossSpec& loss) {
+  if (group_) return step(&b, &loss, false);
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
-  StepResult r = forward_backward(b, loss, true);
+  return finish_step(forward_backward(b, loss, true));
+}
+
+StepResult Trainer::step(const Batch* b, const LossSpec* loss, bool stop) {
+  if (!group_) {
+    if (!b || !loss) throw std::runtime_error("a step needs a batch (an empty share exists only in distributed training)");
+    if (stop) {
+      StepResult r;
+      r.step = step_;
+      r.stopped = true;
+      return r;
+    }
+    return step(*b, *loss);
+  }
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  DistShare share;
+  share.stop = stop;
+  StepResult r;
+  if (b && loss) {
+    r = forward_backward(*b, *loss, true, &share);
+  } else {
+    const double none[4] = {0, 0, 0, 0};
+    share_counts(none, &share);  // an empty share: no loss, zero gradients, but the same collectives
+  }
+  if (share.stopped) {
+    for (auto& p : params_) p.mutable_grad() = at::Tensor();
+    r = StepResult{};
+    r.stopped = true;
+    r.step = step_;
+    r.allreduce_ms = share.comm_ms;
+    return r;
+  }
+  reduce_gradients(r, share);
+  return finish_step(r);
+}
+
+void Trainer::share_counts(const double local[4], DistShare* share) {
+  at::Tensor t = at::tensor({local[0], local[1], local[2], local[3], share->stop ? 1.0 : 0.0}, at::kDouble);
+  const auto t0 = std::chrono::steady_clock::now();
+  group_->allreduce_sum(t);
+  share->comm_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double* g = t.data_ptr<double>();
+  share->stopped = g[4] > 0;
+  for (int k = 0; k < 4; ++k) share->scale[k] = g[k] > 0 ? local[k] / g[k] : 0.0;
+}
+
+void Trainer::reduce_gradients(StepResult& r, DistShare& share) {
+  // One flat buffer per dtype, one all-reduce each. The fp32 buffer also carries, per parameter, whether its
+  // gradient exists on some rank (an unused tensor must stay without a gradient: AdamW would otherwise decay it),
+  // and the scaled losses, so that every rank reports the global batch's loss.
+  std::map<at::ScalarType, std::vector<size_t>> by_dtype;
+  for (size_t i = 0; i < params_.size(); ++i) by_dtype[params_[i].scalar_type()].push_back(i);
+  by_dtype[at::kFloat];  // the flags and losses travel in fp32 even when no parameter is fp32
+  const size_t n = params_.size();
+  const at::Device dev = params_.empty() ? model_.device() : params_[0].device();
+  std::vector<float> extra(n + 5);
+  for (size_t i = 0; i < n; ++i) extra[i] = params_[i].grad().defined() ? 1.f : 0.f;
+  for (int k = 0; k < 5; ++k) extra[n + k] = static_cast<float>(share.scaled_loss[k]);
+  std::vector<float> summed_extra;
+  for (auto& [dtype, idx] : by_dtype) {
+    std::vector<at::Tensor> parts;
+    for (size_t i : idx) {
+      const at::Tensor& p = params_[i];
+      parts.push_back(p.grad().defined() ? p.grad().detach().reshape({-1}).to(dtype) : at::zeros({p.numel()}, p.options().dtype(dtype)));
+    }
+    if (dtype == at::kFloat) parts.push_back(at::tensor(extra, at::kFloat).to(dev));
+    if (parts.empty()) continue;
+    at::Tensor flat = at::cat(parts);
+    const auto t0 = std::chrono::steady_clock::now();
+    group_->allreduce_sum(flat);
+    share.comm_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    int64_t off = 0;
+    std::vector<std::pair<size_t, at::Tensor>> slices;
+    for (size_t i : idx) {
+      const int64_t k = params_[i].numel();
+      slices.emplace_back(i, flat.narrow(0, off, k).view(params_[i].sizes()));
+      off += k;
+    }
+    if (dtype == at::kFloat) {
+      at::Tensor e = flat.narrow(0, off, static_cast<int64_t>(n + 5)).to(at::kCPU).contiguous();
+      summed_extra.assign(e.data_ptr<float>(), e.data_ptr<float>() + n + 5);
+    }
+    for (auto& [i, g] : slices) params_[i].mutable_grad() = g;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (summed_extra[i] == 0.f) params_[i].mutable_grad() = at::Tensor();
+  r.vocab_loss = summed_extra[n];
+  r.cand_loss = summed_extra[n + 1];
+  r.label_loss = summed_extra[n + 2];
+  r.cls_loss = summed_extra[n + 3];
+  r.loss = summed_extra[n + 4];  // the weighted sum of the components: what one process reports
+  r.allreduce_ms = share.comm_ms;
+}
+
+StepResult Trainer::finish_step(StepResult r) {
   const at::Tensor grad_norm = clip_grad_norm(params_, cfg_.max_grad_norm);  // <= 0: measured only
   r.lr = lr_at(step_);
   auto& groups = optimizer_->param_groups();

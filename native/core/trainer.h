@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "bert_model.h"
+#include "distributed.h"
 
 namespace torch {
 namespace optim {
@@ -71,15 +72,31 @@ at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t exampl
 struct StepResult {
   double loss = 0, vocab_loss = 0, cand_loss = 0, label_loss = 0, cls_loss = 0, grad_norm = 0, lr = 0;
   int64_t step = 0;
+  bool stopped = false;    // distributed: some rank asked to stop; no step was taken
+  double allreduce_ms = 0; // distributed: time spent in the step's all-reduces
+};
+
+// Data-parallel training: the part of a step's loss each component (vocab, cand, label, cls) contributes.
+struct DistShare {
+  bool stop = false;               // this rank asks every rank to stop before the step
+  bool stopped = false;            // some rank asked
+  double scale[4] = {1, 1, 1, 1};  // local count / global count of each component's mean
+  double scaled_loss[5] = {0, 0, 0, 0, 0};  // each component's mean times scale; [4]: their weighted sum
+  double comm_ms = 0;
 };
 
 class Trainer {
  public:
-  Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg);
+  // With `group`, every step all-reduces the gradients of what learns across its ranks (data parallelism): each
+  // rank passes its share of the global batch, and all ranks take the step of one process on the whole batch.
+  Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg, std::shared_ptr<DistGroup> group = nullptr);
   ~Trainer();
 
   // One optimizer step on the batch. Dropout is on; other rows / frozen tensors are never written.
   StepResult step(const Batch& b, const LossSpec& loss);
+  // Distributed form: b and loss may be null (this rank's share of the global batch is empty, it still takes part
+  // in the collectives); `stop` on any rank makes every rank return `stopped` without a step.
+  StepResult step(const Batch* b, const LossSpec* loss, bool stop);
   // Loss and the gradients of the trainable tensors ("rows" for embedding-row training), without an update.
   StepResult loss_and_grads(const Batch& b, const LossSpec& loss, bool train, NamedTensors* grads);
 
@@ -93,7 +110,12 @@ class Trainer {
   const TrainableSpec& spec() const { return spec_; }
 
  private:
-  StepResult forward_backward(const Batch& b, const LossSpec& loss, bool train);
+  StepResult forward_backward(const Batch& b, const LossSpec& loss, bool train, DistShare* share = nullptr);
+  // Sums the components' counts and the stop flags over the ranks; sets share->scale / stopped.
+  void share_counts(const double local[4], DistShare* share);
+  // Sums the gradients (one flat buffer per dtype) and the scaled losses over the ranks, in place.
+  void reduce_gradients(StepResult& r, DistShare& share);
+  StepResult finish_step(StepResult r);
   double lr_at(int64_t step) const;
 
   BertModel& model_;
@@ -107,7 +129,8 @@ class Trainer {
   at::Tensor encode_prompt();
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t step_ = 0;
-  std::vector<double> group_lr_;  // each parameter group's base learning rate
+  std::vector<double> group_lr_;
+  std::shared_ptr<DistGroup> group_;  // each parameter group's base learning rate
 };
 
 }  // namespace petcore
