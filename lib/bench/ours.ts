@@ -9,10 +9,14 @@ import { summarise } from './batch-result'
 import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { percentile } from './stats'
 
+// PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option)
+const plainInference = (): boolean => ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
+
 export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   const inputs = prepareInputs(job)
   const t0 = performance.now()
-  const model = await MaskedLM.load(job.model, { threads: job.threads })
+  const plain = plainInference()
+  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks' })
   const loadMs = performance.now() - t0
   try {
     const shape = readShape(model.info.config.raw)
@@ -43,7 +47,6 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
     const timed = await timeBatchSizes(lengths, job.batchSizes, job.order, job.warmupBatches, runBatch,
       () => Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 }))
     // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
-    const plain = ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
     const results: BatchSizeResult[] = timed.map(t => summarise(t.batchSize, t.buckets, lengths, t.latencies, t.seconds, labels, gold, shape, split,
       plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
     return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads }
