@@ -181,6 +181,9 @@ export interface NativeAddon {
   getNumThreads (): number
   cudaAvailable (): boolean
   manualSeed (seed: number): void
+  /** GFLOP/s of one [rows, in] x [in, out]^T linear layer per core on `threads` cores at once (default 512 x 256 x 1024,
+   * fp32, the intra-op thread count); synchronous, for benchmarks */
+  gemmRate (options: { rows?: number, in?: number, out?: number, precision?: NativePrecision, threads?: number }): number
   torchVersion: string
   parallelInfo: string
   configInfo: string
