@@ -90,13 +90,16 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const at::TensorOptions gemm_opts = x.options().dtype(L.empty() ? at::kFloat : L[0].dtype);
   at::Tensor qkv = at::empty({R, 3 * H}, gemm_opts);
   at::Tensor ctx = at::empty({R, H}, gemm_opts);
-  at::Tensor next = at::empty({R, H}, x.options());
+  // The residual stream by row chunk: each layer's finish() makes a chunk's new rows, kept as they are (no copy
+  // into a [R, H] buffer); attention reads only qkv.
+  std::vector<at::Tensor> xs(static_cast<size_t>(chunks));
+  for (int64_t ch = 0; ch < chunks; ++ch) xs[ch] = x.narrow(0, ch * per, std::min(per, R - ch * per));
 
-  // Projections of rows [r0, r0 + n) of x for layer i (keys and values only where just some rows go on).
-  auto project = [&](int64_t i, int64_t r0, int64_t n) {
-    const at::Tensor out = qkv.narrow(0, r0, n);
-    if (i < full) layer::project(L[i], x.narrow(0, r0, n), 0, 3, out);
-    else layer::project(L[i], x.narrow(0, r0, n), 1, 2, out.narrow(1, H, 2 * H));
+  // Projections of row chunk ch for layer i (keys and values only where just some rows go on).
+  auto project = [&](int64_t i, int64_t ch) {
+    const at::Tensor out = qkv.narrow(0, ch * per, xs[ch].size(0));
+    if (i < full) layer::project(L[i], xs[ch], 0, 3, out);
+    else layer::project(L[i], xs[ch], 1, 2, out.narrow(1, H, 2 * H));
   };
   // Attention for query rows q [n, H] of sequence bi, into out [n, H].
   auto attend = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
@@ -106,25 +109,24 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   };
 
   TaskPool& pool = TaskPool::get();
-  pool.run(threads, chunks, [&](int64_t ch) { project(0, ch * per, std::min(per, R - ch * per)); });
+  pool.run(threads, chunks, [&](int64_t ch) { project(0, ch); });
   for (int64_t i = 0; i < full; ++i) {
     pool.run(threads, B, [&](int64_t bi) { attend(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, ctx.narrow(0, bi * T, T)); });
     // The layer's output rows, then (same rows, still in cache) the next layer's projections.
     pool.run(threads, chunks, [&](int64_t ch) {
-      const int64_t r0 = ch * per, n = std::min(per, R - r0);
-      next.narrow(0, r0, n).copy_(layer::finish(c, L[i], ctx.narrow(0, r0, n), x.narrow(0, r0, n), false));
+      xs[ch] = layer::finish(c, L[i], ctx.narrow(0, ch * per, xs[ch].size(0)), xs[ch], false);
+      if (i + 1 < nl) project(i + 1, ch);
     });
-    std::swap(x, next);
-    if (i + 1 < nl) pool.run(threads, chunks, [&](int64_t ch) { project(i + 1, ch * per, std::min(per, R - ch * per)); });
   }
+  x = chunks == 1 ? xs[0] : at::cat(xs, 0);
   if (!select) return x.view({B, T, H});
 
   // The last layer at the selected rows only.
   const LayerOperands& w = L[nl - 1];
   const int64_t M = positions.size(0);
   const at::Tensor seq = positions.select(1, 0), col = positions.select(1, 1);
-  const at::Tensor xs = x.index_select(0, seq * T + col);  // [M, H]
-  const at::Tensor qs = layer::project(w, xs, 0, 1);
+  const at::Tensor x_at = x.index_select(0, seq * T + col);  // [M, H]
+  const at::Tensor qs = layer::project(w, x_at, 0, 1);
   at::Tensor cs = at::empty({M, H}, gemm_opts);
   const auto pos = positions.accessor<int64_t, 2>();
   pool.run(threads, M, [&](int64_t r) { attend(nl - 1, qs.narrow(0, r, 1), pos[r][0], cs.narrow(0, r, 1)); });
@@ -132,7 +134,7 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const int64_t mper = chunking(M);
   pool.run(threads, (M + mper - 1) / mper, [&](int64_t ch) {
     const int64_t r0 = ch * mper, n = std::min(mper, M - r0);
-    out.narrow(0, r0, n).copy_(layer::finish(c, w, cs.narrow(0, r0, n), xs.narrow(0, r0, n), false));
+    out.narrow(0, r0, n).copy_(layer::finish(c, w, cs.narrow(0, r0, n), x_at.narrow(0, r0, n), false));
   });
   return out;
 }
