@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include <ATen/core/grad_mode.h>
 #include <torch/version.h>
@@ -56,16 +57,21 @@ bool fused_attention(const at::Device& device) {
 #endif
 }
 
-LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused) {
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused, bool fuse_qkv) {
   LayerOperands o;
   o.dtype = p == Precision::Bf16 ? at::kBFloat16 : at::kFloat;
   auto gemm = [&](const at::Tensor& t) { return t.to(o.dtype); };
-  const double scale = std::sqrt(static_cast<double>(c.head_dim()));
-  o.queries_scaled = !fused && std::exp2(std::round(std::log2(scale))) == scale;
-  const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
-  const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
-  o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
-  o.qkv_b = gemm(at::cat({qb, w.key_b, w.value_b}, 0));
+  if (fuse_qkv) {
+    const double scale = std::sqrt(static_cast<double>(c.head_dim()));
+    o.queries_scaled = !fused && std::exp2(std::round(std::log2(scale))) == scale;
+    const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
+    const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
+    o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
+    o.qkv_b = gemm(at::cat({qb, w.key_b, w.value_b}, 0));
+  } else {
+    o.q_w = gemm(w.query_w), o.q_b = gemm(w.query_b), o.k_w = gemm(w.key_w), o.k_b = gemm(w.key_b);
+    o.v_w = gemm(w.value_w), o.v_b = gemm(w.value_b);
+  }
   o.attn_out_w = gemm(w.attn_out_w);
   o.attn_out_b = gemm(w.attn_out_b);
   o.inter_w = gemm(w.inter_w);
@@ -94,8 +100,18 @@ at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, 
 
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
   const int64_t H = x.size(-1);
-  if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out);
-  return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out);
+  if (w.qkv_w.defined()) {
+    if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out);
+    return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out);
+  }
+  // Unfused: one GEMM per block, into its columns of `out`.
+  const at::Tensor* ws[] = {&w.q_w, &w.k_w, &w.v_w};
+  const at::Tensor* bs[] = {&w.q_b, &w.k_b, &w.v_b};
+  std::vector<at::Tensor> parts;
+  for (int64_t j = first; j < first + blocks; ++j)
+    parts.push_back(dense(x, *ws[j], *bs[j], out.defined() ? out.narrow(1, (j - first) * H, H) : at::Tensor()));
+  if (out.defined()) return out;
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,

@@ -34,17 +34,20 @@ struct LayerWeights {
 
 LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i);
 
-// What the kernel multiplies with: query/key/value fused into one [3H, H] matrix (queries pre-divided by
-// sqrt(head_dim) when that is a power of two: exact, so results equal dividing the scores), the GEMM weights in
-// the compute dtype, LayerNorm parameters fp32. Built from LayerWeights; differentiable with respect to them.
+// What the kernel multiplies with: the GEMM weights in the compute dtype, LayerNorm parameters fp32. Built from
+// LayerWeights; differentiable with respect to them. fuse_qkv: query/key/value as one [3H, H] matrix (one GEMM;
+// queries pre-divided by sqrt(head_dim) when that is a power of two: exact, so results equal dividing the
+// scores); else the three HF tensors themselves (fp32 inference keeps no second copy of them).
 struct LayerOperands {
-  at::Tensor qkv_w, qkv_b, attn_out_w, attn_out_b, inter_w, inter_b, out_w, out_b;
+  at::Tensor qkv_w, qkv_b;  // fused, or undefined
+  at::Tensor q_w, q_b, k_w, k_b, v_w, v_b;  // unfused, or undefined
+  at::Tensor attn_out_w, attn_out_b, inter_w, inter_b, out_w, out_b;
   at::Tensor attn_ln_w, attn_ln_b, out_ln_w, out_ln_b;
   bool queries_scaled = false;
   at::ScalarType dtype = at::kFloat;
 };
 
-LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention);
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention, bool fuse_qkv = true);
 
 // The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
 at::Tensor activation(const at::Tensor& x, Activation a);
