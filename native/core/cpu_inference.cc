@@ -1,10 +1,6 @@
 #include "cpu_inference.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <limits>
-#include <string>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -19,7 +15,8 @@ namespace petcore {
 constexpr int64_t kChunkRows = 512;
 
 // Threads for the task inference path, or 0 where the plain path runs: training, autograd, non-CPU devices,
-// an OpenMP runtime we cannot find (ops would then oversubscribe the pool). With one thread the tasks run in the caller and GEMMs keep OpenBLAS's own threads.
+// an OpenMP runtime we cannot find (ops would then oversubscribe the pool). With one thread the tasks run in the
+// caller and GEMMs keep OpenBLAS's own threads.
 namespace {
 // The task count of the enclosing in_inference_scope(), taken before its guard set this thread's OpenMP count
 // to 1 (after which at::get_num_threads() here says 1); 0 outside a scope.
