@@ -15,7 +15,15 @@ export interface NativeLoadOptions {
   device?: string
   /** intra-op threads (at::set_num_threads); 0 or absent leaves the current setting */
   threads?: number
+  /** of the encoder's GEMMs in inference (bf16: oneDNN on CPU, autocast on CUDA); default 'fp32' */
+  precision?: NativePrecision
+  /** CPU inference: the layer kernel in tasks on the thread pool (default) or one plain pass (for comparisons) */
+  schedule?: 'tasks' | 'plain'
 }
+
+/** fp32, or bf16 GEMMs with fp32 LayerNorm, softmax, residual stream and master weights */
+export type NativePrecision = 'fp32' | 'bf16'
+
 
 export interface NativeModelInfo {
   config: {
@@ -39,6 +47,8 @@ export interface NativeModelInfo {
   /** tensors dropped on purpose: a tied decoder, a duplicate decoder bias */
   ignored: string[]
   threads: number
+  /** of inference: the load option, or setInferenceOptions' */
+  precision: NativePrecision
 }
 
 export interface NativeCandidateScores {
@@ -71,7 +81,9 @@ export interface NativeOptimOptions {
   /** <= 0: no clipping */
   maxGradNorm?: number
   seed?: number
-  /** bf16 autocast on CUDA */
+  /** bf16 GEMMs (CPU: the layer kernel's, CUDA: autocast), fp32 master weights and optimizer state */
+  precision?: NativePrecision
+  /** the same as precision: 'bf16' */
   bf16?: boolean
   /** resuming: the schedule continues from this step */
   initialStep?: number
@@ -184,7 +196,7 @@ export declare class NativeModel {
   classify (batch: NativeBatch): Promise<Float32Array>
   tensorNames (): string[]
   getTensor (name: string): { shape: number[], data: Float32Array }
-  setInferenceOptions (options: { bf16?: boolean }): void
+  setInferenceOptions (options: { bf16?: boolean, precision?: NativePrecision }): void
   dispose (): void
 }
 
@@ -194,6 +206,9 @@ export interface NativeAddon {
   getNumThreads (): number
   cudaAvailable (): boolean
   manualSeed (seed: number): void
+  /** GFLOP/s of one [rows, in] x [in, out]^T linear layer per core on `threads` cores at once (default 512 x 256 x 1024,
+   * fp32, the intra-op thread count); synchronous, for benchmarks */
+  gemmRate (options: { rows?: number, in?: number, out?: number, precision?: NativePrecision, threads?: number }): number
   torchVersion: string
   parallelInfo: string
   configInfo: string

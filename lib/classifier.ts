@@ -19,6 +19,8 @@ export interface ClassifierLoadOptions {
   model?: string
   device?: string
   threads?: number
+  /** 'fp32' (default) or 'bf16' GEMMs */
+  precision?: 'fp32' | 'bf16'
   /** record key of the text for one-field tasks (default 'text', falling back to 'sentence') */
   textField?: string
   /** examples per batch (default 64) */
@@ -86,11 +88,12 @@ export class Classifier {
       model: (x, n) => v.string(x, n),
       device: (x, n) => v.string(x, n),
       threads: (x, n) => v.integer(x, n, 1, 1024),
+      precision: (x, n) => v.oneOf(x, n, ['fp32', 'bf16'] as const),
       textField: (x, n) => v.string(x, n),
       batchSize: (x, n) => v.integer(x, n, 1, 65536)
     })
     const found = locate(dir)
-    const load = { device: o.device, threads: o.threads }
+    const load = { device: o.device, threads: o.threads, precision: o.precision }
     if (found.kind === 'adapter') {
       const c = readAdapterConfig(found.dir)
       const task: PetTask = { mode: 'pet', labels: c.labels, pattern: c.pattern, verbalizer: c.verbalizer, labelScores: c.label_scores, maxLength: c.max_length, fields: c.fields }

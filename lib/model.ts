@@ -1,7 +1,7 @@
 // A BERT masked-language model: the native core plus the tokenizer of its directory.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeCandidateScores, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativeStepResult, NativeTrainable } from '../bindings'
+import type { NativeBatch, NativeCandidateScores, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
@@ -9,11 +9,18 @@ import * as v from './validate'
 
 export const defaultModelDir = path.join(packageRoot, 'models', 'zh-mini-mlm')
 
+export const precisions = ['fp32', 'bf16'] as const
+
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda', 'cuda:N' */
   device: string
   /** intra-op threads; default: all cores (or PET_MLM_THREADS) */
   threads?: number
+  /** 'fp32' (default) or 'bf16': GEMMs in bf16 (oneDNN on CPU, autocast on CUDA) for scoring and training;
+   * LayerNorm, softmax, the residual stream, the vocabulary's log-softmax and the master weights stay fp32 */
+  precision?: NativePrecision
+  /** CPU inference: 'tasks' (default) or 'plain' (one plain forward pass, for comparisons) */
+  schedule?: 'tasks' | 'plain'
 }
 
 export class MaskedLM {
@@ -34,7 +41,9 @@ export class MaskedLM {
     v.string(dir, 'model directory')
     const opts = v.options<LoadOptions>(options, 'load options', { device: 'cpu' }, {
       device: (x, n) => v.string(x, n),
-      threads: (x, n) => v.integer(x, n, 1, 1024)
+      threads: (x, n) => v.integer(x, n, 1, 1024),
+      precision: (x, n) => v.oneOf(x, n, precisions),
+      schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const)
     })
     const abs = path.resolve(dir)
     if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new PetError(`model directory not found: ${abs}`, 'ENOENT')
@@ -44,7 +53,7 @@ export class MaskedLM {
     const addon = native()
     let core: NativeModel
     try {
-      core = await addon.NativeModel.load(abs, { device: opts.device, threads: opts.threads })
+      core = await addon.NativeModel.load(abs, { device: opts.device, threads: opts.threads, precision: opts.precision, schedule: opts.schedule })
     } catch (err) {
       throw nativeError(err)
     }
@@ -57,6 +66,8 @@ export class MaskedLM {
   }
 
   get maxPositions (): number { return this.info.config.maxPositionEmbeddings }
+  /** of the GEMMs in scoring, and the default of training (setTrainable) */
+  get precision (): NativePrecision { return this.#core.info().precision }
 
   /** Candidate logits and log-normalisers at (row, column) positions of one padded batch. */
   scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: readonly number[]): Promise<NativeCandidateScores> {
@@ -80,7 +91,9 @@ export class MaskedLM {
   }
 
   /** What trains and how (AdamW, schedule, clipping); returns the number of trainable values. */
-  setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number { return this.call(m => m.setTrainable(spec, optim)) }
+  setTrainable (spec: NativeTrainable, optim?: NativeOptimOptions): number {
+    return this.call(m => m.setTrainable(spec, { precision: this.precision, ...optim }))
+  }
   /** One optimizer step on one batch; `context` (e.g. "epoch 2, step 3") prefixes a native error. */
   trainStep (batch: NativeBatch, loss: NativeLoss, context?: string): Promise<NativeStepResult> { return this.callAsync(m => m.trainStep(batch, loss), context) }
   /**
@@ -123,8 +136,11 @@ export class MaskedLM {
     return this.call(m => m.getTensor(name))
   }
 
-  /** bf16 autocast for scoring (CUDA). */
-  setInferenceOptions (options: { bf16?: boolean }): void { this.call(m => m.setInferenceOptions(options)) }
+  /** The precision of scoring from now on (and the default of later setTrainable calls). */
+  setInferenceOptions (options: { bf16?: boolean, precision?: NativePrecision }): void {
+    if (options.precision !== undefined) v.oneOf(options.precision, 'precision', precisions)
+    this.call(m => m.setInferenceOptions(options))
+  }
 
   /** Frees the weights; later calls fail with a PetError. Safe to call twice. */
   dispose (): void { this.#core.dispose() }

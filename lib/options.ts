@@ -47,6 +47,7 @@ export const optionTable = {
   model: o('string', 'model directory (HF layout); default: the bundled zh-mini-mlm', { arg: 'DIR' }),
   device: o('string', "'cpu', 'cuda' or 'cuda:N'", { default: 'cpu', arg: 'cpu|cuda' }),
   threads: o('integer', 'intra-op threads (default: all cores, or PET_MLM_THREADS)', { min: 1, max: 1024, arg: 'N' }),
+  precision: o('enum', 'GEMMs in fp32, or in bf16 (oneDNN on CPU; LayerNorm, softmax and master weights stay fp32) for scoring and training', { default: 'fp32', values: ['fp32', 'bf16'] }),
   // data
   data: o('data', 'the examples to score (JSONL path or records)', { arg: 'FILE' }),
   train: o('data', 'labeled training examples (JSONL path or records)', { arg: 'FILE' }),
@@ -141,7 +142,7 @@ export interface WorkflowSpec {
   help?: Partial<Record<OptionName, string>>
 }
 
-const modelOpts = ['model', 'device', 'threads'] as const
+const modelOpts = ['model', 'device', 'threads', 'precision'] as const
 const control = ['signal', 'onProgress'] as const
 const dataOpts = ['train', 'dev', 'test', 'textField', 'labelField', 'labelMap', 'limitTrain', 'maxLength', 'out'] as const
 const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', 'warmup', 'maxGradNorm', 'seed', 'patience', 'resume'] as const

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { batchesFor, encoderFlops } from '../lib/bench/inputs'
+import { cpuIsa } from '../lib/bench/machine'
 import { percentile, spread } from '../lib/bench/stats'
 import { repo, shared, tmpDir } from './helpers/paths'
 
@@ -18,6 +19,12 @@ const hasPeer = (() => {
     return false
   }
 })()
+
+t.test('the CPU ISA from /proc/cpuinfo flags', async t => {
+  t.same(cpuIsa('processor : 0\nflags : fpu sse avx2 fma avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n'),
+    ['AVX2', 'FMA', 'AVX-512', 'AVX-512 VNNI', 'AVX-512 BF16', 'AMX-BF16'])
+  t.same(cpuIsa('processor : 0\n'), [])
+})
 
 t.test('statistics, batches and FLOP counts', async t => {
   t.equal(percentile([4, 1, 3, 2], 50), 2.5)
@@ -45,7 +52,15 @@ t.test('pet bench --no-peer --json: summary line, JSON and markdown reports', as
   t.equal(summary.n, 16)
   t.ok(summary.ours_peak_rss_mb > 0)
   t.ok(summary.train_steps_per_s > 0)
+  t.ok(summary.ours_bf16_sentences_per_s > 0, 'ours_bf16_sentences_per_s')
+  t.ok(summary.bf16_label_agreement >= 0.9 && summary.bf16_label_agreement <= 1, `bf16_label_agreement ${summary.bf16_label_agreement}`)
+  t.ok(summary.train_bf16_steps_per_s > 0, 'train_bf16_steps_per_s')
+  t.ok(summary.gemm_fp32_gflop_per_s > 0 && summary.gemm_bf16_gflop_per_s > 0, 'GEMM rates measured')
+  t.ok(Array.isArray(summary.cpu_isa))
   const report = JSON.parse(fs.readFileSync(outJson, 'utf8'))
+  t.same(report.ours_bf16.by_batch_size.map((b: { batch_size: number }) => b.batch_size), [1, 8])
+  for (const b of [...report.ours.by_batch_size, ...report.ours_bf16.by_batch_size]) t.ok(b.gemm_share > 0, 'executed GFLOP/s against the GEMM rate')
+  t.ok(report.training_bf16.steps_per_s.median > 0)
   t.type(report.machine.cpu, 'string')
   t.ok(report.machine.cores >= 1)
   t.type(report.machine.torch, 'string')
@@ -63,6 +78,8 @@ t.test('pet bench --no-peer --json: summary line, JSON and markdown reports', as
   const md = fs.readFileSync(outMd, 'utf8')
   t.match(md, /\| side \| batch \| sentences\/s/)
   t.match(md, /LibTorch/)
+  t.match(md, /\| ours bf16 \| 8/)
+  t.match(md, /GEMM rate at start/)
 })
 
 t.test('pet bench with the transformers.js peer', { skip: hasPeer ? false : 'no @huggingface/transformers or no ONNX model' }, async t => {

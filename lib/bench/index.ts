@@ -1,8 +1,9 @@
-// `pet bench`: zero-shot scoring throughput and latency of ours vs transformers.js on the same padded batches,
-// PET training steps/s, and peak RSS; every figure as min / median / max over runs. Each run of each side is a
+// `pet bench`: zero-shot scoring throughput and latency of ours (fp32 and bf16) vs transformers.js on the same padded
+// batches, PET training steps/s per precision, and peak RSS; every figure as min / median / max over runs. The CPU's
+// ISA and its GEMM rate per precision (measured at start) put the executed GFLOP/s in proportion. Each run of each side is a
 // fresh child process (see jobs.ts); runs of the sides alternate so that background load falls on both.
 import type { BatchOrder } from './inputs'
-import type { BatchSizeResult, ScoreRunResult, TrainRunResult } from './jobs'
+import type { BatchSizeResult, GemmRunResult, ScoreRunResult, TrainRunResult } from './jobs'
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
 import { runJob } from './worker'
@@ -44,6 +45,8 @@ export interface SideBatchSize {
   /** the FLOPs this side actually computes (ours: last layer at the [MASK] rows only) and their rate */
   executed_gflop: number
   executed_gflop_per_s: Spread
+  /** the median executed GFLOP/s as a share of the CPU's GEMM rate in this precision (null: not measured) */
+  gemm_share: number | null
   /** seconds per pass (median over runs): building batches in JS, the model call (N-API + native), reading results */
   split_s: { prep: number, call: number, post: number }
 }
@@ -82,9 +85,14 @@ export interface BenchReport {
   machine: MachineInfo
   conditions: { started: string, finished: string, seconds: number, load1_start: number, load1_end: number, load1_max: number }
   config: Omit<BenchOptions, 'onProgress'>
+  /** the CPU's GEMM-relevant ISA and its GEMM rate per precision, all cores (one single-threaded GEMM each) */
+  cpu: { isa: string[], gemm: GemmRunResult }
   ours: SideReport
+  /** ours with precision 'bf16' */
+  ours_bf16: SideReport
   peer: SideReport | null
   training: TrainReport | null
+  training_bf16: TrainReport | null
   /** ours vs peer labels at each one's best batch size (first run) */
   agreement: { same: number, of: number } | null
   ours_sentences_per_s: number
@@ -94,6 +102,11 @@ export interface BenchReport {
   peer_accuracy: number | null
   ours_peak_rss_mb: number
   train_steps_per_s: number | null
+  ours_bf16_sentences_per_s: number
+  ours_bf16_accuracy: number | null
+  /** share of the labels equal between ours fp32 and ours bf16 (each at its best batch size, first run) */
+  bf16_label_agreement: number
+  train_bf16_steps_per_s: number | null
 }
 
 export async function runBench (o: BenchOptions): Promise<BenchReport> {
@@ -105,14 +118,21 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const input = { data: o.data, limit: o.limit, pattern: o.pattern, verbalizer: o.verbalizer, model: o.model, maxLength: o.maxLength, order: o.order }
   const score = { ...input, batchSizes: o.batchSizes, warmupBatches: o.warmupBatches }
   const ours: ScoreRunResult[] = []
+  const oursBf16: ScoreRunResult[] = []
   const peer: ScoreRunResult[] = []
   const train: TrainRunResult[] = []
+  const trainBf16: TrainRunResult[] = []
   const rate = (r: ScoreRunResult) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
+  const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
+  say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} on ${gemm.threads} core(s): ` +
+    `fp32 ${gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`)
   for (let run = 1; run <= o.runs; run++) {
-    const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...score, threads: o.threads })
-    ours.push(r)
-    say(`run ${run}/${o.runs} ours: ${rate(r)}; peak RSS ${r.peakRssMb.toFixed(0)} MB (load ${load1()})`)
-    load1Max = Math.max(load1Max, load1())
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...score, threads: o.threads, precision })
+      ;(precision === 'fp32' ? ours : oursBf16).push(r)
+      say(`run ${run}/${o.runs} ours ${precision}: ${rate(r)}; peak RSS ${r.peakRssMb.toFixed(0)} MB (load ${load1()})`)
+      load1Max = Math.max(load1Max, load1())
+    }
     if (o.peer) {
       const p = await runJob<ScoreRunResult>({ kind: 'peer-score', ...score, peerModel: o.peerModel, checkTokenizer: run === 1 })
       peer.push(p)
@@ -120,18 +140,24 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
       load1Max = Math.max(load1Max, load1())
     }
     if (o.train) {
-      const t = await runJob<TrainRunResult>({
-        kind: 'ours-train', ...input, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
-        maskProb: 0.15, seed: 42, lr: 1e-4, threads: o.threads
-      })
-      train.push(t)
-      say(`run ${run}/${o.runs} training: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
-      load1Max = Math.max(load1Max, load1())
+      for (const precision of ['fp32', 'bf16'] as const) {
+        const t = await runJob<TrainRunResult>({
+          kind: 'ours-train', ...input, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
+          maskProb: 0.15, seed: 42, lr: 1e-4, threads: o.threads, precision
+        })
+        ;(precision === 'fp32' ? train : trainBf16).push(t)
+        say(`run ${run}/${o.runs} training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
+        load1Max = Math.max(load1Max, load1())
+      }
     }
   }
   const finished = new Date()
-  const oursReport = side(ours)
-  const peerReport = peer.length > 0 ? side(peer) : null
+  const oursReport = side(ours, gemm.fp32_gflop_per_s)
+  const oursBf16Report = side(oursBf16, gemm.bf16_gflop_per_s)
+  const peerReport = peer.length > 0 ? side(peer, gemm.fp32_gflop_per_s) : null
+  const bestLabels = (runs: ScoreRunResult[], s: SideReport) => runs[0].results.find(r => r.batchSize === s.best_batch_size)!.labels
+  const fp32Labels = bestLabels(ours, oursReport)
+  const bf16Labels = bestLabels(oursBf16, oursBf16Report)
   let agreement: BenchReport['agreement'] = null
   if (peerReport) {
     const a = ours[0].results.find(r => r.batchSize === oursReport.best_batch_size)!.labels
@@ -140,6 +166,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   }
   const accuracyAt = (s: SideReport) => s.by_batch_size.find(x => x.batch_size === s.best_batch_size)!.accuracy
   const training = train.length > 0 ? trainReport(train) : null
+  const trainingBf16 = trainBf16.length > 0 ? trainReport(trainBf16) : null
   return {
     machine,
     conditions: {
@@ -151,9 +178,12 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
       load1_max: load1Max
     },
     config: { ...o, onProgress: undefined } as Omit<BenchOptions, 'onProgress'>,
+    cpu: { isa: machine.isa, gemm },
     ours: oursReport,
+    ours_bf16: oursBf16Report,
     peer: peerReport,
     training,
+    training_bf16: trainingBf16,
     agreement,
     ours_sentences_per_s: oursReport.best_sentences_per_s,
     peer_sentences_per_s: peerReport?.best_sentences_per_s ?? null,
@@ -161,11 +191,15 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
     ours_accuracy: accuracyAt(oursReport),
     peer_accuracy: peerReport ? accuracyAt(peerReport) : null,
     ours_peak_rss_mb: oursReport.peak_rss_mb.max,
-    train_steps_per_s: training?.steps_per_s.median ?? null
+    train_steps_per_s: training?.steps_per_s.median ?? null,
+    ours_bf16_sentences_per_s: oursBf16Report.best_sentences_per_s,
+    ours_bf16_accuracy: accuracyAt(oursBf16Report),
+    bf16_label_agreement: fp32Labels.filter((l, i) => l === bf16Labels[i]).length / fp32Labels.length,
+    train_bf16_steps_per_s: trainingBf16?.steps_per_s.median ?? null
   }
 }
 
-function side (runs: ScoreRunResult[]): SideReport {
+function side (runs: ScoreRunResult[], gemmGflopPerS: number): SideReport {
   const sizes = runs[0].results.map(r => r.batchSize)
   const by = sizes.map((bs): SideBatchSize => {
     const rs = runs.map(r => r.results.find(x => x.batchSize === bs)!)
@@ -185,6 +219,7 @@ function side (runs: ScoreRunResult[]): SideReport {
       encoder_gflop_per_s: spread(rs.map(r => gflop / r.seconds)),
       executed_gflop: first.executedFlops / 1e9,
       executed_gflop_per_s: spread(rs.map(r => first.executedFlops / 1e9 / r.seconds)),
+      gemm_share: gemmGflopPerS > 0 ? spread(rs.map(r => first.executedFlops / 1e9 / r.seconds)).median / gemmGflopPerS : null,
       split_s: {
         prep: spread(rs.map(r => r.prepMs / 1000)).median,
         call: spread(rs.map(r => r.callMs / 1000)).median,

@@ -1,6 +1,7 @@
 // What the benchmark asks of a child process, and what comes back. Each run of each side is one fresh process,
 // so that peak RSS is its own, thread pools (LibTorch/OpenBLAS vs onnxruntime) never share a process, and a
 // run does not inherit another's warm caches or allocator state.
+import type { NativePrecision } from '../../bindings'
 import type { InputSpec } from './inputs'
 
 export interface ScoreJob extends InputSpec {
@@ -10,6 +11,8 @@ export interface ScoreJob extends InputSpec {
   warmupBatches: number
   /** ours: intra-op threads (default: lib/native.ts's choice) */
   threads?: number
+  /** ours: of the GEMMs (default fp32) */
+  precision?: NativePrecision
   /** peer: the ONNX model directory (transformers.js layout) */
   peerModel?: string
   /** peer: also tokenize with transformers.js's tokenizer and count identical input ids */
@@ -26,9 +29,16 @@ export interface TrainJob extends InputSpec {
   seed: number
   lr: number
   threads?: number
+  precision?: NativePrecision
 }
 
-export type Job = ScoreJob | TrainJob
+/** The CPU's GEMM rate per precision, measured as the inference path uses the cores. */
+export interface GemmJob {
+  kind: 'gemm-probe'
+  threads?: number
+}
+
+export type Job = ScoreJob | TrainJob | GemmJob
 
 export interface BatchSizeResult {
   batchSize: number
@@ -85,7 +95,16 @@ export interface TrainRunResult {
   peakRssMb: number
 }
 
-export type JobResult = ScoreRunResult | TrainRunResult
+export interface GemmRunResult {
+  side: 'gemm'
+  /** the probe's linear layer: rows x in x out */
+  shape: [number, number, number]
+  threads: number
+  fp32_gflop_per_s: number
+  bf16_gflop_per_s: number
+}
+
+export type JobResult = ScoreRunResult | TrainRunResult | GemmRunResult
 
 export type WorkerReply = { ok: true, result: JobResult } | { ok: false, message: string, code?: string }
 

@@ -14,6 +14,8 @@ export interface MachineInfo {
   blas: string
   blasLibrary: string
   threads: number
+  /** instruction-set extensions that matter for GEMMs, from /proc/cpuinfo (empty where it cannot be read) */
+  isa: string[]
   /** thread-related environment variables as set for the run */
   env: Record<string, string>
 }
@@ -36,6 +38,7 @@ export function machineInfo (): MachineInfo {
     blas: sys.blas,
     blasLibrary: sys.blasLibrary,
     threads: sys.threads,
+    isa: cpuIsa(),
     env
   }
 }
@@ -48,6 +51,27 @@ function cpuinfoMhz (): number {
   } catch {
     return 0
   }
+}
+
+const isaFlags: Array<[string, string]> = [
+  ['avx2', 'AVX2'], ['fma', 'FMA'], ['avx512f', 'AVX-512'], ['avx512_vnni', 'AVX-512 VNNI'], ['avx512_bf16', 'AVX-512 BF16'],
+  ['avx_vnni', 'AVX-VNNI'], ['amx_bf16', 'AMX-BF16'], ['amx_int8', 'AMX-INT8']
+]
+
+/** GEMM-relevant ISA extensions the CPU reports (Linux /proc/cpuinfo flags). */
+export function cpuIsa (cpuinfo?: string): string[] {
+  let text = cpuinfo
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/cpuinfo', 'utf8')
+    } catch {
+      return []
+    }
+  }
+  const m = text.match(/^flags\s*:\s*(.*)$/m)
+  if (!m) return []
+  const flags = new Set(m[1].trim().split(/\s+/))
+  return isaFlags.filter(([f]) => flags.has(f)).map(([, name]) => name)
 }
 
 /** 1-minute load average, rounded. */

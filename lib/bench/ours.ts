@@ -6,13 +6,18 @@ import { Rng } from '../train/rng'
 import { argmax, labelScores } from '../pet/label-scores'
 import { lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
 import { summarise } from './batch-result'
-import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
+import { maxRssMb, type BatchSizeResult, type GemmJob, type GemmRunResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
+import { native } from '../native'
 import { percentile } from './stats'
+
+// PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option)
+const plainInference = (): boolean => ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
 
 export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   const inputs = prepareInputs(job)
   const t0 = performance.now()
-  const model = await MaskedLM.load(job.model, { threads: job.threads })
+  const plain = plainInference()
+  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks', precision: job.precision })
   const loadMs = performance.now() - t0
   try {
     const shape = readShape(model.info.config.raw)
@@ -43,7 +48,6 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
     const timed = await timeBatchSizes(lengths, job.batchSizes, job.order, job.warmupBatches, runBatch,
       () => Object.assign(split, { prepMs: 0, callMs: 0, postMs: 0 }))
     // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
-    const plain = ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
     const results: BatchSizeResult[] = timed.map(t => summarise(t.batchSize, t.buckets, lengths, t.latencies, t.seconds, labels, gold, shape, split,
       plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
     return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads }
@@ -63,7 +67,7 @@ export function rng (seed: number): () => number {
 
 export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
   const inputs = prepareInputs(job)
-  const model = await MaskedLM.load(job.model, { threads: job.threads })
+  const model = await MaskedLM.load(job.model, { threads: job.threads, precision: job.precision })
   try {
     const { encoded, verbalizer, pattern, gold } = inputs
     const tok = model.tokenizer
@@ -142,4 +146,16 @@ export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
   } finally {
     model.dispose()
   }
+}
+
+/** The probe's layer: the feed-forward's first GEMM of zh-mini-mlm on a 512-row chunk (the inference path's size). */
+const probeShape: [number, number, number] = [512, 256, 1024]
+
+export async function runGemmProbe (job: GemmJob): Promise<GemmRunResult> {
+  const addon = native()
+  if (job.threads !== undefined) addon.setNumThreads(job.threads)
+  const threads = addon.getNumThreads()
+  const [rows, inF, out] = probeShape
+  const rate = (precision: 'fp32' | 'bf16') => addon.gemmRate({ rows, in: inF, out, precision, threads })
+  return { side: 'gemm', shape: probeShape, threads, fp32_gflop_per_s: rate('fp32'), bf16_gflop_per_s: rate('bf16') }
 }

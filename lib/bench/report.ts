@@ -10,6 +10,8 @@ function header (r: BenchReport): string[] {
   return [
     `machine: ${m.cpu}, ${m.cores} cores @ ${m.mhz} MHz, ${m.memoryGb} GB; ${m.platform}; Node ${m.node}`,
     `ours: LibTorch ${m.torch}, BLAS ${m.blas} (${m.blasLibrary || 'n/a'}), ${r.ours.threads ?? m.threads} intra-op threads${env ? `; ${env}` : ''}`,
+    `CPU: ${r.cpu.isa.join(', ') || 'ISA unknown'}; GEMM rate at start (${r.cpu.gemm.shape.join(' x ')}, one per core on ${r.cpu.gemm.threads}): ` +
+      `fp32 ${r.cpu.gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${r.cpu.gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`,
     ...(r.peer?.versions ? [`peer: transformers.js ${r.peer.versions['@huggingface/transformers']}, onnxruntime-node ${r.peer.versions['onnxruntime-node']}, fp32, cpu`] : []),
     `conditions: ${c.started} .. ${c.finished} (${c.seconds.toFixed(0)} s); 1-min load average ${c.load1_start} at start, ${c.load1_end} at end, max ${c.load1_max} between runs`,
     `data: ${path.basename(r.config.data)} (${r.ours.n} sentences), pattern ${r.config.pattern}, verbalizer ${r.config.verbalizer}, ` +
@@ -18,7 +20,7 @@ function header (r: BenchReport): string[] {
   ]
 }
 
-interface Row { side: string, batch: string, rate: string, p50: string, p95: string, acc: string, gflops: string, waste: string }
+interface Row { side: string, batch: string, rate: string, p50: string, p95: string, acc: string, gflops: string, executed: string, waste: string }
 
 function rows (name: string, s: SideReport): Row[] {
   return s.by_batch_size.map(b => ({
@@ -29,29 +31,34 @@ function rows (name: string, s: SideReport): Row[] {
     p95: formatSpread(b.p95_ms),
     acc: b.accuracy === null ? '–' : `${b.accuracy.toFixed(4)} (${b.correct}/${b.labeled})`,
     gflops: formatSpread(b.encoder_gflop_per_s),
+    executed: `${b.executed_gflop_per_s.median.toFixed(1)}` + (b.gemm_share === null ? '' : ` (${(b.gemm_share * 100).toFixed(0)}%)`),
     waste: `${(b.padding_waste * 100).toFixed(1)}%`
   }))
 }
 
 const columns: [keyof Row, string][] = [
   ['side', 'side'], ['batch', 'batch'], ['rate', 'sentences/s'], ['p50', 'p50 batch ms'], ['p95', 'p95 batch ms'],
-  ['acc', 'accuracy'], ['gflops', 'encoder GFLOP/s'], ['waste', 'padding']
+  ['acc', 'accuracy'], ['gflops', 'encoder GFLOP/s'], ['executed', 'executed GFLOP/s (of GEMM rate)'], ['waste', 'padding']
 ]
 
 function allRows (r: BenchReport): Row[] {
-  return [...rows('ours', r.ours), ...(r.peer ? rows('peer', r.peer) : [])]
+  return [...rows('ours', r.ours), ...rows('ours bf16', r.ours_bf16), ...(r.peer ? rows('peer', r.peer) : [])]
 }
 
 function footer (r: BenchReport): string[] {
   const out: string[] = []
   const rss = [`ours scoring ${formatSpread(r.ours.peak_rss_mb, 0)}`]
   if (r.training) rss.push(`ours training ${formatSpread(r.training.peak_rss_mb, 0)}`)
+  if (r.training_bf16) rss.push(`ours training bf16 ${formatSpread(r.training_bf16.peak_rss_mb, 0)}`)
   if (r.peer) rss.push(`peer scoring ${formatSpread(r.peer.peak_rss_mb, 0)}`)
-  if (r.training) {
-    const t = r.training
-    out.push(`training (ours, PET: candidate loss + 15% masked tokens, AdamW, batch ${t.batch_size}, mean padded length ${t.mean_seq_len.toFixed(0)}, ` +
+  for (const [name, t] of [['fp32', r.training], ['bf16', r.training_bf16]] as const) {
+    if (!t) continue
+    out.push(`training ${name} (ours, PET: candidate loss + 15% masked tokens, AdamW, batch ${t.batch_size}, mean padded length ${t.mean_seq_len.toFixed(0)}, ` +
       `${t.steps} timed steps): ${formatSpread(t.steps_per_s, 2)} steps/s; step p50 ${formatSpread(t.step_p50_ms, 0)} ms; loss ${t.first_loss.toFixed(3)} -> ${t.last_loss.toFixed(3)}`)
   }
+  out.push(`bf16 vs fp32 (ours, best batch sizes): ${(r.ours_bf16_sentences_per_s / r.ours_sentences_per_s).toFixed(2)}x sentences/s; ` +
+    `labels equal ${(r.bf16_label_agreement * 100).toFixed(2)}%; accuracy fp32 ${r.ours_accuracy?.toFixed(4)}, bf16 ${r.ours_bf16_accuracy?.toFixed(4)}` +
+    (r.train_steps_per_s && r.train_bf16_steps_per_s ? `; training ${(r.train_bf16_steps_per_s / r.train_steps_per_s).toFixed(2)}x steps/s` : ''))
   out.push(`peak RSS MB: ${rss.join('; ')}`)
   const split = (name: string, sr: SideReport) => {
     const b = sr.by_batch_size.find(x => x.batch_size === sr.best_batch_size)!

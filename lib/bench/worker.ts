@@ -8,6 +8,7 @@ async function execute (job: Job): Promise<JobResult> {
     case 'ours-score': return (await import('./ours')).runOursScore(job)
     case 'ours-train': return (await import('./ours')).runOursTrain(job)
     case 'peer-score': return (await import('./peer')).runPeerScore(job)
+    case 'gemm-probe': return (await import('./ours')).runGemmProbe(job)
   }
 }
 

@@ -13,11 +13,13 @@ const bundledData = path.join(packageRoot, 'data/sentiment/test.jsonl')
 const defaultPeerModel = path.resolve(packageRoot, '../shared/models/zh-mini-mlm-onnx')
 
 export const usage = `pet bench [options]
-  Zero-shot scoring throughput (sentences/s, p50/p95 batch latency) of ours and of transformers.js
-  (onnxruntime-node, fp32, cpu) on the same padded batches, PET training steps/s and peak RSS; every figure
-  min / median / max over --runs fresh processes per side. --data defaults to ../shared/datasets/sentiment/
-  test.jsonl (else the bundled copy). With --json the last stdout line is {"ours_sentences_per_s":…,
-  "peer_sentences_per_s":…, "ratio":…, …}.
+  Zero-shot scoring throughput (sentences/s, p50/p95 batch latency) of ours in fp32 and bf16 and of
+  transformers.js (onnxruntime-node, fp32, cpu) on the same padded batches, PET training steps/s per precision
+  and peak RSS; every figure min / median / max over --runs fresh processes per side. The CPU's ISA and its
+  GEMM rate per precision, measured at start, put the executed GFLOP/s in proportion. --data defaults to
+  ../shared/datasets/sentiment/test.jsonl (else the bundled copy). With --json the last stdout line is
+  {"ours_sentences_per_s":…, "ours_bf16_sentences_per_s":…, "bf16_label_agreement":…, "peer_sentences_per_s":…,
+  "ratio":…, "train_steps_per_s":…, "train_bf16_steps_per_s":…, …}.
 
 ${flagUsage(workflows.bench)}`
 
@@ -65,6 +67,13 @@ export async function run (argv: string[]): Promise<void> {
     ours_peak_rss_mb: report.ours_peak_rss_mb,
     peer_peak_rss_mb: report.peer?.peak_rss_mb.max ?? null,
     train_steps_per_s: report.train_steps_per_s,
+    ours_bf16_sentences_per_s: report.ours_bf16_sentences_per_s,
+    ours_bf16_accuracy: report.ours_bf16_accuracy,
+    bf16_label_agreement: report.bf16_label_agreement,
+    train_bf16_steps_per_s: report.train_bf16_steps_per_s,
+    cpu_isa: report.cpu.isa,
+    gemm_fp32_gflop_per_s: report.cpu.gemm.fp32_gflop_per_s,
+    gemm_bf16_gflop_per_s: report.cpu.gemm.bf16_gflop_per_s,
     n: report.ours.n,
     runs: report.config.runs,
     load1_start: report.conditions.load1_start,

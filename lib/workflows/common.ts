@@ -22,6 +22,8 @@ export interface ModelOptions {
   device?: string
   /** intra-op threads; default: all cores (or PET_MLM_THREADS) */
   threads?: number
+  /** 'fp32' (default) or 'bf16' GEMMs, for scoring and training */
+  precision?: 'fp32' | 'bf16'
 }
 
 /** Labeled splits, as JSONL paths or records in memory, and how to read them. */
@@ -109,7 +111,7 @@ export interface RunResult {
 
 export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? defaultModelDir)
 
-export const loadOptionsOf = (o: ModelOptions): Partial<LoadOptions> => ({ device: o.device, threads: o.threads })
+export const loadOptionsOf = (o: ModelOptions): Partial<LoadOptions> => ({ device: o.device, threads: o.threads, precision: o.precision })
 
 export interface Splits { train: Example[], dev?: Example[], test?: Example[] }
 

@@ -38,7 +38,7 @@ export async function predict (options: PredictOptions): Promise<PredictResult> 
   const o = workflowOptions<Settled<PredictOptions> & { batchSize: number }>(workflows.predict, options)
   notDistributed('predict')
   const classifier = await Classifier.load(o.prompt ?? o.model, {
-    model: o.prompt !== undefined ? o.model : undefined, device: o.device, threads: o.threads, textField: o.textField, batchSize: o.batchSize
+    model: o.prompt !== undefined ? o.model : undefined, device: o.device, threads: o.threads, precision: o.precision, textField: o.textField, batchSize: o.batchSize
   })
   try {
     const examples = loadExamples(o.data, classifier.fields, fieldMap(classifier.fields, o), 'data')

@@ -5,7 +5,9 @@
 #include <ATen/Context.h>
 #include <torch/version.h>
 
+#include "convert.h"
 #include "dist_wrap.h"
+#include "gemm_probe.h"
 #include "job.h"
 #include "model_wrap.h"
 
@@ -31,6 +33,25 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gemmRate({ rows, in, out, precision, threads }) -> GFLOP/s of that linear layer on `threads` cores (synchronous:
+// for the benchmark's own process).
+Napi::Value GemmRate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected options object");
+  auto o = info[0].As<Napi::Object>();
+  const int64_t rows = IntOption(o, "rows", 512, 1), in = IntOption(o, "in", 256, 1), out = IntOption(o, "out", 1024, 1);
+  if (rows * in + in * out + rows * out > (int64_t{1} << 26)) throw Napi::TypeError::New(env, "GEMM too large for a probe");
+  const petcore::Precision p = PrecisionOption(o, "precision", petcore::Precision::Fp32);
+  const int threads = static_cast<int>(IntOption(o, "threads", at::get_num_threads(), 1));
+  try {
+    return Napi::Number::New(env, petcore::gemm_gflops(rows, in, out, p, threads));
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 }  // namespace
 }  // namespace petaddon
 
@@ -41,6 +62,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("gemmRate", Napi::Function::New(env, GemmRate));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   exports.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
   exports.Set("configInfo", Napi::String::New(env, at::show_config()));

@@ -30,6 +30,14 @@ double NumberOption(const Napi::Object& o, const char* key, double fallback) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+petcore::Precision PrecisionOption(const Napi::Object& o, const char* key, petcore::Precision fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s != "fp32" && s != "bf16") type_error(o.Env(), std::string("Expected 'fp32' or 'bf16' for ") + key);
+  return petcore::parse_precision(s);
+}
+
 at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     type_error(v.Env(), "Expected Int32Array for " + what);
@@ -181,7 +189,8 @@ petcore::OptimConfig OptimFromJs(const Napi::Value& v) {
   c.total_steps = IntOption(o, "totalSteps", 0, 0);
   c.max_grad_norm = NumberOption(o, "maxGradNorm", c.max_grad_norm);
   c.seed = static_cast<uint64_t>(IntOption(o, "seed", 42, 0));
-  c.bf16 = o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value();
+  c.bf16 = (o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value()) ||
+           PrecisionOption(o, "precision", petcore::Precision::Fp32) == petcore::Precision::Bf16;
   c.initial_step = IntOption(o, "initialStep", 0, 0);
   c.recompute = o.Get("recompute").IsBoolean() && o.Get("recompute").As<Napi::Boolean>().Value();
   return c;

@@ -39,5 +39,7 @@ Napi::Array ToStringArray(Napi::Env env, const std::vector<std::string>& v);
 
 int64_t IntOption(const Napi::Object& o, const char* key, int64_t fallback, int64_t min_value);
 double NumberOption(const Napi::Object& o, const char* key, double fallback);
+// 'fp32' | 'bf16' (absent: fallback); anything else is a TypeError.
+petcore::Precision PrecisionOption(const Napi::Object& o, const char* key, petcore::Precision fallback);
 
 }  // namespace petaddon

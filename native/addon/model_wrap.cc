@@ -103,17 +103,31 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   const std::string dir = info[0].As<Napi::String>().Utf8Value();
   std::string device_name = "cpu";
   int64_t threads = 0;
+  petcore::Precision precision = petcore::Precision::Fp32;
+  bool tasks = true;
   if (info.Length() > 1 && info[1].IsObject()) {
     auto o = info[1].As<Napi::Object>();
     if (o.Get("device").IsString()) device_name = o.Get("device").As<Napi::String>().Utf8Value();
     threads = IntOption(o, "threads", 0, 0);
+    precision = PrecisionOption(o, "precision", precision);
+    const Napi::Value schedule = o.Get("schedule");
+    if (!schedule.IsUndefined() && !schedule.IsNull()) {
+      const std::string s = schedule.IsString() ? schedule.As<Napi::String>().Utf8Value() : "";
+      if (s != "tasks" && s != "plain") throw Napi::TypeError::New(env, "Expected 'tasks' or 'plain' for schedule");
+      tasks = s == "tasks";
+    }
   }
   const at::Device device = ParseDevice(env, device_name);
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   auto state = std::make_shared<ModelState>();
   state->compute = std::make_shared<ComputeThread>(static_cast<int>(threads));
+  state->precision = precision;
   return Job::Start(
-      env, state->compute, [state, dir, device] { state->model = petcore::BertModel::load(dir, device); },
+      env, state->compute,
+      [state, dir, device, tasks] {
+        state->model = petcore::BertModel::load(dir, device);
+        state->model->set_task_scheduling(tasks);
+      },
       [state](Napi::Env env) -> Napi::Value {
         auto* data = env.GetInstanceData<AddonData>();
         return data->model_ctor.New({Napi::External<std::shared_ptr<ModelState>>::New(
@@ -145,6 +159,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("unexpected", ToStringArray(env, m.report().unexpected));
   o.Set("ignored", ToStringArray(env, m.report().ignored));
   o.Set("threads", at::get_num_threads());
+  o.Set("precision", petcore::precision_name(st->precision));
   return o;
 }
 
@@ -155,12 +170,13 @@ Napi::Value ModelWrap::ScoreCandidates(const Napi::CallbackInfo& info) {
   at::Tensor pos = PositionsFromJs(info[1], "positions");
   at::Tensor cand = CandidatesFromJs(info[2], info[3], pos.size(0), "candidates");
   auto result = std::make_shared<petcore::CandidateScores>();
+  const petcore::Precision precision = st->precision;  // read on the main thread, its only writer
   return Job::Start(
       env, st->compute,
-      [st, bt, pos, cand, result] {
+      [st, bt, pos, cand, result, precision] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
-        *result = petcore::score_candidates(*st->model, CheckedBatch(*st->model, bt), pos, cand, st->bf16_inference);
+        *result = petcore::score_candidates(*st->model, CheckedBatch(*st->model, bt), pos, cand, precision);
       },
       [result, pos](Napi::Env env) -> Napi::Value {
         auto o = Napi::Object::New(env);
@@ -178,12 +194,13 @@ Napi::Value ModelWrap::LogitsAt(const Napi::CallbackInfo& info) {
   BatchTensors bt = BatchFromJs(info[0]);
   at::Tensor pos = PositionsFromJs(info[1], "positions");
   auto result = std::make_shared<at::Tensor>();
+  const petcore::Precision precision = st->precision;
   return Job::Start(
       env, st->compute,
-      [st, bt, pos, result] {
+      [st, bt, pos, result, precision] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
-        *result = petcore::logits_at(*st->model, CheckedBatch(*st->model, bt), pos);
+        *result = petcore::logits_at(*st->model, CheckedBatch(*st->model, bt), pos, precision);
       },
       [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
 }
@@ -196,14 +213,18 @@ Napi::Value ModelWrap::HiddenStates(const Napi::CallbackInfo& info) {
   if (which != "last" && which != "embeddings")
     throw Napi::TypeError::New(env, "hiddenStates layer must be 'last' or 'embeddings'");
   auto result = std::make_shared<at::Tensor>();
+  const petcore::Precision precision = st->precision;
   return Job::Start(
       env, st->compute,
-      [st, bt, which, result] {
+      [st, bt, which, result, precision] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
         c10::InferenceMode guard;
         petcore::Batch b = CheckedBatch(*st->model, bt);
-        *result = (which == "last" ? st->model->encode(b, false) : st->model->embed(b, false)).to(at::kCPU).contiguous();
+        const petcore::Precision p = petcore::kernel_precision(precision, st->model->device());
+        *result = (which == "last" ? st->model->encode(b, false, nullptr, false, p) : st->model->embed(b, false))
+                      .to(at::kCPU)
+                      .contiguous();
       },
       [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
 }
@@ -417,12 +438,13 @@ Napi::Value ModelWrap::Classify(const Napi::CallbackInfo& info) {
   auto st = Live(env);
   BatchTensors bt = BatchFromJs(info[0]);
   auto result = std::make_shared<at::Tensor>();
+  const petcore::Precision precision = st->precision;
   return Job::Start(
       env, st->compute,
-      [st, bt, result] {
+      [st, bt, result, precision] {
         std::lock_guard<std::mutex> lock(st->mu);
         if (!st->model) throw std::runtime_error("the model has been disposed");
-        *result = petcore::classify(*st->model, CheckedBatch(*st->model, bt));
+        *result = petcore::classify(*st->model, CheckedBatch(*st->model, bt), precision);
       },
       [result](Napi::Env env) -> Napi::Value { return ToFloat32Array(env, *result); });
 }
@@ -455,7 +477,9 @@ Napi::Value ModelWrap::SetInferenceOptions(const Napi::CallbackInfo& info) {
   auto st = Live(info.Env());
   if (info.Length() > 0 && info[0].IsObject()) {
     auto o = info[0].As<Napi::Object>();
-    if (o.Get("bf16").IsBoolean()) st->bf16_inference = o.Get("bf16").As<Napi::Boolean>().Value();
+    if (o.Get("bf16").IsBoolean())
+      st->precision = o.Get("bf16").As<Napi::Boolean>().Value() ? petcore::Precision::Bf16 : petcore::Precision::Fp32;
+    st->precision = PrecisionOption(o, "precision", st->precision);
   }
   return info.Env().Undefined();
 }

@@ -16,7 +16,7 @@ struct ModelState {
   std::mutex mu;
   std::unique_ptr<petcore::BertModel> model;
   std::unique_ptr<petcore::Trainer> trainer;
-  bool bf16_inference = false;
+  petcore::Precision precision = petcore::Precision::Fp32;  // of inference (scoring, logits, classify)
   std::shared_ptr<ComputeThread> compute;  // runs every job of this model
 };
 

@@ -10,6 +10,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
 #include "checkpoint.h"
@@ -45,15 +46,6 @@ std::string canonical_name(std::string name) {
 }
 
 }  // namespace
-
-at::Tensor activation(const at::Tensor& x, Activation a) {
-  switch (a) {
-    case Activation::Gelu: return at::gelu(x);
-    case Activation::GeluTanh: return at::gelu(x, "tanh");
-    case Activation::Relu: return at::relu(x);
-  }
-  return x;
-}
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c) {
   const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
@@ -148,6 +140,7 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
     throw std::runtime_error(dir + ": " + std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " + list);
   }
   for (auto& [name, t] : found) m->params_[name] = t.to(device, at::kFloat).contiguous();
+  for (int64_t i = 0; i < m->config_.num_hidden_layers; ++i) m->layers_.push_back(resolve_layer(m->params_, i));
   return m;
 }
 
@@ -213,57 +206,59 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   return at::dropout(x, config_.hidden_dropout_prob, train);
 }
 
-at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const {
-  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-  const int64_t B = x.size(0), T = x.size(1), H = config_.hidden_size;
-  const int64_t nh = config_.num_attention_heads, dh = config_.head_dim();
-  auto heads = [&](const char* m) {
-    return at::linear(x, param(p + "attention.self." + m + ".weight"), param(p + "attention.self." + m + ".bias"))
-        .view({B, T, nh, dh})
-        .transpose(1, 2);
-  };
-  at::Tensor q = heads("query"), k = heads("key"), v = heads("value");
-  const double attn_p = train ? config_.attention_probs_dropout_prob : 0.0;
-#if TORCH_VERSION_MAJOR >= 2
-  // Fused attention (flash / memory-efficient kernels on CUDA) where LibTorch has it.
-  at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask_bias.to(q.scalar_type()), attn_p, false);
-#else
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dh));
-  scores = scores + mask_bias;
-  at::Tensor probs = at::dropout(at::softmax(scores, -1), attn_p, train);
-  at::Tensor ctx = at::matmul(probs, v);
-#endif
-  ctx = ctx.transpose(1, 2).reshape({B, T, H});
-  at::Tensor a = at::linear(ctx, param(p + "attention.output.dense.weight"), param(p + "attention.output.dense.bias"));
-  a = at::dropout(a, config_.hidden_dropout_prob, train);
-  at::Tensor h = at::layer_norm(a + x, {H}, param(p + "attention.output.LayerNorm.weight"),
-                                param(p + "attention.output.LayerNorm.bias"), config_.layer_norm_eps);
-  at::Tensor f = activation(at::linear(h, param(p + "intermediate.dense.weight"), param(p + "intermediate.dense.bias")),
-                            config_.hidden_act);
-  f = at::linear(f, param(p + "output.dense.weight"), param(p + "output.dense.bias"));
-  f = at::dropout(f, config_.hidden_dropout_prob, train);
-  return at::layer_norm(f + h, {H}, param(p + "output.LayerNorm.weight"), param(p + "output.LayerNorm.bias"),
-                        config_.layer_norm_eps);
+LayerOperands BertModel::operands(int64_t i, Precision precision) const {
+  const LayerWeights& w = layers_.at(static_cast<size_t>(i));
+  const bool fused = fused_attention(device_);
+  const at::Tensor* gemm[] = {&w.query_w, &w.query_b, &w.key_w,   &w.key_b,   &w.value_w, &w.value_b,
+                              &w.attn_out_w, &w.attn_out_b, &w.inter_w, &w.inter_b, &w.out_w,   &w.out_b};
+  bool differentiable = false;
+  if (at::GradMode::is_enabled())
+    for (const at::Tensor* t : gemm) differentiable = differentiable || t->requires_grad();
+  if (differentiable) return make_operands(w, config_, precision, fused);
+  // Cached for all layers at once; rebuilt when any source weight was replaced or written in place.
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  OperandCache& cache = operand_cache_[static_cast<int>(precision)];
+  std::vector<std::pair<const void*, int64_t>> stamps;
+  for (const LayerWeights& l : layers_)
+    for (const at::Tensor* t : {&l.query_w, &l.query_b, &l.key_w, &l.key_b, &l.value_w, &l.value_b, &l.attn_out_w,
+                                &l.attn_out_b, &l.inter_w, &l.inter_b, &l.out_w, &l.out_b})
+      stamps.emplace_back(t->unsafeGetTensorImpl(), static_cast<int64_t>(t->_version()));
+  if (cache.stamps != stamps) {
+    c10::InferenceMode normal_tensors(false);  // usable later in graphs that record autograd
+    at::NoGradGuard no_grad;
+    cache.layers.clear();
+    // fp32 multiplies with the weights themselves (no second copy); other precisions need their own copy anyway,
+    // which then also fuses query/key/value into one GEMM.
+    const bool fuse_qkv = precision != Precision::Fp32;
+    for (const LayerWeights& l : layers_) cache.layers.push_back(make_operands(l, config_, precision, fused, fuse_qkv));
+    cache.stamps = std::move(stamps);
+  }
+  return cache.layers.at(static_cast<size_t>(i));
 }
 
-at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows, bool recompute) const {
-  // Inference (eval, no autograd) on CPU: the task path.
-  if (const int threads = inference_tasks(device_, train)) return encode_in_tasks(*this, b, rows, threads, {});
+at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
+                                    Precision precision) const {
+  return layer::forward(config_, operands(i, precision), x, mask_bias, train);
+}
+
+at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows, bool recompute,
+                             Precision precision) const {
+  // Inference (eval, no autograd) on CPU: the layer kernel scheduled in tasks.
+  if (const int threads = inference_tasks(*this, train)) return encode_in_tasks(*this, b, rows, threads, {}, precision);
   at::Tensor x = embed(b, train, rows);
-  // Additive mask [B, 1, 1, T]: 0 where attended, the dtype's lowest value where padded (as HF does).
-  at::Tensor keep = b.attention_mask.to(x.scalar_type()).unsqueeze(1).unsqueeze(2);
-  at::Tensor mask_bias = (1.0 - keep) * std::numeric_limits<float>::lowest();
+  const at::Tensor mask_bias = attention_mask_bias(b.attention_mask);
   const bool dropout = train && (config_.hidden_dropout_prob > 0 || config_.attention_probs_dropout_prob > 0);
   recompute = recompute && at::GradMode::is_enabled() && !(dropout && device_.is_cuda());
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
-    x = recompute ? recomputed_layer(*this, i, x, mask_bias, train) : layer_forward(i, x, mask_bias, train);
+    x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision)
+                  : layer_forward(i, x, mask_bias, train, precision);
   return x;
 }
 
 at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows) const {
   // On the task path the head's transform runs single-threaded in its caller: a multi-threaded OpenBLAS call or
   // OpenMP region would leave its workers spinning on the cores for a while, against the pool.
-  const int threads = inference_tasks(device_, false);
+  const int threads = inference_tasks(*this, false);
   SerialBlasGuard serial_blas(threads > 1);
   std::unique_ptr<SerialOpsGuard> serial_ops(threads > 1 ? new SerialOpsGuard() : nullptr);
   at::Tensor h = at::linear(hidden_rows, param("cls.predictions.transform.dense.weight"),

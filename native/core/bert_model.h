@@ -2,12 +2,14 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 
 #include "config.h"
+#include "encoder_layer.h"
 #include "safetensors.h"
 
 namespace petcore {
@@ -60,9 +62,18 @@ class BertModel {
   at::Tensor embed(const Batch& b, bool train, const RowOverride* rows = nullptr) const;
   // Last hidden states [B, T, H]. recompute: keep only each layer's input for backward and run the layer again
   // there (less memory, about a third more compute; CPU dropout only — on CUDA with dropout it is not used).
-  at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false) const;
-  // One encoder layer.
-  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) const;
+  // precision: of the encoder's GEMMs (see encoder_layer.h); the hidden states are fp32 either way.
+  at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false,
+                    Precision precision = Precision::Fp32) const;
+  // One encoder layer on x [B, T, H] with mask_bias [B, 1, 1, T] (attention_mask_bias()).
+  at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
+                           Precision precision = Precision::Fp32) const;
+  // Layer i's GEMM operands in `precision`. Without autograd through the weights they are built once and reused
+  // until a weight changes (its version counter moves); with it they are built from the weights each call.
+  LayerOperands operands(int64_t i, Precision precision) const;
+  // Inference on CPU in tasks on the thread pool (default) or as one plain forward pass (for comparisons).
+  void set_task_scheduling(bool on) { task_scheduling_ = on; }
+  bool task_scheduling() const { return task_scheduling_; }
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr) const;
 
@@ -91,12 +102,17 @@ class BertModel {
   at::Device device_;
   std::string source_dir_;
   std::map<std::string, at::Tensor> params_;
+  std::vector<LayerWeights> layers_;  // views of params_ by layer, resolved at load
+  bool task_scheduling_ = true;
+  struct OperandCache {
+    std::vector<LayerOperands> layers;
+    std::vector<std::pair<const void*, int64_t>> stamps;  // (tensor, version) of every source weight
+  };
+  mutable std::mutex cache_mu_;
+  mutable std::map<int, OperandCache> operand_cache_;  // by Precision
   NamedTensors extras_;
   at::Tensor input_rows_, input_values_;
 };
-
-// The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
-at::Tensor activation(const at::Tensor& x, Activation a);
 
 // The names and shapes an MLM with this config must have.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "autocast.h"
 #include "cpu_inference.h"
 
 namespace petcore {
@@ -42,17 +43,18 @@ at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool tra
                     m.param("classifier.bias"));
 }
 
-at::Tensor classify(const BertModel& m, const Batch& b) {
+at::Tensor classify(const BertModel& m, const Batch& b, Precision precision) {
   // Fail before the encoder pass, not after it.
   require_classifier(m);
   c10::InferenceMode guard;
+  CudaBf16Autocast autocast(precision == Precision::Bf16, m.device());
   // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
   const int64_t B = b.input_ids.size(0);
   const auto opts = at::TensorOptions().dtype(at::kLong).device(b.input_ids.device());
   const at::Tensor cls_positions = at::stack({at::arange(B, opts), at::zeros({B}, opts)}, 1);
   at::Tensor logits;
   in_inference_scope(m, [&] {
-    logits = classifier_logits(m, encode_at_positions(m, b, cls_positions), false);
+    logits = classifier_logits(m, encode_at_positions(m, b, cls_positions, kernel_precision(precision, m.device())), false);
   });
   return logits.to(at::kCPU, at::kFloat).contiguous();
 }

@@ -20,6 +20,6 @@ int64_t require_classifier(const BertModel& m);  // the label count; throws when
 at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train);
 
 // Inference: [B, L] fp32 logits on the CPU.
-at::Tensor classify(const BertModel& m, const Batch& b);
+at::Tensor classify(const BertModel& m, const Batch& b, Precision precision = Precision::Fp32);
 
 }  // namespace petcore

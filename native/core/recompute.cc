@@ -22,14 +22,15 @@ void set_cpu_rng_state(const at::Tensor& s) {
 
 struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor mask_bias, int64_t model,
-                            int64_t layer, bool train) {
+                            int64_t layer, bool train, int64_t precision) {
     ctx->save_for_backward({x, mask_bias});
     ctx->saved_data["model"] = model;
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["train"] = train;
+    ctx->saved_data["precision"] = precision;
     ctx->saved_data["rng"] = cpu_rng_state();
     at::NoGradGuard no_grad;
-    return reinterpret_cast<const BertModel*>(model)->layer_forward(layer, x, mask_bias, train);
+    return reinterpret_cast<const BertModel*>(model)->layer_forward(layer, x, mask_bias, train, static_cast<Precision>(precision));
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
@@ -41,22 +42,24 @@ struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
     at::Tensor y;
     {
       at::AutoGradMode grad(true);
-      y = m->layer_forward(ctx->saved_data["layer"].toInt(), x, saved[1], ctx->saved_data["train"].toBool());
+      y = m->layer_forward(ctx->saved_data["layer"].toInt(), x, saved[1], ctx->saved_data["train"].toBool(),
+                           static_cast<Precision>(ctx->saved_data["precision"].toInt()));
     }
     set_cpu_rng_state(now);
     // Weight gradients accumulate into the parameters' .grad as usual; the input's gradient is returned.
     torch::autograd::backward({y}, {grads[0]});
-    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor recomputed_layer(const BertModel& m, int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train) {
+at::Tensor recomputed_layer(const BertModel& m, int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
+                            Precision precision) {
   // The layer's own weights are invisible to the autograd graph here: the input must require grad for backward
   // to reach this function at all (its gradient is then computed and simply not used).
   at::Tensor in = x.requires_grad() ? x : x.detach().requires_grad_(true);
-  return RecomputedLayer::apply(in, mask_bias, reinterpret_cast<int64_t>(&m), i, train);
+  return RecomputedLayer::apply(in, mask_bias, reinterpret_cast<int64_t>(&m), i, train, static_cast<int64_t>(precision));
 }
 
 }  // namespace petcore

@@ -51,24 +51,29 @@ at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, in
   return c;
 }
 
-at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions) {
+at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions, Precision precision) {
   c10::InferenceMode guard;
+  CudaBf16Autocast autocast(precision == Precision::Bf16, m.device());
+  const Precision kernel = kernel_precision(precision, m.device());
   at::Tensor p = check_positions(positions, b);
   at::Tensor logits;
-  in_inference_scope(m, [&] { logits = m.mlm_logits(encode_at_positions(m, b, p)).to(at::kCPU, at::kFloat).contiguous(); });
+  in_inference_scope(m, [&] {
+    logits = m.mlm_logits(encode_at_positions(m, b, p, kernel)).to(at::kCPU, at::kFloat).contiguous();
+  });
   return logits;
 }
 
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
-                                 const at::Tensor& candidates, bool bf16) {
+                                 const at::Tensor& candidates, Precision precision) {
   c10::InferenceMode guard;
-  CudaBf16Autocast autocast(bf16, m.device());
+  CudaBf16Autocast autocast(precision == Precision::Bf16, m.device());
+  const Precision kernel = kernel_precision(precision, m.device());
   at::Tensor p = check_positions(positions, b);
   at::Tensor c = check_candidates(m, candidates, p.size(0), b.input_ids.device());
   CandidateScores s;
   in_inference_scope(m, [&] {
     // The MLM head (and on CPU the encoder's last layer) only at the positions; the normaliser in fp32.
-    at::Tensor logits = m.mlm_logits(encode_at_positions(m, b, p)).to(at::kFloat);
+    at::Tensor logits = m.mlm_logits(encode_at_positions(m, b, p, kernel)).to(at::kFloat);
     const int64_t M = logits.size(0);
     s.logits = logits.gather(1, c.dim() == 1 ? c.unsqueeze(0).expand({M, c.size(0)}) : c).to(at::kCPU).contiguous();
     s.log_z = at::logsumexp(logits, {1}).to(at::kCPU).contiguous();

@@ -15,13 +15,14 @@ struct CandidateScores {
 at::Tensor check_positions(const at::Tensor& positions, const Batch& b);
 
 // Full-vocabulary logits at the positions, eval mode, no autograd: [M, V] (CPU, fp32).
-at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions);
+at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& positions,
+                     Precision precision = Precision::Fp32);
 
 // candidates: [C] shared by every position, or [M, C] one list per position. The MLM head runs only at the
 // positions; the normaliser still covers the whole vocabulary, so log-probabilities are exact.
-// bf16: autocast on CUDA (ignored on CPU, which always runs fp32).
+// precision: the encoder's GEMMs (bf16: oneDNN on CPU, autocast on CUDA); the head and normaliser stay fp32.
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
-                                 const at::Tensor& candidates, bool bf16 = false);
+                                 const at::Tensor& candidates, Precision precision = Precision::Fp32);
 
 // Differentiable core of the above, for training: hidden [B, T, H] -> (logits [M, C], log_z [M]).
 CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,

@@ -336,7 +336,8 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     if (rows_param_.defined()) rows = RowOverride{rows_index_, rows_param_, true};
     else if (encoder_) rows = RowOverride{prompt_index_, encode_prompt(), false};
     const RowOverride* word_emb = rows.rows.defined() ? &rows : nullptr;
-    at::Tensor hidden = model_.encode(b, train, word_emb, cfg_.recompute);
+    const Precision precision = kernel_precision(cfg_.bf16 ? Precision::Bf16 : Precision::Fp32, dev);
+    at::Tensor hidden = model_.encode(b, train, word_emb, cfg_.recompute, precision);
     if (has_vocab) {
       at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);

@@ -42,7 +42,7 @@ struct OptimConfig {
   int64_t total_steps = 0;     // 0: constant learning rate after warm-up
   double max_grad_norm = 1.0;  // <= 0: no clipping
   uint64_t seed = 42;
-  bool bf16 = false;           // autocast on CUDA
+  bool bf16 = false;           // bf16 GEMMs: the layer kernel's bf16 on CPU, autocast on CUDA; fp32 master weights
   int64_t initial_step = 0;    // resuming: the schedule continues from here
   bool recompute = false;      // recompute each layer's activations in backward (less memory)
 };

@@ -1,0 +1,165 @@
+#include "encoder_layer.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include <ATen/core/grad_mode.h>
+#include <torch/version.h>
+
+namespace petcore {
+namespace {
+
+// a + b, in place into a where no autograd graph is being recorded.
+at::Tensor plus(at::Tensor a, const at::Tensor& b) { return at::GradMode::is_enabled() ? a + b : a.add_(b); }
+
+at::Tensor to_float(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
+
+}  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::Fp32;
+  if (name == "bf16") return Precision::Bf16;
+  throw std::invalid_argument("precision must be 'fp32' or 'bf16', got '" + name + "'");
+}
+
+const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+
+at::Tensor activation(const at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return at::gelu(x);
+    case Activation::GeluTanh: return at::gelu(x, "tanh");
+    case Activation::Relu: return at::relu(x);
+  }
+  return x;
+}
+
+LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i) {
+  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+  auto w = [&](const std::string& n) {
+    auto it = params.find(p + n);
+    if (it == params.end()) throw std::runtime_error("no tensor named \"" + p + n + "\"");
+    return it->second;
+  };
+  return {w("attention.self.query.weight"), w("attention.self.query.bias"), w("attention.self.key.weight"),
+          w("attention.self.key.bias"), w("attention.self.value.weight"), w("attention.self.value.bias"),
+          w("attention.output.dense.weight"), w("attention.output.dense.bias"), w("attention.output.LayerNorm.weight"),
+          w("attention.output.LayerNorm.bias"), w("intermediate.dense.weight"), w("intermediate.dense.bias"),
+          w("output.dense.weight"), w("output.dense.bias"), w("output.LayerNorm.weight"), w("output.LayerNorm.bias")};
+}
+
+bool fused_attention(const at::Device& device) {
+#if TORCH_VERSION_MAJOR >= 2
+  return !device.is_cpu();
+#else
+  return false;
+#endif
+}
+
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused, bool fuse_qkv) {
+  LayerOperands o;
+  o.dtype = p == Precision::Bf16 ? at::kBFloat16 : at::kFloat;
+  auto gemm = [&](const at::Tensor& t) { return t.to(o.dtype); };
+  if (fuse_qkv) {
+    const double scale = std::sqrt(static_cast<double>(c.head_dim()));
+    o.queries_scaled = !fused && std::exp2(std::round(std::log2(scale))) == scale;
+    const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
+    const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
+    o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
+    o.qkv_b = gemm(at::cat({qb, w.key_b, w.value_b}, 0));
+  } else {
+    o.q_w = gemm(w.query_w), o.q_b = gemm(w.query_b), o.k_w = gemm(w.key_w), o.k_b = gemm(w.key_b);
+    o.v_w = gemm(w.value_w), o.v_b = gemm(w.value_b);
+  }
+  o.attn_out_w = gemm(w.attn_out_w);
+  o.attn_out_b = gemm(w.attn_out_b);
+  o.inter_w = gemm(w.inter_w);
+  o.inter_b = gemm(w.inter_b);
+  o.out_w = gemm(w.out_w);
+  o.out_b = gemm(w.out_b);
+  o.attn_ln_w = w.attn_ln_w;
+  o.attn_ln_b = w.attn_ln_b;
+  o.out_ln_w = w.out_ln_w;
+  o.out_ln_b = w.out_ln_b;
+  return o;
+}
+
+at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
+  const at::Tensor keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(2);
+  return (1.0 - keep) * std::numeric_limits<float>::lowest();
+}
+
+namespace layer {
+
+at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out) {
+  const at::Tensor in = x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type());
+  if (out.defined()) return at::addmm_out(out, b, in, w.t());
+  return at::addmm(b, in, w.t());
+}
+
+at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
+  const int64_t H = x.size(-1);
+  if (w.qkv_w.defined()) {
+    if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out);
+    return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out);
+  }
+  // Unfused: one GEMM per block, into its columns of `out`.
+  const at::Tensor* ws[] = {&w.q_w, &w.k_w, &w.v_w};
+  const at::Tensor* bs[] = {&w.q_b, &w.k_b, &w.v_b};
+  std::vector<at::Tensor> parts;
+  for (int64_t j = first; j < first + blocks; ++j)
+    parts.push_back(dense(x, *ws[j], *bs[j], out.defined() ? out.narrow(1, (j - first) * H, H) : at::Tensor()));
+  if (out.defined()) return out;
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+}
+
+at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
+                  const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out) {
+  const int64_t B = q.size(0), n = q.size(1), T = k.size(1), H = c.hidden_size;
+  const int64_t nh = c.num_attention_heads, dh = c.head_dim();
+  const double p = train ? c.attention_probs_dropout_prob : 0.0;
+  const at::Tensor qh = q.view({B, n, nh, dh}).transpose(1, 2);  // [B, nh, n, dh]
+  const at::Tensor vh = v.view({B, T, nh, dh}).transpose(1, 2);  // [B, nh, T, dh]
+  at::Tensor ctx;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!w.queries_scaled && fused_attention(q.device())) {
+    // Fused attention (flash / memory-efficient kernels on CUDA).
+    ctx = at::scaled_dot_product_attention(qh, k.view({B, T, nh, dh}).transpose(1, 2), vh,
+                                           mask_bias.to(qh.scalar_type()), p, false);
+  }
+#endif
+  if (!ctx.defined()) {
+    at::Tensor scores = to_float(at::matmul(qh, k.view({B, T, nh, dh}).permute({0, 2, 3, 1})));  // [B, nh, n, T]
+    if (!w.queries_scaled) scores = scores / std::sqrt(static_cast<double>(dh));
+    // softmax in fp32 whatever the GEMMs ran in
+    at::Tensor probs = at::dropout(at::softmax(plus(scores, mask_bias), -1), p, train);
+    ctx = at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
+  }
+  if (out.defined()) {
+    out.view({B, n, nh, dh}).copy_(ctx.transpose(1, 2));
+    return out;
+  }
+  return ctx.transpose(1, 2).reshape({B, n, H});
+}
+
+at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train) {
+  const int64_t H = c.hidden_size;
+  at::Tensor a = at::dropout(to_float(dense(ctx, w.attn_out_w, w.attn_out_b)), c.hidden_dropout_prob, train);
+  at::Tensor h = at::layer_norm(plus(a, x), {H}, w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps);
+  at::Tensor f = activation(dense(h, w.inter_w, w.inter_b), c.hidden_act);
+  f = at::dropout(to_float(dense(f, w.out_w, w.out_b)), c.hidden_dropout_prob, train);
+  return at::layer_norm(plus(f, h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
+}
+
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train) {
+  const int64_t B = x.size(0), T = x.size(1), H = c.hidden_size;
+  const at::Tensor rows = x.reshape({B * T, H});
+  const at::Tensor qkv = project(w, rows);
+  auto part = [&](int64_t j) { return qkv.narrow(1, j * H, H).view({B, T, H}); };
+  const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
+  return finish(c, w, ctx, rows, train).view({B, T, H});
+}
+
+}  // namespace layer
+}  // namespace petcore

@@ -1,0 +1,84 @@
+// One BERT encoder layer, written once. Its three pieces work on any rows: the whole batch at once (training,
+// recomputation, the plain path) or cache-sized pieces scheduled on the CPU task pool (cpu_inference.cc).
+//   project: rows of x -> fused query/key/value projections
+//   attend:  queries of some rows x keys/values of their sequences -> attention context
+//   finish:  context + residual -> attention output, LayerNorm, feed-forward, LayerNorm
+// Precision::Bf16 runs the GEMMs (projections, QK^T, attention x V, feed-forward) in bf16 (oneDNN on CPU) while
+// the residual stream, softmax and LayerNorm stay fp32; the fp32 master weights are what trains.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "config.h"
+
+namespace petcore {
+
+enum class Precision { Fp32, Bf16 };
+
+// "fp32" / "bf16"; throws std::invalid_argument for anything else.
+Precision parse_precision(const std::string& name);
+const char* precision_name(Precision p);
+// The precision the layer kernel runs in on `device`: on CUDA, bf16 comes from autocast (autocast.h) around
+// fp32 operands, so the kernel itself stays fp32 there.
+inline Precision kernel_precision(Precision p, const at::Device& device) { return device.is_cuda() ? Precision::Fp32 : p; }
+
+// The HF tensors of one encoder layer, resolved once at load (no name look-ups per call).
+struct LayerWeights {
+  at::Tensor query_w, query_b, key_w, key_b, value_w, value_b;
+  at::Tensor attn_out_w, attn_out_b, attn_ln_w, attn_ln_b;
+  at::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
+};
+
+LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i);
+
+// What the kernel multiplies with: the GEMM weights in the compute dtype, LayerNorm parameters fp32. Built from
+// LayerWeights; differentiable with respect to them. fuse_qkv: query/key/value as one [3H, H] matrix (one GEMM;
+// queries pre-divided by sqrt(head_dim) when that is a power of two: exact, so results equal dividing the
+// scores); else the three HF tensors themselves (fp32 inference keeps no second copy of them).
+struct LayerOperands {
+  at::Tensor qkv_w, qkv_b;  // fused, or undefined
+  at::Tensor q_w, q_b, k_w, k_b, v_w, v_b;  // unfused, or undefined
+  at::Tensor attn_out_w, attn_out_b, inter_w, inter_b, out_w, out_b;
+  at::Tensor attn_ln_w, attn_ln_b, out_ln_w, out_ln_b;
+  bool queries_scaled = false;
+  at::ScalarType dtype = at::kFloat;
+};
+
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention, bool fuse_qkv = true);
+
+// The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
+at::Tensor activation(const at::Tensor& x, Activation a);
+
+// Whether attend() uses LibTorch's fused attention (LibTorch 2.x, non-CPU tensors); its queries are not
+// pre-scaled.
+bool fused_attention(const at::Device& device);
+
+// Additive attention mask [B, 1, 1, T] (fp32): 0 where attended, the lowest float where padded (as HF does).
+at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
+
+namespace layer {
+
+// y = x w^T + b in w's dtype (x is cast to it); into `out` when given (no autograd), else a new tensor.
+at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {});
+
+// Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
+// them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).
+at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 0, int64_t blocks = 3, at::Tensor out = {});
+
+// Attention of queries q [B, n, H] over keys k and values v [B, T, H] with mask_bias [B, 1, 1, T] -> context
+// [B, n, H] (compute dtype); into `out` ([B * n, H]) when given. Dropout on the probabilities when train.
+at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
+                  const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
+
+// Attention output, dropout, residual x, LayerNorm, feed-forward, dropout, residual, LayerNorm: ctx [n, H]
+// (compute dtype), x [n, H] fp32 -> [n, H] fp32.
+at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train);
+
+// The whole layer on x [B, T, H] (fp32): the three pieces over every row. Autograd-capable.
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train);
+
+}  // namespace layer
+}  // namespace petcore
