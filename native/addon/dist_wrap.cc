@@ -7,6 +7,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "job.h"
+
 namespace petaddon {
 namespace {
 
@@ -15,69 +17,9 @@ std::mutex group_mu;
 // process must still be able to exit with its error.
 std::shared_ptr<petcore::DistGroup>* group_slot = new std::shared_ptr<petcore::DistGroup>();
 
-// Runs a blocking c10d call (rendezvous, barrier) on a libuv worker, never on the event loop.
-class DistWorker : public Napi::AsyncWorker {
- public:
-  using Run = std::function<void()>;
-  static Napi::Promise Start(Napi::Env env, Run run) {
-    auto* w = new DistWorker(env, std::move(run));
-    Napi::Promise p = w->deferred_.Promise();
-    w->Queue();
-    return p;
-  }
-
- protected:
-  void Execute() override {
-    try {
-      run_();
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    } catch (...) {
-      SetError("unknown native error in distributed setup");
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  DistWorker(Napi::Env env, Run run)
-      : Napi::AsyncWorker(env, "pet-mlm-dist"), deferred_(Napi::Promise::Deferred::New(env)), run_(std::move(run)) {}
-  Napi::Promise::Deferred deferred_;
-  Run run_;
-};
-
-// As DistWorker, resolving with the (reduced) buffer as a Float64Array.
-class DistResultWorker : public Napi::AsyncWorker {
- public:
-  DistResultWorker(Napi::Env env, std::function<void()> run, std::shared_ptr<at::Tensor> buf)
-      : Napi::AsyncWorker(env, "pet-mlm-dist"), deferred_(Napi::Promise::Deferred::New(env)), run_(std::move(run)),
-        buf_(std::move(buf)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      run_();
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    auto out = Napi::Float64Array::New(Env(), static_cast<size_t>(buf_->numel()));
-    if (buf_->numel() > 0) std::memcpy(out.Data(), buf_->data_ptr<double>(), sizeof(double) * buf_->numel());
-    deferred_.Resolve(out);
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> run_;
-  std::shared_ptr<at::Tensor> buf_;
-};
+// A blocking c10d call (rendezvous, barrier, all-reduce) runs as a Job without a compute thread: on a libuv
+// worker, never on the event loop.
+Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
 
 int64_t Int(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
@@ -100,17 +42,17 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(group_mu);
     if (*group_slot) throw Napi::Error::New(env, "distInit: this process already joined a process group");
   }
-  return DistWorker::Start(env, [d] {
+  return Job::Start(env, nullptr, [d] {
     auto g = petcore::DistGroup::create(d);
     std::lock_guard<std::mutex> lock(group_mu);
     *group_slot = g;
-  });
+  }, Undefined);
 }
 
 Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
   auto g = CurrentGroup();
   if (!g) throw Napi::Error::New(info.Env(), "distBarrier: call distInit first");
-  return DistWorker::Start(info.Env(), [g] { g->barrier(); });
+  return Job::Start(info.Env(), nullptr, [g] { g->barrier(); }, Undefined);
 }
 
 // Sums a Float64Array over the ranks (sharded scoring: each rank fills its examples' rows, zeros elsewhere; adding
@@ -124,10 +66,11 @@ Napi::Value DistAllReduceSum(const Napi::CallbackInfo& info) {
   auto in = info[0].As<Napi::Float64Array>();
   auto buf = std::make_shared<at::Tensor>(at::empty({static_cast<int64_t>(in.ElementLength())}, at::kDouble));
   if (in.ElementLength() > 0) std::memcpy(buf->data_ptr<double>(), in.Data(), sizeof(double) * in.ElementLength());
-  auto* w = new DistResultWorker(env, [g, buf] { g->allreduce_sum(*buf); }, buf);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return Job::Start(env, nullptr, [g, buf] { g->allreduce_sum(*buf); }, [buf](Napi::Env env) -> Napi::Value {
+    auto out = Napi::Float64Array::New(env, static_cast<size_t>(buf->numel()));
+    if (buf->numel() > 0) std::memcpy(out.Data(), buf->data_ptr<double>(), sizeof(double) * buf->numel());
+    return out;
+  });
 }
 
 Napi::Value DistInfo(const Napi::CallbackInfo& info) {

@@ -1,4 +1,5 @@
-// One JS call = one native job: `run` executes on the model's compute thread (a libuv worker waits for it),
+// One JS call = one native job: `run` executes on the model's compute thread (a libuv worker waits for it) — or,
+// without one (a blocking call that belongs to no model: c10d rendezvous, barriers), on the libuv worker itself —
 // `done` converts its results on the main thread, and the returned promise settles with that value or with the
 // error's message.
 #pragma once
@@ -29,7 +30,8 @@ class Job : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      compute_->Run(run_);
+      if (compute_) compute_->Run(run_);
+      else run_();
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());  // what() carries a long C++ backtrace
     } catch (const std::exception& e) {
