@@ -7,7 +7,7 @@ import { PetError } from './errors'
 import { MaskedLM } from './model'
 import { classifyExamples, encodePlain } from './pet/cls-head'
 import { Pattern } from './pet/pattern'
-import { scoreExamples, type Prediction } from './pet/score'
+import { scoreExamples, type Prediction, type ScoreShard } from './pet/score'
 import { readTask, type PetTask } from './pet/task'
 import { Verbalizer } from './pet/verbalizer'
 import type { Control } from './progress'
@@ -30,6 +30,9 @@ export interface ClassifierLoadOptions {
 export interface ClassifyOptions extends Control {
   batchSize?: number
 }
+
+/** predictExamples' options: a worker of a distributed run scores its share of the batches (lib use). */
+interface PredictOptions extends ClassifyOptions { shard?: ScoreShard }
 
 export interface Classification {
   label: string
@@ -129,8 +132,9 @@ export class Classifier {
   }
 
   /** Predictions for examples already read (lib use: predict, evaluation). */
-  async predictExamples (examples: readonly Example[], options?: ClassifyOptions): Promise<Prediction[]> {
-    const o = v.options<ClassifyOptions>(options, 'classify options', {}, {
+  async predictExamples (examples: readonly Example[], options?: PredictOptions): Promise<Prediction[]> {
+    const o = v.options<PredictOptions>(options, 'classify options', {}, {
+      shard: x => x as ScoreShard | undefined,
       batchSize: (x, n) => v.integer(x, n, 1, 65536),
       signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
       onProgress: (x, n) => v.optionValue({ kind: 'function', help: '' }, x, n) as ClassifyOptions['onProgress']
@@ -138,7 +142,7 @@ export class Classifier {
     const batchSize = o.batchSize ?? this.#batchSize
     if (this.#task.mode === 'pet') {
       return await scoreExamples(this.#model, this.#pattern!, this.#verbalizer!, examples, {
-        batchSize, maxLength: this.#task.maxLength, labelScores: this.#task.labelScores, signal: o.signal, onProgress: o.onProgress
+        batchSize, maxLength: this.#task.maxLength, labelScores: this.#task.labelScores, signal: o.signal, onProgress: o.onProgress, shard: o.shard
       })
     }
     const inputs = examples.map(e => encodePlain(this.#model, e, this.fields, this.#task.maxLength))

@@ -203,10 +203,14 @@ export const workflows = {
   },
   predict: {
     name: 'predict',
-    options: [...modelOpts, ...control, 'prompt', 'data', 'textField', 'labelField', 'labelMap', 'out', 'batchSize'],
+    options: [...modelOpts, ...control, ...distOpts, 'prompt', 'data', 'textField', 'labelField', 'labelMap', 'out', 'batchSize'],
     required: ['model', 'data'],
     defaults: { batchSize: 64 },
-    help: { model: 'the trained model: a run directory or its best/ (with --prompt: the base model)', out: 'also write the predictions here (JSONL: index, label, probs)' }
+    help: {
+      model: 'the trained model: a run directory or its best/ (with --prompt: the base model)',
+      out: 'also write the predictions here (JSONL: index, label, probs)',
+      nproc: 'local worker processes, each scoring a share of the batches (several machines: set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead)'
+    }
   },
   bench: {
     name: 'bench',

@@ -143,6 +143,19 @@ t.test('sharded zero-shot: 2 workers give every score of 1 process, written in i
   t.equal(fs.readFileSync(path.join(dir, 'zs2.jsonl'), 'utf8'), fs.readFileSync(path.join(dir, 'zs1.jsonl'), 'utf8'), 'rank 0 wrote the same file')
 })
 
+t.test('sharded predict: 2 workers give every prediction of 1 process, PET and [CLS] models alike', { skip: !available }, async t => {
+  const { predict } = await import('../lib/index')
+  for (const run of ['pet2', 'ft1']) {
+    const common = { model: path.join(dir, run), data: devFile, batchSize: 8, threads: 1 }
+    const one = await predict({ ...common, out: path.join(dir, `${run}-p1.jsonl`) })
+    const two = await predict({ ...common, out: path.join(dir, `${run}-p2.jsonl`), nproc: 2, distTimeout: 60 })
+    t.equal(two.mode, one.mode)
+    t.same(two.predictions, one.predictions, `${one.mode}: the same scores, bit for bit`)
+    t.equal(two.accuracy, one.accuracy)
+    t.equal(fs.readFileSync(path.join(dir, `${run}-p2.jsonl`), 'utf8'), fs.readFileSync(path.join(dir, `${run}-p1.jsonl`), 'utf8'), 'rank 0 wrote the same file')
+  }
+})
+
 // ---- faults, through the CLI with the environment torchrun would set ----
 
 interface Ended { code: number | null, signal: string | null, stderr: string, seconds: number }

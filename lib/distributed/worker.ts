@@ -3,13 +3,14 @@
 import { PetError } from '../errors'
 import type { ProgressEvent } from '../progress'
 import { finetune } from '../workflows/finetune'
+import { predict } from '../workflows/predict'
 import { pretrain } from '../workflows/pretrain'
 import { ptune } from '../workflows/ptune'
 import { train } from '../workflows/train'
 import { zeroShot } from '../workflows/zero-shot'
 import type { FromWorker, ToWorker } from './launch'
 
-const workflows: Record<string, (o: any) => Promise<unknown>> = { train, finetune, pretrain, ptune, zeroShot }
+const workflows: Record<string, (o: any) => Promise<unknown>> = { train, finetune, pretrain, ptune, zeroShot, predict }
 const controller = new AbortController()
 const send = (m: FromWorker) => new Promise<void>(resolve => {
   try { process.send!(m, () => resolve()) } catch { resolve() }  // the launcher is gone: nothing to tell

@@ -8,7 +8,7 @@ import { MaskedLM, type LoadOptions } from '../model'
 import { throwIfAborted, type Control } from '../progress'
 import { argmax, softmax } from './label-scores'
 import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
-import { accuracy, type Prediction } from './score'
+import { accuracy, type Prediction, type ScoreShard } from './score'
 
 export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
 
@@ -35,21 +35,32 @@ export function encodePlain (model: MaskedLM, e: Example, fields: readonly strin
   return { inputIds, tokenTypeIds }
 }
 
-/** Probabilities from the classifier head, in the examples' order. */
+/**
+ * Probabilities from the classifier head, in the examples' order. With `shard` (a worker of a distributed run) it
+ * scores every N-th batch and the logits are summed over the workers (fp64, the others adding exact zeros), so
+ * every worker ends with one process's predictions, bit for bit.
+ */
 export async function classifyExamples (model: MaskedLM, labels: readonly string[], inputs: readonly ClassifierInput[],
-  batchSize = 32, control: Control = {}): Promise<Prediction[]> {
+  batchSize = 32, control: Control & { shard?: ScoreShard } = {}): Promise<Prediction[]> {
   const out: Prediction[] = new Array(inputs.length)
   const L = labels.length
+  const shard = control.shard
+  const logitsOf = new Float64Array(inputs.length * L)
   let done = 0
-  for (const bucket of lengthBuckets(inputs.map(x => x.inputIds.length), batchSize)) {
+  const buckets = lengthBuckets(inputs.map(x => x.inputIds.length), batchSize)
+  for (let k = 0; k < buckets.length; k++) {
+    if (shard !== undefined && k % shard.worldSize !== shard.rank) continue
     throwIfAborted(control.signal, 'classification')
+    const bucket = buckets[k]
     const logits = await model.classify(padBatch(bucket.map(i => inputs[i]), model.tokenizer.padId))
-    bucket.forEach((index, b) => {
-      const scores = Array.from(logits.subarray(b * L, (b + 1) * L))
-      out[index] = { label: labels[argmax(scores)], scores, probs: softmax(scores) }
-    })
+    bucket.forEach((index, b) => logitsOf.set(logits.subarray(b * L, (b + 1) * L), index * L))
     done += bucket.length
     control.onProgress?.({ kind: 'score', done, total: inputs.length })
+  }
+  const all = shard !== undefined ? await shard.allReduceSum(logitsOf) : logitsOf
+  for (let i = 0; i < inputs.length; i++) {
+    const scores = Array.from(all.subarray(i * L, (i + 1) * L))
+    out[i] = { label: labels[argmax(scores)], scores, probs: softmax(scores) }
   }
   return out
 }

@@ -6,8 +6,8 @@ import { accuracy } from '../pet/score'
 import type { Control } from '../progress'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
-import type { ModelOptions, Settled } from './common'
-import { notDistributed } from './common'
+import { joinGroup } from '../distributed/group'
+import { onWorkers, type ModelOptions, type Settled } from './common'
 
 export interface PredictOptions extends ModelOptions, Control {
   /** the trained model: a run directory, its best/, or — with `prompt` — the base model */
@@ -21,6 +21,10 @@ export interface PredictOptions extends ModelOptions, Control {
   /** also write the predictions here (JSONL: index, label, probs) */
   out?: string
   batchSize?: number
+  /** local worker processes, each scoring every N-th batch; rank 0 returns (and writes) all, in input order */
+  nproc?: number
+  /** seconds a worker waits for the others before it fails (default 300) */
+  distTimeout?: number
 }
 
 export interface PredictResult {
@@ -35,18 +39,21 @@ export interface PredictResult {
 }
 
 export async function predict (options: PredictOptions): Promise<PredictResult> {
-  const o = workflowOptions<Settled<PredictOptions> & { batchSize: number }>(workflows.predict, options)
-  notDistributed('predict')
+  const o = workflowOptions<Settled<PredictOptions> & { batchSize: number, distTimeout: number }>(workflows.predict, options)
+  const onWorkersResult = await onWorkers<PredictResult>('predict', options, o, false)
+  if (onWorkersResult !== undefined) return onWorkersResult
+  // A worker of a distributed run scores its share of the batches; every worker ends with all the scores.
+  const group = await joinGroup(o.distTimeout)
   const classifier = await Classifier.load(o.prompt ?? o.model, {
     model: o.prompt !== undefined ? o.model : undefined, device: o.device, threads: o.threads, precision: o.precision, textField: o.textField, batchSize: o.batchSize
   })
   try {
     const examples = loadExamples(o.data, classifier.fields, fieldMap(classifier.fields, o), 'data')
-    const preds = await classifier.predictExamples(examples, { signal: o.signal, onProgress: o.onProgress })
+    const preds = await classifier.predictExamples(examples, { signal: o.signal, onProgress: o.onProgress, shard: group })
     const labeled = examples.filter(e => e.label !== undefined).length
     const acc = labeled > 0 ? accuracy(examples, preds, classifier.labels).accuracy : null
     const predictions = preds.map(p => classifier.classification(p))
-    if (o.out !== undefined) {
+    if (o.out !== undefined && (group?.rank ?? 0) === 0) {
       writeFileAtomic(o.out, predictions.map((p, i) => JSON.stringify({ index: i, label: p.label, probs: p.probs })).join('\n') + '\n')
     }
     return {
