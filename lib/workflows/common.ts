@@ -193,6 +193,6 @@ export function notDistributed (command: string): void {
   const dist = distEnv()
   if (dist !== undefined) {
     throw new PetError(`${command} does not run distributed yet (WORLD_SIZE is ${dist.worldSize}): ` +
-      'start it as a single process; train, finetune, pretrain, ptune and zero-shot take --nproc or the environment', 'EINVAL')
+      'start it as a single process; train, finetune, pretrain, ptune, zero-shot and predict take --nproc or the environment', 'EINVAL')
   }
 }
