@@ -12,6 +12,7 @@ import { readTask, type PetTask } from './pet/task'
 import { Verbalizer } from './pet/verbalizer'
 import type { Control } from './progress'
 import { loadAdapter, readAdapterConfig } from './ptuning/adapter'
+import { optionTable } from './options'
 import * as v from './validate'
 
 export interface ClassifierLoadOptions {
@@ -43,6 +44,15 @@ export interface Classification {
 }
 
 export type ClassifierKind = 'pet' | 'classifier' | 'ptuning'
+
+/** A prediction's scores and probabilities keyed by label. */
+export function toClassification (labels: readonly string[], p: Prediction): Classification {
+  return {
+    label: p.label,
+    probs: Object.fromEntries(labels.map((l, j) => [l, p.probs[j]])),
+    scores: Object.fromEntries(labels.map((l, j) => [l, p.scores[j]]))
+  }
+}
 
 /** The trained output in `dir`: a checkpoint (pet.json), an adapter (adapter_config.json), or a run directory. */
 function locate (dir: string): { kind: 'task' | 'adapter', dir: string } {
@@ -136,8 +146,8 @@ export class Classifier {
     const o = v.options<PredictOptions>(options, 'classify options', {}, {
       shard: x => x as ScoreShard | undefined,
       batchSize: (x, n) => v.integer(x, n, 1, 65536),
-      signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
-      onProgress: (x, n) => v.optionValue({ kind: 'function', help: '' }, x, n) as ClassifyOptions['onProgress']
+      signal: (x, n) => v.optionValue(optionTable.signal, x, n) as AbortSignal,
+      onProgress: (x, n) => v.optionValue(optionTable.onProgress, x, n) as ClassifyOptions['onProgress']
     })
     const batchSize = o.batchSize ?? this.#batchSize
     if (this.#task.mode === 'pet') {
@@ -149,13 +159,7 @@ export class Classifier {
     return await classifyExamples(this.#model, this.labels, inputs, batchSize, o)
   }
 
-  classification (p: Prediction): Classification {
-    return {
-      label: p.label,
-      probs: Object.fromEntries(this.labels.map((l, j) => [l, p.probs[j]])),
-      scores: Object.fromEntries(this.labels.map((l, j) => [l, p.scores[j]]))
-    }
-  }
+  classification (p: Prediction): Classification { return toClassification(this.labels, p) }
 
   /** Frees the model; later classify calls fail with a PetError. */
   dispose (): void { this.#model.dispose() }

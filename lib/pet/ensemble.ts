@@ -1,10 +1,11 @@
 // Several PET models (one per pattern) combined: label scores averaged with weights, as PET merges its
 // models' logits; the result labels unlabeled data softly for distillation.
+import { writeFileAtomic } from '../atomic-write'
 import type { Example } from '../data/examples'
 import { MaskedLM, type LoadOptions } from '../model'
 import { argmax, softmax, type LabelScoreOptions } from './label-scores'
 import { Pattern } from './pattern'
-import { scoreExamples, type Prediction } from './score'
+import { accuracy, scoreExamples, type Prediction } from './score'
 import { Verbalizer, type VerbalizerSpec } from './verbalizer'
 
 export interface EnsembleMember {
@@ -45,4 +46,17 @@ export async function ensembleScores (members: readonly EnsembleMember[], exampl
 
 export function toPredictions (labels: readonly string[], scores: readonly number[][]): Prediction[] {
   return scores.map(s => ({ label: labels[argmax(s)], scores: [...s], probs: softmax([...s]) }))
+}
+
+/** The ensemble's accuracy on labeled examples; null without them. */
+export async function ensembleAccuracy (members: readonly EnsembleMember[], examples: readonly Example[] | undefined,
+  o: EnsembleOptions): Promise<number | null> {
+  if (!examples) return null
+  const { labels, scores } = await ensembleScores(members, examples, o)
+  return accuracy(examples, toPredictions(labels, scores), labels).accuracy
+}
+
+/** soft-labels.jsonl: each unlabeled example's fields with the ensemble's label scores ("logits"), for distill. */
+export function writeSoftLabels (file: string, examples: readonly Example[], scores: readonly number[][]): void {
+  writeFileAtomic(file, examples.map((e, i) => JSON.stringify({ ...e.fields, logits: scores[i] })).join('\n') + '\n')
 }

@@ -6,6 +6,7 @@ import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import { throwIfAborted, type Control } from '../progress'
+import { optionTable } from '../options'
 import * as v from '../validate'
 import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
 import { Pattern, type EncodedInput } from './pattern'
@@ -42,8 +43,8 @@ function scoreOptions (options: unknown): ScoreOptions {
       if (!v.isPlainObject(x) || typeof x.allReduceSum !== 'function') throw v.invalid('process group (rank, worldSize, allReduceSum)', n, x)
       return x as unknown as ScoreShard
     },
-    signal: (x, n) => v.optionValue({ kind: 'signal', help: '' }, x, n) as AbortSignal,
-    onProgress: (x, n) => v.optionValue({ kind: 'function', help: '' }, x, n) as ScoreOptions['onProgress']
+    signal: (x, n) => v.optionValue(optionTable.signal, x, n) as AbortSignal,
+    onProgress: (x, n) => v.optionValue(optionTable.onProgress, x, n) as ScoreOptions['onProgress']
   })
 }
 

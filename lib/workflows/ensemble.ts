@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import { writeFileAtomic } from '../atomic-write'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import { ensembleScores, toPredictions, type EnsembleMember } from '../pet/ensemble'
+import { ensembleAccuracy, ensembleScores, toPredictions, writeSoftLabels, type EnsembleMember } from '../pet/ensemble'
 import { Pattern } from '../pet/pattern'
 import { runPet } from '../pet/run-pet'
 import { accuracy } from '../pet/score'
@@ -102,13 +102,8 @@ export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'w
     members.push({ dir, pattern: pattern.source, weight })
     perPattern.push({ pattern: pattern.source, model: dir, weight, devAccuracy: dev ?? null, testAccuracy: test ?? null })
   }
-  const evaluate = async (examples?: readonly Example[]) => {
-    if (!examples) return null
-    const { labels, scores } = await ensembleScores(members, examples, eo)
-    return accuracy(examples, toPredictions(labels, scores), labels).accuracy
-  }
-  const dev = await evaluate(splits.dev)
-  const test = await evaluate(splits.test)
+  const dev = await ensembleAccuracy(members, splits.dev, eo)
+  const test = await ensembleAccuracy(members, splits.test, eo)
   let softLabels: string | null = null
   let labels: string[] = Object.keys(verbalizer)
   let unlabeledScores: number[][] | undefined
@@ -118,7 +113,7 @@ export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'w
     labels = r.labels
     unlabeledScores = r.scores
     softLabels = path.join(out, 'soft-labels.jsonl')
-    writeFileAtomic(softLabels, unlabeled.map((e, i) => JSON.stringify({ ...e.fields, logits: r.scores[i] })).join('\n') + '\n')
+    writeSoftLabels(softLabels, unlabeled, r.scores)
   }
   const result: EnsembleResult = {
     command: 'ensemble', weighting: o.weighting, patterns: perPattern, labels, labeled: splits.train.length, unlabeled: unlabeled.length,

@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import { writeFileAtomic } from '../atomic-write'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import { ensembleScores, toPredictions, type EnsembleMember } from '../pet/ensemble'
+import { ensembleAccuracy, ensembleScores, toPredictions, writeSoftLabels, type EnsembleMember } from '../pet/ensemble'
 import { labelRatio, pickTeachers, selectPseudoLabeled } from '../pet/ipet'
 import { Pattern } from '../pet/pattern'
 import { runPet } from '../pet/run-pet'
@@ -100,16 +100,11 @@ export async function ipet (options: IpetOptions): Promise<IpetResult> {
     members = next
     generations.push({ generation: g, models: trained })
   }
-  const evaluate = async (examples?: readonly Example[]) => {
-    if (!examples) return null
-    const { scores } = await ensembleScores(members, examples, eo)
-    return accuracy(examples, toPredictions(labels, scores), labels).accuracy
-  }
-  const dev = await evaluate(splits.dev)
-  const test = await evaluate(splits.test)
+  const dev = await ensembleAccuracy(members, splits.dev, eo)
+  const test = await ensembleAccuracy(members, splits.test, eo)
   const { scores } = await ensembleScores(members, unlabeled, eo)
   const softLabels = path.join(out, 'soft-labels.jsonl')
-  writeFileAtomic(softLabels, unlabeled.map((e, i) => JSON.stringify({ ...e.fields, logits: scores[i] })).join('\n') + '\n')
+  writeSoftLabels(softLabels, unlabeled, scores)
   const result: IpetResult = {
     command: 'ipet', generations, logitsShare: o.logitsShare, scaleFactor: o.scaleFactor, labels, devAccuracy: dev, testAccuracy: test, softLabels, out
   }

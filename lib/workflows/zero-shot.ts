@@ -12,7 +12,7 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { joinGroup } from '../distributed/group'
 import { loadOptionsOf, modelDirOf, onWorkers, type ModelOptions, type Settled } from './common'
-import type { Classification } from '../classifier'
+import { toClassification, type Classification } from '../classifier'
 
 export interface ZeroShotOptions extends ModelOptions, Control {
   /** the examples (JSONL path or records); those with a label count towards the accuracy */
@@ -70,12 +70,7 @@ export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResul
     })
     const seconds = (performance.now() - t0) / 1000
     const ev = accuracy(examples, preds, verbalizer)
-    const labels = verbalizer.labels
-    const predictions = preds.map(p => ({
-      label: p.label,
-      probs: Object.fromEntries(labels.map((l, j) => [l, p.probs[j]])),
-      scores: Object.fromEntries(labels.map((l, j) => [l, p.scores[j]]))
-    }))
+    const predictions = preds.map(p => toClassification(verbalizer.labels, p))
     if (o.out !== undefined && (group?.rank ?? 0) === 0) {
       writeFileAtomic(o.out, predictions.map((p, i) => JSON.stringify({
         index: i, label: p.label, ...(examples[i].label !== undefined ? { gold: examples[i].label } : {}), scores: p.scores, probs: p.probs
