@@ -150,7 +150,7 @@ const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', '
 const distOpts = ['nproc', 'distTimeout'] as const
 const scoreRule = ['manyToOne', 'multiToken'] as const
 const petOpts = ['verbalizer', 'maskRate', 'labelLoss', 'alpha', 'unlabeled', 'unlabeledRatio', ...scoreRule] as const
-const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...petOpts, 'patterns', 'weighting', 'models'] as const
+const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...distOpts, ...petOpts, 'patterns', 'weighting', 'models'] as const
 
 export const workflows = {
   zeroShot: {

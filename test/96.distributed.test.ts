@@ -156,6 +156,57 @@ t.test('sharded predict: 2 workers give every prediction of 1 process, PET and [
   }
 })
 
+t.test('ensemble, iPET and distill on 2 workers: members train data-parallel, pseudo-labels scored sharded', { skip: !available }, async t => {
+  const { ensemble, ipet, distill } = await import('../lib/index')
+  const unlabeled = path.join(dir, 'unlabeled.jsonl')
+  fs.writeFileSync(unlabeled, sentimentLines('train.jsonl', 100, 140))
+  const texts = fs.readFileSync(unlabeled, 'utf8').trim().split('\n').map(l => JSON.parse(l).text)
+  const common = {
+    patterns: [P1.pattern, '[MASK]好。{text}'], verbalizer: P1.verbalizer, model: noDropout, train: trainFile, dev: devFile, test: devFile,
+    unlabeled, epochs: 1, batchSize: 8, maskRate: 0, seed: 4, threads: 1, evalBatchSize: 8
+  }
+  const softOf = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map(l => JSON.parse(l))
+  // Soft labels: each member's weights agree with 1 process's to fp32 summation order (see WEIGHT_TOL), so their
+  // scores (logits, |x| < 30) agree to about 1e-4; the label each example gets must be the same.
+  const closeSoft = (a: Array<{ text: string, logits: number[] }>, b: typeof a, what: string) => {
+    t.same(b.map(r => r.text), texts, `${what}: rank 0 wrote every unlabeled example once, in input order`)
+    let worst = 0
+    a.forEach((r, i) => r.logits.forEach((x, l) => { worst = Math.max(worst, Math.abs(x - b[i].logits[l])) }))
+    t.ok(worst < 1e-3, `${what}: largest soft-label difference ${worst.toExponential(2)} < 1e-3`)
+    const argmax = (x: number[]) => x.indexOf(Math.max(...x))
+    t.same(b.map(r => argmax(r.logits)), a.map(r => argmax(r.logits)), `${what}: every pseudo-label the same`)
+  }
+
+  const one = await ensemble({ ...common, out: path.join(dir, 'ens1') })
+  const events: string[] = []
+  const two = await ensemble({ ...common, out: path.join(dir, 'ens2'), nproc: 2, distTimeout: 60, onProgress: e => { events.push(e.kind) } })
+  t.same(two.patterns.map(p => [p.weight, p.devAccuracy, p.testAccuracy]), one.patterns.map(p => [p.weight, p.devAccuracy, p.testAccuracy]),
+    'each member: the weight, dev and test accuracy of 1 process')
+  t.equal(two.devAccuracy, one.devAccuracy, `the ensemble's dev accuracy ${one.devAccuracy}`)
+  t.ok(events.includes('train') && events.includes('stage'), 'rank 0 relays its progress')
+  closeSoft(softOf(one.softLabels!), softOf(two.softLabels!), 'ensemble')
+  t.ok(fs.existsSync(path.join(dir, 'ens2', 'ensemble.json')) && fs.existsSync(path.join(dir, 'ens2', 'pattern-2', 'best', 'pet.json')), 'rank 0 wrote the run')
+
+  // iPET: the second generation trains on examples the first labeled; with the same pseudo-labels, the same sets.
+  const ip = { ...common, generations: 2, scaleFactor: 2 }
+  const ipOne = await ipet({ ...ip, out: path.join(dir, 'ipet1') })
+  const ipTwo = await ipet({ ...ip, out: path.join(dir, 'ipet2'), nproc: 2, distTimeout: 60 })
+  t.same(ipTwo.generations.map(g => g.models.map(m => m.examples)), ipOne.generations.map(g => g.models.map(m => m.examples)), 'the same training-set sizes per generation')
+  const grown = ipTwo.generations[1].models[0].examples
+  // 24 more wanted, in the labeled set's label ratio: a label predicted too rarely gives what there is
+  t.ok(grown > 24 && grown <= 48, `generation 1: 24 labeled + ${grown - 24} pseudo-labeled`)
+  t.same(ipTwo.generations.map(g => g.models.map(m => m.devAccuracy)), ipOne.generations.map(g => g.models.map(m => m.devAccuracy)), 'the same dev accuracy per member')
+  closeSoft(softOf(ipOne.softLabels), softOf(ipTwo.softLabels), 'iPET')
+
+  // distill from the ensemble's soft labels: the student's loss and dev accuracy of 1 process
+  const d = { softLabels: one.softLabels!, labels: one.labels, model: noDropout, dev: devFile, distillEpochs: 1, batchSize: 8, seed: 4, threads: 1, evalBatchSize: 8 }
+  const dOne = await distill({ ...d, out: path.join(dir, 'dist1') })
+  const dTwo = await distill({ ...d, out: path.join(dir, 'dist2'), nproc: 2, distTimeout: 60 })
+  t.equal(dTwo.steps, dOne.steps, `${dOne.steps} global steps`)
+  t.ok(Math.abs(dTwo.history[0].loss - dOne.history[0].loss) < 1e-5, `the same loss (${dTwo.history[0].loss} vs ${dOne.history[0].loss})`)
+  t.equal(dTwo.devAccuracy, dOne.devAccuracy, `the student's dev accuracy ${dOne.devAccuracy}`)
+})
+
 // ---- faults, through the CLI with the environment torchrun would set ----
 
 interface Ended { code: number | null, signal: string | null, stderr: string, seconds: number }

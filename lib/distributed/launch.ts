@@ -113,8 +113,11 @@ export async function launchWorkers<R> (workflow: string, options: Record<string
   // The most useful message first: a worker's own error (rank 0's if it has one), then how each worker ended.
   const first = errors.find(e => e.rank === 0) ?? errors[0]
   const ends = exits.map((e, r) => `rank ${r}: ${e ?? 'no exit'}`).join(', ')
-  if (first?.code === 'EABORT' || (aborted && first === undefined)) {
-    throw new PetError(first?.message ?? `aborted (${ends})`, 'EABORT')
+  // An abort the caller asked for is an abort, however the workers ended (one that stopped first cuts the others'
+  // all-reduce short).
+  if (aborted || first?.code === 'EABORT') {
+    const stopped = errors.find(e => e.code === 'EABORT')
+    throw new PetError(stopped?.message ?? `aborted (${ends})`, 'EABORT')
   }
   const msg = first !== undefined ? `${first.message} (rank ${first.rank}; ${ends})` : `a worker failed without a message (${ends})`
   throw new PetError(`distributed run with ${o.nproc} workers failed: ${msg}`, first?.code ?? 'EDIST')

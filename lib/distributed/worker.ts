@@ -2,7 +2,10 @@
 // RANK/WORLD_SIZE/… from its environment, and reports back: progress (rank 0), the result or the error.
 import { PetError } from '../errors'
 import type { ProgressEvent } from '../progress'
+import { distill } from '../workflows/distill'
+import { ensemble } from '../workflows/ensemble'
 import { finetune } from '../workflows/finetune'
+import { ipet } from '../workflows/ipet'
 import { predict } from '../workflows/predict'
 import { pretrain } from '../workflows/pretrain'
 import { ptune } from '../workflows/ptune'
@@ -10,7 +13,7 @@ import { train } from '../workflows/train'
 import { zeroShot } from '../workflows/zero-shot'
 import type { FromWorker, ToWorker } from './launch'
 
-const workflows: Record<string, (o: any) => Promise<unknown>> = { train, finetune, pretrain, ptune, zeroShot, predict }
+const workflows: Record<string, (o: any) => Promise<unknown>> = { train, finetune, pretrain, ptune, ensemble, ipet, distill, zeroShot, predict }
 const controller = new AbortController()
 const send = (m: FromWorker) => new Promise<void>(resolve => {
   try { process.send!(m, () => resolve()) } catch { resolve() }  // the launcher is gone: nothing to tell

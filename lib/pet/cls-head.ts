@@ -88,20 +88,21 @@ export function classifierSteps (model: MaskedLM, items: Item[], numLabels: numb
 
 /** Accuracy of the classifier head on labeled examples. */
 export async function classifierAccuracy (model: MaskedLM, labels: readonly string[], examples: readonly Example[],
-  inputs: readonly ClassifierInput[], batchSize: number): Promise<number> {
-  return accuracy(examples, await classifyExamples(model, labels, inputs, batchSize), labels).accuracy
+  inputs: readonly ClassifierInput[], batchSize: number, shard?: ScoreShard): Promise<number> {
+  return accuracy(examples, await classifyExamples(model, labels, inputs, batchSize, { shard }), labels).accuracy
 }
 
 /**
  * Loads a saved classifier checkpoint and scores it on labeled examples (the test split of a run, else dev):
- * the accuracy and the per-label breakdown.
+ * the accuracy and the per-label breakdown; with `shard`, sharded over the workers of a distributed run.
  */
 export async function evaluateClassifier (dir: string, load: Partial<LoadOptions>, labels: readonly string[], split: string,
-  examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number): Promise<{ accuracy: number, breakdown: LabelBreakdown }> {
+  examples: readonly Example[], fields: readonly string[], maxLength: number, batchSize: number,
+  shard?: ScoreShard): Promise<{ accuracy: number, breakdown: LabelBreakdown }> {
   const best = await MaskedLM.load(dir, load)
   try {
     best.addClassifier(labels.length)
-    const preds = await classifyExamples(best, labels, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize)
+    const preds = await classifyExamples(best, labels, examples.map(e => encodePlain(best, e, fields, maxLength)), batchSize, { shard })
     return { accuracy: accuracy(examples, preds, labels).accuracy, breakdown: labelBreakdown(split, labels, examples, preds) }
   } finally {
     best.dispose()

@@ -5,7 +5,7 @@ import type { Example } from '../data/examples'
 import { MaskedLM, type LoadOptions } from '../model'
 import { argmax, softmax, type LabelScoreOptions } from './label-scores'
 import { Pattern } from './pattern'
-import { accuracy, scoreExamples, type Prediction } from './score'
+import { accuracy, scoreExamples, type Prediction, type ScoreShard } from './score'
 import { Verbalizer, type VerbalizerSpec } from './verbalizer'
 
 export interface EnsembleMember {
@@ -22,6 +22,8 @@ export interface EnsembleOptions {
   maxLength: number
   labelScores: LabelScoreOptions
   signal?: AbortSignal
+  /** a worker of a distributed run: each member scores its share of the batches, every worker gets all the scores */
+  shard?: ScoreShard
 }
 
 /** Weighted mean of the members' label scores: [examples][labels]. */
@@ -35,7 +37,7 @@ export async function ensembleScores (members: readonly EnsembleMember[], exampl
     try {
       const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
       labels = [...verbalizer.labels]
-      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores, signal: o.signal })
+      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores, signal: o.signal, shard: o.shard })
       preds.forEach((p, e) => p.scores.forEach((s, l) => { sum[e][l] = (sum[e][l] ?? 0) + s * m.weight / total }))
     } finally {
       model.dispose()

@@ -1,5 +1,6 @@
 // One PET training run (one pattern): train with model selection on dev, then score the best checkpoint on test.
 import type { Example } from '../data/examples'
+import { joinGroup } from '../distributed/group'
 import { MaskedLM, type LoadOptions } from '../model'
 import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Pattern } from './pattern'
@@ -36,6 +37,29 @@ export async function evaluatePet (model: MaskedLM, pattern: Pattern, verbalizer
   return accuracy(examples, preds, verbalizer).accuracy
 }
 
+export interface FinalScores {
+  /** accuracy on test; undefined without a test split */
+  test?: number
+  /** per label, on test (else dev); undefined without either */
+  breakdown?: LabelBreakdown
+}
+
+/**
+ * The trained model scored on test (else dev) at the end of a run: accuracy and per-label breakdown. A distributed
+ * run scores it sharded, as dev: every worker ends with one process's predictions.
+ */
+export async function scoreFinal (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, splits: { dev?: readonly Example[], test?: readonly Example[] },
+  o: Pick<PetRunOptions, 'evalBatchSize' | 'loss' | 'loop'>): Promise<FinalScores> {
+  const split = splits.test ?? splits.dev
+  if (split === undefined) return {}
+  const shard = await joinGroup(o.loop.distTimeout ?? 300)
+  const preds = await scoreExamples(model, pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores, shard })
+  return {
+    test: splits.test !== undefined ? accuracy(splits.test, preds, verbalizer).accuracy : undefined,
+    breakdown: labelBreakdown(splits.test !== undefined ? 'test' : 'dev', verbalizer.labels, split, preds)
+  }
+}
+
 export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   // The verbalizer and the data are checked against the vocabulary before the (long) run starts.
   const probe = await MaskedLM.load(o.modelDir, o.load)
@@ -56,16 +80,12 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
       labelScores: o.loss.labelScores, maxLength: o.loss.maxLength, fields: [...o.pattern.fields]
     })
   }, o.loop)
-  let test: number | undefined
-  let breakdown: LabelBreakdown | undefined
-  const split = o.test ?? o.dev
-  if (split) {
+  let final: FinalScores = {}
+  if (o.test !== undefined || o.dev !== undefined) {
     const best = await MaskedLM.load(result.bestDir, o.load)
     try {
-      const preds = await scoreExamples(best, o.pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores })
-      if (o.test) test = accuracy(o.test, preds, verbalizer).accuracy
-      breakdown = labelBreakdown(o.test ? 'test' : 'dev', verbalizer.labels, split, preds)
+      final = await scoreFinal(best, o.pattern, verbalizer, o, o)
     } finally { best.dispose() }
   }
-  return { ...result, test, verbalizer, breakdown }
+  return { ...result, ...final, verbalizer }
 }

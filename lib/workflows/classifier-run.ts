@@ -1,9 +1,11 @@
 // One training run of the [CLS] classifier — fine-tuning on hard labels or distillation on soft ones — with model
 // selection on dev, then the best checkpoint scored on test (else dev) with its per-label breakdown.
 import type { Example } from '../data/examples'
+import { joinGroup } from '../distributed/group'
 import { MaskedLM, type LoadOptions } from '../model'
 import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
 import { writeTask } from '../pet/task'
+import type { ScoreShard } from '../pet/score'
 import type { LabelBreakdown } from '../report/per-label'
 import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Splits } from './common'
@@ -33,7 +35,7 @@ export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { t
     const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))
     task = {
       ...classifierSteps(probe, items, labels.length, o.temperature),
-      evaluate: splits.dev ? (m: MaskedLM) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize) : undefined,
+      evaluate: splits.dev ? (m: MaskedLM, shard?: ScoreShard) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize, shard) : undefined,
       describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength, fields })
     }
   } finally {
@@ -45,6 +47,8 @@ export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { t
     return model
   }, task, o.loop)
   const split = splits.test ?? splits.dev
-  const evaluated = split ? await evaluateClassifier(r.bestDir, o.load, labels, splits.test ? 'test' : 'dev', split, fields, maxLength, o.evalBatchSize) : undefined
+  // a distributed run scores it sharded, as dev: every worker ends with one process's predictions
+  const shard = await joinGroup(o.loop.distTimeout ?? 300)
+  const evaluated = split ? await evaluateClassifier(r.bestDir, o.load, labels, splits.test ? 'test' : 'dev', split, fields, maxLength, o.evalBatchSize, shard) : undefined
   return { ...r, test: splits.test ? evaluated?.accuracy : undefined, breakdown: evaluated?.breakdown }
 }

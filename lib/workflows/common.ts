@@ -183,16 +183,3 @@ export async function onWorkers<R> (workflow: string, options: object, o: { npro
   const out = outIsRunDir ? runDir(o, workflow) : o.out
   return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? 300, out })
 }
-
-/**
- * Workflows that write files of their own besides a training run (soft labels, per-member runs, predictions) do not
- * run distributed yet: started as one worker of several (RANK, WORLD_SIZE set), they stop at once instead of having
- * every worker write the same files.
- */
-export function notDistributed (command: string): void {
-  const dist = distEnv()
-  if (dist !== undefined) {
-    throw new PetError(`${command} does not run distributed yet (WORLD_SIZE is ${dist.worldSize}): ` +
-      'start it as a single process; train, finetune, pretrain, ptune, zero-shot and predict take --nproc or the environment', 'EINVAL')
-  }
-}

@@ -7,7 +7,7 @@ import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { runClassifier } from './classifier-run'
-import { loadOptionsOf, loopOptions, modelDirOf, notDistributed, readSplits, runDir, type RunResult, type Settled } from './common'
+import { loadOptionsOf, loopOptions, modelDirOf, onWorkers, readSplits, runDir, type RunResult, type Settled } from './common'
 import { runEnsemble, type EnsembleOptions } from './ensemble'
 
 export interface DistillOptions extends Omit<EnsembleOptions, 'patterns'> {
@@ -44,7 +44,8 @@ type Settings = Settled<DistillOptions> & { weighting: 'wmean' | 'uniform', fiel
  */
 export async function distill (options: DistillOptions): Promise<DistillResult> {
   const o = workflowOptions<Settings>(workflows.distill, options)
-  notDistributed('distill')
+  const onWorkersResult = await onWorkers<DistillResult>('distill', options, o)
+  if (onWorkersResult !== undefined) return onWorkersResult
   const out = runDir(o, 'distill')
   let labels: string[]
   let fields: string[]

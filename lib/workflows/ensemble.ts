@@ -2,9 +2,11 @@
 // unlabeled data — as a library call; distill() builds on it.
 import * as path from 'node:path'
 import { writeFileAtomic } from '../atomic-write'
+import { isWriter } from '../distributed/env'
+import { joinGroup } from '../distributed/group'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import { ensembleAccuracy, ensembleScores, toPredictions, writeSoftLabels, type EnsembleMember } from '../pet/ensemble'
+import { ensembleAccuracy, ensembleScores, toPredictions, writeSoftLabels, type EnsembleMember, type EnsembleOptions as EnsembleScoring } from '../pet/ensemble'
 import { Pattern } from '../pet/pattern'
 import { runPet } from '../pet/run-pet'
 import { accuracy } from '../pet/score'
@@ -14,7 +16,7 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, notDistributed
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers
 } from './common'
 
 export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -58,24 +60,35 @@ export interface EnsembleRun {
 
 export async function ensemble (options: EnsembleOptions): Promise<EnsembleResult> {
   const o = workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options)
-  notDistributed('ensemble')
+  const onWorkersResult = await onWorkers<EnsembleResult>('ensemble', options, o)
+  if (onWorkersResult !== undefined) return onWorkersResult
   return (await runEnsemble(o, runDir(o, 'ensemble'))).result
 }
 
-export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }, out: string): Promise<EnsembleRun> {
+/**
+ * What ensemble and iPET share before their members train: the patterns (reading the same fields), the splits and
+ * unlabeled data, PET's loss, and how members score. A worker of a distributed run joins its group here: members
+ * train data-parallel (runTraining) and every scoring pass is sharded.
+ */
+export async function memberSetup (o: Settled<EnsembleOptions> & { patterns: string[] }) {
   const patterns = o.patterns.map(p => new Pattern(p))
   const fields = patterns[0].fields
   if (patterns.some(p => p.fields.join() !== fields.join())) throw new PetError('all patterns must read the same fields', 'EPATTERN')
-  if (o.models !== undefined && o.models.length !== patterns.length) {
-    throw new PetError(`models names ${o.models.length} directories for ${patterns.length} patterns`, 'EINVAL')
-  }
   const verbalizer = o.verbalizer!
   const splits = readSplits(o, fields)
-  const loss = petLoss(o)
   const unlabeled = readUnlabeled(o, fields)
+  const loss = petLoss(o)
   const load = loadOptionsOf(o)
-  const modelDir = modelDirOf(o)
-  const eo = { verbalizer, load, batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores, signal: o.signal }
+  const shard = await joinGroup(o.distTimeout)
+  const scoring: EnsembleScoring = { verbalizer, load, batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores, signal: o.signal, shard }
+  return { patterns, fields, verbalizer, splits, unlabeled, loss, load, modelDir: modelDirOf(o), scoring }
+}
+
+export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }, out: string): Promise<EnsembleRun> {
+  if (o.models !== undefined && o.models.length !== o.patterns.length) {
+    throw new PetError(`models names ${o.models.length} directories for ${o.patterns.length} patterns`, 'EINVAL')
+  }
+  const { patterns, fields, verbalizer, splits, unlabeled, loss, load, modelDir, scoring: eo } = await memberSetup(o)
 
   const members: EnsembleMember[] = []
   const perPattern: EnsembleMemberResult[] = []
@@ -113,12 +126,12 @@ export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'w
     labels = r.labels
     unlabeledScores = r.scores
     softLabels = path.join(out, 'soft-labels.jsonl')
-    writeSoftLabels(softLabels, unlabeled, r.scores)
+    if (isWriter()) writeSoftLabels(softLabels, unlabeled, r.scores)
   }
   const result: EnsembleResult = {
     command: 'ensemble', weighting: o.weighting, patterns: perPattern, labels, labeled: splits.train.length, unlabeled: unlabeled.length,
     devAccuracy: dev, testAccuracy: test, softLabels, out
   }
-  writeFileAtomic(path.join(out, 'ensemble.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
+  if (isWriter()) writeFileAtomic(path.join(out, 'ensemble.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
   return { result, fields: [...fields], unlabeled, unlabeledScores }
 }

@@ -2,11 +2,11 @@
 // labeled, as a library call.
 import * as path from 'node:path'
 import { writeFileAtomic } from '../atomic-write'
+import { isWriter } from '../distributed/env'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import { ensembleAccuracy, ensembleScores, toPredictions, writeSoftLabels, type EnsembleMember } from '../pet/ensemble'
 import { labelRatio, pickTeachers, selectPseudoLabeled } from '../pet/ipet'
-import { Pattern } from '../pet/pattern'
 import { runPet } from '../pet/run-pet'
 import { accuracy } from '../pet/score'
 import type { Control } from '../progress'
@@ -15,9 +15,10 @@ import { workflows } from '../options'
 import { Rng } from '../train/rng'
 import { workflowOptions } from '../validate'
 import {
-  loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, notDistributed
+  loopOptions, runDir,
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers
 } from './common'
+import { memberSetup } from './ensemble'
 
 export interface IpetOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
   /** at least two patterns */
@@ -50,17 +51,10 @@ export interface IpetResult {
 
 export async function ipet (options: IpetOptions): Promise<IpetResult> {
   const o = workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options)
-  notDistributed('ipet')
-  const patterns = o.patterns.map(p => new Pattern(p))
-  if (patterns.length < 2) throw new PetError('iPET needs at least two patterns', 'EINVAL')
-  const fields = patterns[0].fields
-  if (patterns.some(p => p.fields.join() !== fields.join())) throw new PetError('all patterns must read the same fields', 'EPATTERN')
-  const verbalizer = o.verbalizer!
-  const splits = readSplits(o, fields)
-  const unlabeled = readUnlabeled(o, fields)
-  const loss = petLoss(o)
-  const load = loadOptionsOf(o)
-  const modelDir = modelDirOf(o)
+  const onWorkersResult = await onWorkers<IpetResult>('ipet', options, o)
+  if (onWorkersResult !== undefined) return onWorkersResult
+  if (o.patterns.length < 2) throw new PetError('iPET needs at least two patterns', 'EINVAL')
+  const { patterns, verbalizer, splits, unlabeled, loss, load, modelDir, scoring: eo } = await memberSetup(o)
   const out = runDir(o, 'ipet')
   const rng = new Rng(o.seed ^ 0x1be7)
   const labels = Object.keys(verbalizer)
@@ -70,7 +64,6 @@ export async function ipet (options: IpetOptions): Promise<IpetResult> {
     return i
   })
   const ratio = labelRatio(labeledIdx, labels.length)
-  const eo = { verbalizer, load, batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores, signal: o.signal }
 
   let members: EnsembleMember[] = []
   const generations: IpetGeneration[] = []
@@ -104,10 +97,10 @@ export async function ipet (options: IpetOptions): Promise<IpetResult> {
   const test = await ensembleAccuracy(members, splits.test, eo)
   const { scores } = await ensembleScores(members, unlabeled, eo)
   const softLabels = path.join(out, 'soft-labels.jsonl')
-  writeSoftLabels(softLabels, unlabeled, scores)
+  if (isWriter()) writeSoftLabels(softLabels, unlabeled, scores)
   const result: IpetResult = {
     command: 'ipet', generations, logitsShare: o.logitsShare, scaleFactor: o.scaleFactor, labels, devAccuracy: dev, testAccuracy: test, softLabels, out
   }
-  writeFileAtomic(path.join(out, 'ipet.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
+  if (isWriter()) writeFileAtomic(path.join(out, 'ipet.json'), JSON.stringify(snakeKeys(result), null, 2) + '\n')
   return result
 }

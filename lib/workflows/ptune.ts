@@ -5,7 +5,7 @@ import type { NativeTrainable } from '../../bindings'
 import { PetError } from '../errors'
 import { MaskedLM } from '../model'
 import { Pattern } from '../pet/pattern'
-import { evaluatePet } from '../pet/run-pet'
+import { evaluatePet, scoreFinal, type FinalScores } from '../pet/run-pet'
 import { writeTask } from '../pet/task'
 import { petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
@@ -13,8 +13,6 @@ import type { Control } from '../progress'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
 import { promptInitValues, promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
 import { writeReport } from '../report/run-report'
-import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
-import { accuracy, scoreExamples } from '../pet/score'
 import { workflows } from '../options'
 import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
@@ -144,19 +142,16 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
     saveWeights: mode === 'frozen' ? (dir, model) => saveAdapter(path.join(dir, 'adapter'), model, adapterFields) : undefined
   }, loop)
   const adapterDir = mode === 'frozen' ? path.join(r.bestDir, 'adapter') : null
-  let test: number | undefined
-  let breakdown: LabelBreakdown | undefined
-  const split = splits.test ?? splits.dev
-  if (split) {
+  let final: FinalScores = {}
+  if (splits.test !== undefined || splits.dev !== undefined) {
     // Frozen: the adapter on the unchanged base model, as a user would load it; full: the saved model.
     const m = await MaskedLM.load(adapterDir !== null ? modelDir : r.bestDir, load)
     try {
       if (adapterDir !== null) loadAdapter(m, adapterDir)
-      const preds = await scoreExamples(m, pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: loss.maxLength, labelScores: loss.labelScores })
-      if (splits.test) test = accuracy(splits.test, preds, verbalizer).accuracy
-      breakdown = labelBreakdown(splits.test ? 'test' : 'dev', verbalizer.labels, split, preds)
+      final = await scoreFinal(m, pattern, verbalizer, splits, { evalBatchSize: o.evalBatchSize, loss, loop })
     } finally { m.dispose() }
   }
+  const { test, breakdown } = final
   const summary = {
     command: 'ptune' as const, mode, encoder, pattern: pattern.source, promptTokens: rows.length, labeled: splits.train.length,
     epochs: o.epochs, lr: o.lr, promptLr: promptLr || o.lr, promptInit: o.promptInit ?? null, auxMlmWeight: o.auxMlmWeight, seed: o.seed,
