@@ -175,21 +175,46 @@ step_build_direct() {
   # shellcheck disable=SC2012
   DIRECT_HDR="$(ls -t native/core/*.h | head -n 1)"
   export DIRECT_HDR
+  site="$(dirname "$(dirname "$tlib")")"
+  # c10d (core_test's group-of-one all-reduce): Gloo where torch ships its headers, NCCL for CUDA tensors where
+  # nccl.h is found too. distributed.cc is compiled on its own; if it does not compile or link with them, it is
+  # built as the stub and core_test says that c10d is unavailable.
+  local c10d_flags="" nccl_inc="" d
+  if [ -f "$tinc/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp" ] && [ -f "$tinc/gloo/config.h" ]; then
+    c10d_flags="-DPET_C10D_GLOO -DUSE_C10D_GLOO"
+    for d in "$tinc" "$site"/nvidia/nccl/include "${CUDA_HOME:-/usr/local/cuda}/include"; do
+      [ -f "$d/nccl.h" ] && { nccl_inc="$d"; break; }
+    done
+    if [ -n "$nccl_inc" ] && [ -f "$tinc/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp" ] && [ -e "$tlib/libtorch_cuda.so" ]; then
+      c10d_flags="$c10d_flags -DPET_C10D_NCCL -DUSE_C10D_NCCL -isystem $nccl_inc"
+      for d in "$site"/nvidia/*/include "${CUDA_HOME:-/usr/local/cuda}/include"; do [ -d "$d" ] && c10d_flags="$c10d_flags -isystem $d"; done
+    fi
+  fi
   # shellcheck disable=SC2016
-  printf '%s\n' native/core/*.cc native/tests/core_test.cc native/tests/core_bench.cc |
+  printf '%s\n' native/core/*.cc native/tests/core_test.cc native/tests/core_bench.cc | grep -v 'distributed\.cc$' |
     xargs -P "$JOBS" -I{} sh -c 'f="{}"; o="$DIRECT_OUT/$(basename "$f" .cc).o"; { [ "$o" -nt "$f" ] && [ "$o" -nt "$DIRECT_HDR" ]; } || g++ $DIRECT_FLAGS -c "$f" -o "$o" || { echo "compile failed: $f"; exit 255; }' ||
     { echo "compilation failed"; return 1; }
+  stub() { echo "c10d: distributed.cc built as the stub ($1)"; g++ $DIRECT_FLAGS -c native/core/distributed.cc -o "$out/distributed.o"; }
+  if [ -z "$c10d_flags" ]; then
+    stub "torch ships no c10d/Gloo headers" || return 1
+  elif g++ $DIRECT_FLAGS $c10d_flags -c native/core/distributed.cc -o "$out/distributed.o"; then
+    echo "c10d: distributed.cc with $c10d_flags"
+  else
+    stub "it does not compile with $c10d_flags" || return 1
+  fi
   for f in native/core/*.cc; do objs+=("$out/$(basename "$f" .cc).o"); done
   libs=("-L$tlib" "-Wl,-rpath,$tlib" "-Wl,--no-as-needed")
   [ -e "$tlib/libtorch_cuda.so" ] && libs+=(-ltorch_cuda)
   [ -e "$tlib/libc10_cuda.so" ] && libs+=(-lc10_cuda)
   libs+=(-ltorch -ltorch_cpu -lc10 "-Wl,--as-needed" "-Wl,--allow-shlib-undefined" -pthread -ldl)
   # the pip nvidia/* library folders, for the linker's look at torch_cuda's own dependencies
-  site="$(dirname "$(dirname "$tlib")")"
   for f in "$site"/nvidia/*/lib; do [ -d "$f" ] && libs+=("-Wl,-rpath-link,$f"); done
-  if ! g++ -o "$BUILD/core_test" "$out/core_test.o" "${objs[@]}" "${libs[@]}" ||
-     ! g++ -o "$BUILD/core_bench" "$out/core_bench.o" "${objs[@]}" "${libs[@]}"; then
-    echo "link failed"; return 1
+  link() {
+    g++ -o "$BUILD/core_test" "$out/core_test.o" "${objs[@]}" "${libs[@]}" &&
+      g++ -o "$BUILD/core_bench" "$out/core_bench.o" "${objs[@]}" "${libs[@]}"
+  }
+  if ! link; then
+    { [ -n "$c10d_flags" ] && stub "it does not link with $c10d_flags" && link; } || { echo "link failed"; return 1; }
   fi
   ls -la "$BUILD/core_test" "$BUILD/core_bench"
   starts

@@ -207,6 +207,17 @@ t.test('ensemble, iPET and distill on 2 workers: members train data-parallel, ps
   t.equal(dTwo.devAccuracy, dOne.devAccuracy, `the student's dev accuracy ${dOne.devAccuracy}`)
 })
 
+t.test('a worker given --device cuda takes the GPU of its LOCAL_RANK', async t => {
+  const { deviceOf } = await import('../lib/workflows/common')
+  const saved = { RANK: process.env.RANK, WORLD_SIZE: process.env.WORLD_SIZE, LOCAL_RANK: process.env.LOCAL_RANK }
+  t.teardown(() => { for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v } })
+  t.equal(deviceOf('cuda'), 'cuda', 'a single process keeps cuda')
+  Object.assign(process.env, { RANK: '3', WORLD_SIZE: '4', LOCAL_RANK: '1' })
+  t.equal(deviceOf('cuda'), 'cuda:1', 'rank 3 with LOCAL_RANK 1: cuda:1')
+  t.equal(deviceOf('cuda:0'), 'cuda:0', 'an explicit GPU stays')
+  t.equal(deviceOf('cpu'), 'cpu', 'cpu stays')
+})
+
 // ---- faults, through the CLI with the environment torchrun would set ----
 
 interface Ended { code: number | null, signal: string | null, stderr: string, seconds: number }

@@ -111,7 +111,13 @@ export interface RunResult {
 
 export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? defaultModelDir)
 
-export const loadOptionsOf = (o: ModelOptions): Partial<LoadOptions> => ({ device: o.device, threads: o.threads, precision: o.precision })
+/** A worker of a distributed run given 'cuda' takes the GPU of its LOCAL_RANK, as torchrun-launched scripts do. */
+export function deviceOf (device: string | undefined): string | undefined {
+  const dist = distEnv()
+  return device === 'cuda' && dist !== undefined ? `cuda:${dist.localRank}` : device
+}
+
+export const loadOptionsOf = (o: ModelOptions): Partial<LoadOptions> => ({ device: deviceOf(o.device), threads: o.threads, precision: o.precision })
 
 export interface Splits { train: Example[], dev?: Example[], test?: Example[] }
 

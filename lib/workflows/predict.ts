@@ -7,7 +7,7 @@ import type { Control } from '../progress'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { joinGroup } from '../distributed/group'
-import { onWorkers, type ModelOptions, type Settled } from './common'
+import { deviceOf, onWorkers, type ModelOptions, type Settled } from './common'
 
 export interface PredictOptions extends ModelOptions, Control {
   /** the trained model: a run directory, its best/, or — with `prompt` — the base model */
@@ -45,7 +45,7 @@ export async function predict (options: PredictOptions): Promise<PredictResult> 
   // A worker of a distributed run scores its share of the batches; every worker ends with all the scores.
   const group = await joinGroup(o.distTimeout)
   const classifier = await Classifier.load(o.prompt ?? o.model, {
-    model: o.prompt !== undefined ? o.model : undefined, device: o.device, threads: o.threads, precision: o.precision, textField: o.textField, batchSize: o.batchSize
+    model: o.prompt !== undefined ? o.model : undefined, device: deviceOf(o.device), threads: o.threads, precision: o.precision, textField: o.textField, batchSize: o.batchSize
   })
   try {
     const examples = loadExamples(o.data, classifier.fields, fieldMap(classifier.fields, o), 'data')

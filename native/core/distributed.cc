@@ -19,6 +19,14 @@
 #else
 #define PET_HAVE_C10D 0
 #endif
+// CUDA tensors go through NCCL when the LibTorch has it (CMake defines PET_C10D_NCCL for a CUDA LibTorch whose
+// ProcessGroupNCCL.hpp and nccl.h it finds), as torch.distributed does with the backend "cpu:gloo,cuda:nccl".
+#if PET_HAVE_C10D && defined(PET_C10D_NCCL)
+#define PET_HAVE_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#else
+#define PET_HAVE_NCCL 0
+#endif
 
 namespace petcore {
 namespace {
@@ -81,9 +89,9 @@ std::string DistGroup::unavailable_reason() {
 #if PET_HAVE_C10D
 namespace {
 
-class GlooGroup : public DistGroup {
+class C10dGroup : public DistGroup {
  public:
-  explicit GlooGroup(const DistOptions& o) : DistGroup(o) {}
+  explicit C10dGroup(const DistOptions& o) : DistGroup(o) {}
 
   void connect() {
     const auto timeout = std::chrono::milliseconds(opts_.timeout_ms);
@@ -139,6 +147,13 @@ class GlooGroup : public DistGroup {
   }
 
   void allreduce_sum(at::Tensor& t) override {
+#if PET_HAVE_NCCL
+    if (t.is_cuda()) {
+      std::vector<at::Tensor> v{t};
+      run("all-reduce (NCCL)", [&] { return nccl().allreduce(v); });
+      return;
+    }
+#endif
     std::vector<at::Tensor> v{t.device().is_cpu() ? t : t.to(at::kCPU)};
     run("all-reduce", [&] { return pg_->allreduce(v); });
     if (!t.device().is_cpu()) t.copy_(v[0]);
@@ -146,6 +161,10 @@ class GlooGroup : public DistGroup {
 
   void barrier() override {
     run("barrier", [&] { return pg_->barrier(); });
+  }
+
+  std::string backend(const at::Device& device) const override {
+    return device.is_cuda() && PET_HAVE_NCCL ? "nccl" : "gloo";
   }
 
   void check_same(const std::string& what, const std::string& value) override {
@@ -186,6 +205,19 @@ class GlooGroup : public DistGroup {
     }
   }
 
+#if PET_HAVE_NCCL
+  // Made at the first CUDA all-reduce (every rank reaches it at the same step); NCCL picks the tensor's device.
+  c10d::ProcessGroupNCCL& nccl() {
+    if (!nccl_) {
+      auto no = c10d::ProcessGroupNCCL::Options::create();
+      no->timeout = std::chrono::milliseconds(opts_.timeout_ms);
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_),
+                                                          opts_.rank, opts_.world_size, no);
+    }
+    return *nccl_;
+  }
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
+#endif
   c10::intrusive_ptr<c10d::TCPStore> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
   int64_t checks_ = 0;
@@ -204,7 +236,7 @@ std::shared_ptr<DistGroup> DistGroup::create(const DistOptions& o) {
   if (o.timeout_ms <= 0) throw std::runtime_error("the distributed timeout must be > 0");
   if (o.master_addr.empty()) throw std::runtime_error("MASTER_ADDR is empty");
 #if PET_HAVE_C10D
-  auto g = std::make_shared<GlooGroup>(o);
+  auto g = std::make_shared<C10dGroup>(o);
   g->connect();
   return g;
 #else

@@ -35,10 +35,12 @@ class DistGroup {
   int world_size() const { return opts_.world_size; }
   int64_t timeout_ms() const { return opts_.timeout_ms; }
 
-  // In-place sum over the ranks of one tensor (any device: non-CPU tensors go through a CPU copy for Gloo).
-  // Blocks until done or the timeout; throws on a dead peer or a timeout.
+  // In-place sum over the ranks of one tensor: CUDA tensors through NCCL when the build has it (else, as every
+  // non-CPU tensor, through a CPU copy for Gloo). Blocks until done or the timeout; throws on a dead peer or a timeout.
   virtual void allreduce_sum(at::Tensor& t) = 0;
   virtual void barrier() = 0;
+  // Which c10d backend reduces tensors on `device`: "gloo" or "nccl".
+  virtual std::string backend(const at::Device& device) const = 0;
   // Every rank passes its own `value` for `what`; throws on every rank (naming the ranks) unless all are equal.
   // Calls must come in the same order on every rank.
   virtual void check_same(const std::string& what, const std::string& value) = 0;

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <functional>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <map>
 #include <string>
 
@@ -15,6 +17,7 @@
 #include "bert_model.h"
 #include "classifier.h"
 #include "cpu_inference.h"
+#include "distributed.h"
 #include "optimizer_step.h"
 #include "safetensors.h"
 #include "scoring.h"
@@ -28,6 +31,40 @@ static void check(const char* what, double err, double tol, bool enforce) {
   const bool ok = err <= tol;
   std::printf("%-48s %.3e  (tolerance %.0e)%s\n", what, err, tol, ok ? "" : (enforce ? "  FAIL" : "  (reported)"));
   if (!ok && enforce) ++failures;
+}
+
+// A port the OS has free now (bound to 0, read back, released).
+static int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof a;
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+// c10d links and runs on this device: a group of one (rank 0 serves the TCPStore) all-reduces a tensor there —
+// Gloo on CPU, NCCL on CUDA when the build has it — and passes a barrier. Skipped (and said) without c10d.
+static void check_dist_group_of_one(const at::Device& device) {
+  if (!DistGroup::available()) {
+    std::printf("%-48s skipped: %s\n", "c10d group of one", DistGroup::unavailable_reason().c_str());
+    return;
+  }
+  DistOptions o;
+  o.master_port = free_port();
+  o.timeout_ms = 60000;
+  auto group = DistGroup::create(o);
+  at::Tensor t = at::arange(1, 9, at::TensorOptions().dtype(at::kFloat).device(device));
+  const at::Tensor want = t.clone();
+  group->allreduce_sum(t);
+  group->barrier();
+  const std::string what = "c10d all-reduce, world size 1 (" + group->backend(device) + ")";
+  check(what.c_str(), (t - want).abs().max().item<double>(), 0, true);
 }
 
 // The fused AdamW step (optimizer_step.cc) against LibTorch's per-tensor AdamW: the same parameters after a few full
@@ -173,6 +210,7 @@ int main(int argc, char** argv) {
       check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
     }
     check_fused_adamw(argv[1], device, ref);
+    check_dist_group_of_one(device);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;

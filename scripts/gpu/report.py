@@ -70,7 +70,7 @@ def parity(path):
                 if m:
                     out.append({'check': m.group(1).strip(), 'error': float(m.group(2)), 'tolerance': m.group(3),
                                 'status': m.group(4).strip() or 'ok'})
-                elif line.startswith('core_test:') or line.startswith('error:'):
+                elif line.startswith('core_test:') or line.startswith('error:') or ' skipped: ' in line:
                     out.append({'check': line.strip(), 'error': None, 'tolerance': None, 'status': ''})
     except OSError:
         return None
