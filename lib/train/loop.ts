@@ -125,6 +125,9 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
   const stepsPerEpoch = Math.ceil(task.items.length / o.batchSize)
   const totalSteps = stepsPerEpoch * o.epochs
   const saveWeights = task.saveWeights ?? ((dir: string, m: MaskedLM) => m.save(dir))
+  // setTrainable compares the model and the settings across the ranks, synchronously: wait for every rank here first
+  // (asynchronously), so that the comparison finds them all there and the event loop is not held while one loads.
+  await dist?.barrier()
   try {
     model.setTrainable(o.trainable, {
       lr: o.lr,

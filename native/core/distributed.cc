@@ -1,5 +1,6 @@
 #include "distributed.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -122,13 +123,26 @@ class C10dGroup : public DistGroup {
       try {
         auto v = store_->get("pet/world/" + std::to_string(r));
         theirs.assign(v.begin(), v.end());
+        // rank 0 serves the store: it stays until the others have read its world size (below)
+        if (r == 0) store_->set("pet/world/read/" + std::to_string(opts_.rank), std::vector<uint8_t>{1});
       } catch (const std::exception& e) {
         throw std::runtime_error("rank " + std::to_string(r) + " did not join the rendezvous at " + where + " within " +
                                  seconds(opts_.timeout_ms) + " (WORLD_SIZE=" + mine + "; is every worker started?)");
       }
-      if (theirs != mine)
+      if (theirs != mine) {
+        if (opts_.rank == 0) {
+          // Leaving now would close the store under a rank about to read rank 0's WORLD_SIZE, which would then
+          // blame a missing rank 0: wait (briefly) until each has read it, so that every rank names the mismatch.
+          for (int q = 1; q < opts_.world_size; ++q) {
+            try {
+              store_->wait({"pet/world/read/" + std::to_string(q)}, std::chrono::milliseconds(std::min<int64_t>(opts_.timeout_ms, 5000)));
+            } catch (const std::exception&) {
+            }
+          }
+        }
         throw std::runtime_error("the workers disagree on the world size: rank " + std::to_string(opts_.rank) +
                                  " has WORLD_SIZE=" + mine + ", rank " + std::to_string(r) + " has " + theirs);
+      }
     }
     try {
       auto po = c10d::ProcessGroupGloo::Options::create(timeout);
