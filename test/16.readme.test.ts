@@ -1,8 +1,9 @@
 // Every example of the README runs: the library's code blocks from the package folder (as a user's script would,
-// with 'pet-mlm' resolved to this checkout), and the main job's command line.
+// with 'pet-mlm' resolved to this checkout), the main job's command line and the data-parallel commands.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { repo, tmpDir } from './helpers/paths'
@@ -63,4 +64,25 @@ t.test('README: the main job', async t => {
   const r = spawnSync(process.execPath, [path.join(repo, 'bin/pet.js'), ...args], { cwd: repo, encoding: 'utf8' })
   t.equal(r.status, 0, r.stderr)
   t.match(r.stdout, new RegExp(`^accuracy: ${cmd![2].replace('.', '\\.')} \\(${cmd![3]}/${cmd![4]}\\)`, 'm'), 'prints what the README says')
+})
+
+t.test('README: data-parallel training, --nproc 2 and the environment variables, give the same run', async t => {
+  const section = readme.slice(readme.indexOf('## Data-parallel training'), readme.indexOf('\n## ', readme.indexOf('## Data-parallel training') + 1))
+  const sh = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1])
+  t.equal(sh.length, 2, 'two examples: --nproc, and the variables')
+  const cwd = tmpDir('pet-readme-dist-')
+  fs.symlinkSync(path.join(repo, 'data'), path.join(cwd, 'data'))
+  const port = await new Promise<number>(resolve => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)) })
+  })
+  const script = sh.join('\n').replace(/npx pet /g, `"${process.execPath}" "${path.join(repo, 'bin/pet.js')}" `).replace(/MASTER_PORT=29500/g, `MASTER_PORT=${port}`)
+  const r = spawnSync('bash', ['-e', '-c', script], { cwd, encoding: 'utf8', timeout: 600_000 })
+  t.equal(r.status, 0, `both examples run: ${r.stderr}`)
+  const history = (run: string) => JSON.parse(fs.readFileSync(path.join(cwd, 'runs', run, 'history.json'), 'utf8')) as Array<{ loss: number, dev: number }>
+  const a = history('pet-2')
+  const b = history('pet-env')
+  t.equal(a.length, 2, 'two epochs')
+  t.ok(a.every(h => Number.isFinite(h.loss) && h.dev >= 0 && h.dev <= 1 && Math.abs(h.dev * 200 - Math.round(h.dev * 200)) < 1e-9), 'losses, dev accuracies k/200')
+  // the same 2 ranks, seeds and threads: the same steps whichever way the workers were started
+  t.same(b.map(h => [h.loss, h.dev]), a.map(h => [h.loss, h.dev]), 'the same losses and dev accuracies')
 })
