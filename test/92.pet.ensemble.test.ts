@@ -67,3 +67,42 @@ t.test('pretrain continues MLM training and writes a usable model', async t => {
   t.equal(z.status, 0, z.stderr)
   t.equal(lastJson(z.stdout).n, 80)
 })
+
+t.test('an interrupted ensemble resumes: finished members stand, the interrupted one continues', async t => {
+  const { ensemble } = await import('../lib/index')
+  const out = path.join(dir, 'ens-resume')
+  const opts = {
+    patterns: ['[MASK]满意。{text}', '[MASK]好。{text}'], verbalizer: { positive: ['很'], negative: ['不'] }, train, dev,
+    unlabeled, epochs: 2, batchSize: 8, seed: 3, weighting: 'uniform' as const, out
+  }
+  const ac = new AbortController()
+  let member = 0
+  const err = await ensemble({
+    ...opts,
+    signal: ac.signal,
+    onProgress: e => {
+      if (e.kind === 'stage' && /^pattern \d/.test(e.message)) member++
+      if (e.kind === 'epoch' && member === 2 && e.epoch === 1) ac.abort()
+    }
+  }).catch(e => e)
+  t.equal(err.code, 'EABORT', err.message)
+  const firstBest = path.join(out, 'pattern-1', 'best', 'model.safetensors')
+  const before = fs.statSync(firstBest).mtimeMs
+  t.ok(fs.existsSync(path.join(out, 'pattern-1', 'done.json')), 'member 1 finished: its result is kept')
+  t.ok(fs.existsSync(path.join(out, 'pattern-2', 'last', 'state.json')), 'member 2 stopped after its first epoch')
+  const trained: number[] = []
+  let current = 0
+  const r = await ensemble({
+    ...opts,
+    resume: true,
+    onProgress: e => {
+      if (e.kind === 'stage' && /^pattern \d/.test(e.message)) current++
+      if (e.kind === 'train') trained.push(current)
+    }
+  })
+  t.notOk(trained.includes(1), 'member 1 is not trained again')
+  t.equal(trained.filter(m => m === 2).length, 3, 'member 2 trains only its second epoch (24 examples: 3 steps)')
+  t.equal(fs.statSync(firstBest).mtimeMs, before, "member 1's checkpoint is untouched")
+  t.ok(r.patterns.every(p => isAccuracyOver(p.devAccuracy, 80)), 'both members have dev accuracies (k/80)')
+  t.equal(fs.readFileSync(r.softLabels!, 'utf8').trim().split('\n').length, 64, 'soft labels for every unlabeled example')
+})

@@ -93,7 +93,11 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
   let resumedFrom: number | undefined
 
   let resumeDir: string | undefined
+  const donePath = path.join(o.outDir, 'done.json')
   if (o.resume) {
+    // A run that finished (an ensemble's or iPET's earlier member, say) has nothing left to train: its result stands.
+    const done = readJson<LoopResult>(donePath)
+    if (done !== undefined) return { ...done, resumedFrom: done.history.at(-1)?.epoch ?? 0 }
     const last = resolveCheckpoint(lastDir, 'state.json')
     const saved = last ? readJson<LoopState>(path.join(last, 'state.json')) : undefined
     if (saved && last) {
@@ -107,6 +111,8 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
   // each steps on its share of every global batch, and rank 0 alone writes the run directory. The files rank 0
   // writes are read by all (resume, the best checkpoint): one machine, or a shared filesystem.
   const dist = await joinGroup(o.distTimeout ?? 300)
+  // a new run in a used directory: an earlier run's result is no longer this directory's
+  if (!o.resume && (dist?.rank ?? 0) === 0) fs.rmSync(donePath, { force: true })
   const model = await open(resumeDir)
   try {
     return await loop(model, task, o, state, rng, resumedFrom, dist)
@@ -216,13 +222,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     await dist?.barrier()
     if (o.patience > 0 && epoch - state.bestEpoch >= o.patience) break
   }
-  // A finished run leaves best/ and the history; the resume files are no longer needed.
-  if (writer) {
-    fs.rmSync(lastDir, { recursive: true, force: true })
-    fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
-  }
-  await dist?.barrier()
-  return {
+  const result: LoopResult = {
     ...(dist !== undefined ? { workers: dist.worldSize, allreduceMs: distSteps > 0 ? allreduceMs / distSteps : 0 } : {}),
     bestEpoch: state.bestEpoch,
     bestDev: state.bestDev,
@@ -232,4 +232,13 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
     seconds: (Date.now() - t0) / 1000,
     resumedFrom
   }
+  // A finished run leaves best/, the history and its result (done.json: resume returns it); the resume files are no
+  // longer needed.
+  if (writer) {
+    writeJson(path.join(o.outDir, 'done.json'), result)
+    fs.rmSync(lastDir, { recursive: true, force: true })
+    fs.rmSync(`${lastDir}.old`, { recursive: true, force: true })
+  }
+  await dist?.barrier()
+  return result
 }
