@@ -203,7 +203,7 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   x = x + at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
   x = at::layer_norm(x, {config_.hidden_size}, param("bert.embeddings.LayerNorm.weight"),
                      param("bert.embeddings.LayerNorm.bias"), config_.layer_norm_eps);
-  return at::dropout(x, config_.hidden_dropout_prob, train);
+  return apply_dropout(x, config_.hidden_dropout_prob, train);
 }
 
 LayerOperands BertModel::operands(int64_t i, Precision precision) const {
