@@ -75,6 +75,15 @@ at::Tensor activation(const at::Tensor& x, Activation a) {
   return x;
 }
 
+at::Tensor& activation_(at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return at::gelu_(x);
+    case Activation::GeluTanh: return at::gelu_(x, "tanh");
+    case Activation::Relu: return at::relu_(x);
+  }
+  return x;
+}
+
 LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i) {
   const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
   auto w = [&](const std::string& n) {
@@ -170,10 +179,17 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   }
 #endif
   if (!ctx.defined()) {
+    // Without autograd the scores are scaled, masked and normalised in place (no tensor per step).
+    const bool in_place = !at::GradMode::is_enabled();
     at::Tensor scores = to_float(at::matmul(qh, k.view({B, T, nh, dh}).permute({0, 2, 3, 1})));  // [B, nh, n, T]
-    if (!w.queries_scaled) scores = scores / std::sqrt(static_cast<double>(dh));
+    if (!w.queries_scaled) {
+      const double scale = std::sqrt(static_cast<double>(dh));
+      scores = in_place ? scores.div_(scale) : scores / scale;
+    }
+    scores = plus(scores, mask_bias);
     // softmax in fp32 whatever the GEMMs ran in
-    at::Tensor probs = apply_dropout(at::softmax(plus(scores, mask_bias), -1), p, train);
+    at::Tensor probs = in_place ? at::softmax_out(scores, scores, -1) : at::softmax(scores, -1);
+    probs = apply_dropout(probs, p, train);
     ctx = at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
   }
   if (out.defined()) {
@@ -185,11 +201,19 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
 
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train) {
   const int64_t H = c.hidden_size;
-  at::Tensor a = apply_dropout(to_float(dense(ctx, w.attn_out_w, w.attn_out_b)), c.hidden_dropout_prob, train);
-  at::Tensor h = at::layer_norm(plus(a, x), {H}, w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps);
-  at::Tensor f = activation(dense(h, w.inter_w, w.inter_b), c.hidden_act);
-  f = apply_dropout(to_float(dense(f, w.out_w, w.out_b)), c.hidden_dropout_prob, train);
-  return at::layer_norm(plus(f, h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
+  // Residual sum in fp32: float(a) + x, in place without autograd or dropout (where the activation also runs in
+  // place). A mixed-dtype add (fp32 + bf16 in one op) would take TensorIterator's element-wise casting loop: slower
+  // than converting first.
+  const bool direct = !train && !at::GradMode::is_enabled();
+  auto residual = [&](const at::Tensor& a, const at::Tensor& r) {
+    if (!direct) return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train), r);
+    return to_float(a).add_(r);
+  };
+  const at::Tensor h = at::layer_norm(residual(dense(ctx, w.attn_out_w, w.attn_out_b), x), {H}, w.attn_ln_w,
+                                      w.attn_ln_b, c.layer_norm_eps);
+  at::Tensor f = dense(h, w.inter_w, w.inter_b);
+  f = direct ? activation_(f, c.hidden_act) : activation(f, c.hidden_act);
+  return at::layer_norm(residual(dense(f, w.out_w, w.out_b), h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
 }
 
 at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train) {

@@ -51,6 +51,8 @@ LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precisio
 
 // The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
 at::Tensor activation(const at::Tensor& x, Activation a);
+// The same in place (no autograd).
+at::Tensor& activation_(at::Tensor& x, Activation a);
 
 // Dropout as at::dropout (zero with probability p, scale the rest by 1 / (1 - p)) when train and 0 < p < 1, else x
 // itself. On CPU the mask comes from a counter-based hash (splitmix64) of the element index and one 64-bit draw from
