@@ -110,10 +110,20 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
                   mask_bias.narrow(0, bi, 1), false, out);
   };
 
+  // Attention of every row of sequence bi: its queries, keys and values head-major in one copy ([3, nh, T, dh],
+  // contiguous), which the GEMMs take as they are (else oneDNN copies each of the three).
+  const int64_t nh = c.num_attention_heads, dh = c.head_dim();
+  auto attend_all = [&](int64_t i, int64_t bi) {
+    const at::Tensor hm = qkv.narrow(0, bi * T, T).view({T, 3, nh, dh}).permute({1, 2, 0, 3}).contiguous();
+    const at::Tensor h = layer::attend_heads(c, L[i], hm[0].unsqueeze(0), hm[1].unsqueeze(0), hm[2].unsqueeze(0),
+                                             mask_bias.narrow(0, bi, 1), false);  // [1, nh, T, dh]
+    ctx.narrow(0, bi * T, T).view({T, nh, dh}).copy_(h[0].transpose(0, 1));
+  };
+
   TaskPool& pool = TaskPool::get();
   pool.run(threads, chunks, [&](int64_t ch) { project(0, ch); });
   for (int64_t i = 0; i < full; ++i) {
-    pool.run(threads, B, [&](int64_t bi) { attend(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, ctx.narrow(0, bi * T, T)); });
+    pool.run(threads, B, [&](int64_t bi) { attend_all(i, bi); });
     // The layer's output rows, then (same rows, still in cache) the next layer's projections.
     pool.run(threads, chunks, [&](int64_t ch) {
       xs[ch] = layer::finish(c, L[i], ctx.narrow(0, ch * per, xs[ch].size(0)), xs[ch], false);

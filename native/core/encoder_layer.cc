@@ -163,35 +163,34 @@ at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, i
   return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
+at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::Tensor& qh, const at::Tensor& kh,
+                        const at::Tensor& vh, const at::Tensor& mask_bias, bool train) {
+  const int64_t dh = c.head_dim();
+  const double p = train ? c.attention_probs_dropout_prob : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!w.queries_scaled && fused_attention(qh.device()))  // flash / memory-efficient kernels on CUDA
+    return at::scaled_dot_product_attention(qh, kh, vh, mask_bias.to(qh.scalar_type()), p, false);
+#endif
+  // Without autograd the scores are scaled, masked and normalised in place (no tensor per step).
+  const bool in_place = !at::GradMode::is_enabled();
+  at::Tensor scores = to_float(at::matmul(qh, kh.transpose(-1, -2)));  // [B, nh, n, T]
+  if (!w.queries_scaled) {
+    const double scale = std::sqrt(static_cast<double>(dh));
+    scores = in_place ? scores.div_(scale) : scores / scale;
+  }
+  scores = plus(scores, mask_bias);
+  // softmax in fp32 whatever the GEMMs ran in
+  at::Tensor probs = in_place ? at::softmax_out(scores, scores, -1) : at::softmax(scores, -1);
+  probs = apply_dropout(probs, p, train);
+  return at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
+}
+
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out) {
   const int64_t B = q.size(0), n = q.size(1), T = k.size(1), H = c.hidden_size;
   const int64_t nh = c.num_attention_heads, dh = c.head_dim();
-  const double p = train ? c.attention_probs_dropout_prob : 0.0;
-  const at::Tensor qh = q.view({B, n, nh, dh}).transpose(1, 2);  // [B, nh, n, dh]
-  const at::Tensor vh = v.view({B, T, nh, dh}).transpose(1, 2);  // [B, nh, T, dh]
-  at::Tensor ctx;
-#if TORCH_VERSION_MAJOR >= 2
-  if (!w.queries_scaled && fused_attention(q.device())) {
-    // Fused attention (flash / memory-efficient kernels on CUDA).
-    ctx = at::scaled_dot_product_attention(qh, k.view({B, T, nh, dh}).transpose(1, 2), vh,
-                                           mask_bias.to(qh.scalar_type()), p, false);
-  }
-#endif
-  if (!ctx.defined()) {
-    // Without autograd the scores are scaled, masked and normalised in place (no tensor per step).
-    const bool in_place = !at::GradMode::is_enabled();
-    at::Tensor scores = to_float(at::matmul(qh, k.view({B, T, nh, dh}).permute({0, 2, 3, 1})));  // [B, nh, n, T]
-    if (!w.queries_scaled) {
-      const double scale = std::sqrt(static_cast<double>(dh));
-      scores = in_place ? scores.div_(scale) : scores / scale;
-    }
-    scores = plus(scores, mask_bias);
-    // softmax in fp32 whatever the GEMMs ran in
-    at::Tensor probs = in_place ? at::softmax_out(scores, scores, -1) : at::softmax(scores, -1);
-    probs = apply_dropout(probs, p, train);
-    ctx = at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
-  }
+  auto heads = [&](const at::Tensor& t, int64_t len) { return t.view({B, len, nh, dh}).transpose(1, 2); };
+  const at::Tensor ctx = attend_heads(c, w, heads(q, n), heads(k, T), heads(v, T), mask_bias, train);
   if (out.defined()) {
     out.view({B, n, nh, dh}).copy_(ctx.transpose(1, 2));
     return out;

@@ -83,6 +83,11 @@ at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
 
+// The same on heads: qh [B, nh, n, dh], kh and vh [B, nh, T, dh] (any strides; oneDNN copies operands that are
+// neither contiguous nor transposed, OpenBLAS is faster on contiguous ones) -> context [B, nh, n, dh].
+at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::Tensor& qh, const at::Tensor& kh,
+                        const at::Tensor& vh, const at::Tensor& mask_bias, bool train);
+
 // Attention output, dropout, residual x, LayerNorm, feed-forward, dropout, residual, LayerNorm: ctx [n, H]
 // (compute dtype), x [n, H] fp32 -> [n, H] fp32.
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train);
