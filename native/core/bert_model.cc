@@ -203,7 +203,7 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   x = x + at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
   x = at::layer_norm(x, {config_.hidden_size}, param("bert.embeddings.LayerNorm.weight"),
                      param("bert.embeddings.LayerNorm.bias"), config_.layer_norm_eps);
-  return at::dropout(x, config_.hidden_dropout_prob, train);
+  return apply_dropout(x, config_.hidden_dropout_prob, train);
 }
 
 LayerOperands BertModel::operands(int64_t i, Precision precision) const {
@@ -255,7 +255,7 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   return x;
 }
 
-at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows) const {
+at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows, Precision precision) const {
   // On the task path the head's transform runs single-threaded in its caller: a multi-threaded OpenBLAS call or
   // OpenMP region would leave its workers spinning on the cores for a while, against the pool.
   const int threads = inference_tasks(*this, false);
@@ -268,10 +268,13 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
                      param("cls.predictions.transform.LayerNorm.bias"), config_.layer_norm_eps);
   const at::Tensor& bias = param("cls.predictions.bias");
   const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param("cls.predictions.decoder.weight");
-  at::Tensor logits = threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat &&
-                              decoder.scalar_type() == at::kFloat
-                          ? decode_in_tasks(h.contiguous(), decoder, bias, threads)
-                          : at::linear(h, decoder, bias);
+  at::Tensor logits;
+  if (kernel_precision(precision, device_) == Precision::Bf16)
+    logits = at::linear(h.to(at::kBFloat16), decoder.to(at::kBFloat16), bias.to(at::kBFloat16));
+  else if (threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat && decoder.scalar_type() == at::kFloat)
+    logits = decode_in_tasks(h.contiguous(), decoder, bias, threads);
+  else
+    logits = at::linear(h, decoder, bias);
   if (!config_.tie_word_embeddings) return logits;
   if (rows && rows->output && rows->rows.defined()) {
     // Tied decoder: the replaced rows' logits come from `values` (only [M, R] is recomputed).

@@ -74,8 +74,10 @@ class BertModel {
   // Inference on CPU in tasks on the thread pool (default) or as one plain forward pass (for comparisons).
   void set_task_scheduling(bool on) { task_scheduling_ = on; }
   bool task_scheduling() const { return task_scheduling_; }
-  // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V].
-  at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr) const;
+  // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V]. precision Bf16 (on CPU): the
+  // vocabulary GEMM in bf16 (oneDNN) with bf16 logits, as CUDA autocast runs it; callers normalise in fp32.
+  at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr,
+                        Precision precision = Precision::Fp32) const;
 
   // P-tuning with a prompt encoder: these rows' *input* embeddings are replaced by `values` ([rows, H]) in every
   // forward pass, while the output projection keeps the word-embedding matrix. Undefined tensors clear it.

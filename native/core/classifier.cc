@@ -39,7 +39,7 @@ int64_t require_classifier(const BertModel& m) {
 
 at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool train) {
   require_classifier(m);
-  return at::linear(at::dropout(cls, m.config().hidden_dropout_prob, train), m.param("classifier.weight"),
+  return at::linear(apply_dropout(cls, m.config().hidden_dropout_prob, train), m.param("classifier.weight"),
                     m.param("classifier.bias"));
 }
 

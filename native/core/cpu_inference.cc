@@ -13,6 +13,7 @@ namespace petcore {
 // Rows per task of the row-wise phases: small enough that a chunk's intermediates ([rows, intermediate])
 // stay in a core's cache, large enough for efficient GEMMs.
 constexpr int64_t kChunkRows = 512;
+constexpr int64_t kChunkAlign = 64;
 
 // Threads for the task inference path, or 0 where the plain path runs: training, autograd, non-CPU devices,
 // an OpenMP runtime we cannot find (ops would then oversubscribe the pool). With one thread the tasks run in the
@@ -77,10 +78,14 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const int64_t full = select ? nl - 1 : nl;  // layers computed for every row
 
   // Row chunks: at least one per thread, a multiple of the thread count, at most kChunkRows rows each.
+  // Rows per chunk rounded up to a multiple of kChunkAlign (where that leaves a chunk per thread): oneDNN (bf16)
+  // builds a GEMM primitive per new shape, about 1 ms each; with aligned chunks, batches of other lengths mostly
+  // reuse the full chunks' shapes and only the last chunk's is new.
   auto chunking = [&](int64_t rows) {
     int64_t n = std::max<int64_t>(threads, (rows + kChunkRows - 1) / kChunkRows);
     n = std::min<int64_t>(rows, (n + threads - 1) / threads * threads);
-    return (rows + n - 1) / n;  // rows per chunk
+    const int64_t per = (rows + n - 1) / n, aligned = (per + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+    return (rows + aligned - 1) / aligned >= std::min<int64_t>(threads, n) ? aligned : per;
   };
   const int64_t per = chunking(R), chunks = (R + per - 1) / per;
 
@@ -105,10 +110,20 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
                   mask_bias.narrow(0, bi, 1), false, out);
   };
 
+  // Attention of every row of sequence bi: its queries, keys and values head-major in one copy ([3, nh, T, dh],
+  // contiguous), which the GEMMs take as they are (else oneDNN copies each of the three).
+  const int64_t nh = c.num_attention_heads, dh = c.head_dim();
+  auto attend_all = [&](int64_t i, int64_t bi) {
+    const at::Tensor hm = qkv.narrow(0, bi * T, T).view({T, 3, nh, dh}).permute({1, 2, 0, 3}).contiguous();
+    const at::Tensor h = layer::attend_heads(c, L[i], hm[0].unsqueeze(0), hm[1].unsqueeze(0), hm[2].unsqueeze(0),
+                                             mask_bias.narrow(0, bi, 1), false);  // [1, nh, T, dh]
+    ctx.narrow(0, bi * T, T).view({T, nh, dh}).copy_(h[0].transpose(0, 1));
+  };
+
   TaskPool& pool = TaskPool::get();
   pool.run(threads, chunks, [&](int64_t ch) { project(0, ch); });
   for (int64_t i = 0; i < full; ++i) {
-    pool.run(threads, B, [&](int64_t bi) { attend(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, ctx.narrow(0, bi * T, T)); });
+    pool.run(threads, B, [&](int64_t bi) { attend_all(i, bi); });
     // The layer's output rows, then (same rows, still in cache) the next layer's projections.
     pool.run(threads, chunks, [&](int64_t ch) {
       xs[ch] = layer::finish(c, L[i], ctx.narrow(0, ch * per, xs[ch].size(0)), xs[ch], false);

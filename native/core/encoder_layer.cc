@@ -2,9 +2,12 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
@@ -16,6 +19,25 @@ at::Tensor plus(at::Tensor a, const at::Tensor& b) { return at::GradMode::is_ena
 
 at::Tensor to_float(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
 
+uint64_t splitmix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// mask[i] = scale where the i-th 32-bit draw is >= threshold, else 0 (two draws per hash).
+template <typename T>
+void fill_dropout_mask(T* mask, int64_t n, uint64_t seed, uint32_t threshold, float scale) {
+  const T keep = static_cast<T>(scale), drop = static_cast<T>(0.f);
+  at::parallel_for(0, (n + 1) / 2, 1 << 14, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const uint64_t h = splitmix64(seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(k + 1));
+      mask[2 * k] = static_cast<uint32_t>(h) >= threshold ? keep : drop;
+      if (2 * k + 1 < n) mask[2 * k + 1] = static_cast<uint32_t>(h >> 32) >= threshold ? keep : drop;
+    }
+  });
+}
+
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
@@ -26,11 +48,38 @@ Precision parse_precision(const std::string& name) {
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
 
+at::Tensor apply_dropout(const at::Tensor& x, double p, bool train) {
+  if (!train || p <= 0) return x;
+  const at::ScalarType t = x.scalar_type();
+  if (!x.device().is_cpu() || p >= 1 || (t != at::kFloat && t != at::kBFloat16)) return at::dropout(x, p, train);
+  uint64_t seed;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    seed = gen.get<at::CPUGeneratorImpl>()->random64();
+  }
+  const uint32_t threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  at::Tensor mask = at::empty(x.sizes(), x.options().requires_grad(false));
+  if (t == at::kFloat) fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, threshold, scale);
+  else fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, threshold, scale);
+  return x * mask;
+}
+
 at::Tensor activation(const at::Tensor& x, Activation a) {
   switch (a) {
     case Activation::Gelu: return at::gelu(x);
     case Activation::GeluTanh: return at::gelu(x, "tanh");
     case Activation::Relu: return at::relu(x);
+  }
+  return x;
+}
+
+at::Tensor& activation_(at::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return at::gelu_(x);
+    case Activation::GeluTanh: return at::gelu_(x, "tanh");
+    case Activation::Relu: return at::relu_(x);
   }
   return x;
 }
@@ -114,28 +163,34 @@ at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, i
   return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
+at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::Tensor& qh, const at::Tensor& kh,
+                        const at::Tensor& vh, const at::Tensor& mask_bias, bool train) {
+  const int64_t dh = c.head_dim();
+  const double p = train ? c.attention_probs_dropout_prob : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!w.queries_scaled && fused_attention(qh.device()))  // flash / memory-efficient kernels on CUDA
+    return at::scaled_dot_product_attention(qh, kh, vh, mask_bias.to(qh.scalar_type()), p, false);
+#endif
+  // Without autograd the scores are scaled, masked and normalised in place (no tensor per step).
+  const bool in_place = !at::GradMode::is_enabled();
+  at::Tensor scores = to_float(at::matmul(qh, kh.transpose(-1, -2)));  // [B, nh, n, T]
+  if (!w.queries_scaled) {
+    const double scale = std::sqrt(static_cast<double>(dh));
+    scores = in_place ? scores.div_(scale) : scores / scale;
+  }
+  scores = plus(scores, mask_bias);
+  // softmax in fp32 whatever the GEMMs ran in
+  at::Tensor probs = in_place ? at::softmax_out(scores, scores, -1) : at::softmax(scores, -1);
+  probs = apply_dropout(probs, p, train);
+  return at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
+}
+
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out) {
   const int64_t B = q.size(0), n = q.size(1), T = k.size(1), H = c.hidden_size;
   const int64_t nh = c.num_attention_heads, dh = c.head_dim();
-  const double p = train ? c.attention_probs_dropout_prob : 0.0;
-  const at::Tensor qh = q.view({B, n, nh, dh}).transpose(1, 2);  // [B, nh, n, dh]
-  const at::Tensor vh = v.view({B, T, nh, dh}).transpose(1, 2);  // [B, nh, T, dh]
-  at::Tensor ctx;
-#if TORCH_VERSION_MAJOR >= 2
-  if (!w.queries_scaled && fused_attention(q.device())) {
-    // Fused attention (flash / memory-efficient kernels on CUDA).
-    ctx = at::scaled_dot_product_attention(qh, k.view({B, T, nh, dh}).transpose(1, 2), vh,
-                                           mask_bias.to(qh.scalar_type()), p, false);
-  }
-#endif
-  if (!ctx.defined()) {
-    at::Tensor scores = to_float(at::matmul(qh, k.view({B, T, nh, dh}).permute({0, 2, 3, 1})));  // [B, nh, n, T]
-    if (!w.queries_scaled) scores = scores / std::sqrt(static_cast<double>(dh));
-    // softmax in fp32 whatever the GEMMs ran in
-    at::Tensor probs = at::dropout(at::softmax(plus(scores, mask_bias), -1), p, train);
-    ctx = at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
-  }
+  auto heads = [&](const at::Tensor& t, int64_t len) { return t.view({B, len, nh, dh}).transpose(1, 2); };
+  const at::Tensor ctx = attend_heads(c, w, heads(q, n), heads(k, T), heads(v, T), mask_bias, train);
   if (out.defined()) {
     out.view({B, n, nh, dh}).copy_(ctx.transpose(1, 2));
     return out;
@@ -145,11 +200,19 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
 
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train) {
   const int64_t H = c.hidden_size;
-  at::Tensor a = at::dropout(to_float(dense(ctx, w.attn_out_w, w.attn_out_b)), c.hidden_dropout_prob, train);
-  at::Tensor h = at::layer_norm(plus(a, x), {H}, w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps);
-  at::Tensor f = activation(dense(h, w.inter_w, w.inter_b), c.hidden_act);
-  f = at::dropout(to_float(dense(f, w.out_w, w.out_b)), c.hidden_dropout_prob, train);
-  return at::layer_norm(plus(f, h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
+  // Residual sum in fp32: float(a) + x, in place without autograd or dropout (where the activation also runs in
+  // place). A mixed-dtype add (fp32 + bf16 in one op) would take TensorIterator's element-wise casting loop: slower
+  // than converting first.
+  const bool direct = !train && !at::GradMode::is_enabled();
+  auto residual = [&](const at::Tensor& a, const at::Tensor& r) {
+    if (!direct) return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train), r);
+    return to_float(a).add_(r);
+  };
+  const at::Tensor h = at::layer_norm(residual(dense(ctx, w.attn_out_w, w.attn_out_b), x), {H}, w.attn_ln_w,
+                                      w.attn_ln_b, c.layer_norm_eps);
+  at::Tensor f = dense(h, w.inter_w, w.inter_b);
+  f = direct ? activation_(f, c.hidden_act) : activation(f, c.hidden_act);
+  return at::layer_norm(residual(dense(f, w.out_w, w.out_b), h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
 }
 
 at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train) {

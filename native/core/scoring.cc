@@ -26,8 +26,9 @@ at::Tensor gather_positions(const at::Tensor& hidden, const at::Tensor& position
 }
 
 CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,
-                                             const at::Tensor& candidates, const RowOverride* rows) {
-  at::Tensor logits = m.mlm_logits(gather_positions(hidden, positions), rows);  // [M, V]
+                                             const at::Tensor& candidates, const RowOverride* rows,
+                                             Precision precision) {
+  at::Tensor logits = m.mlm_logits(gather_positions(hidden, positions), rows, precision);  // [M, V]
   const int64_t M = logits.size(0);
   at::Tensor index = candidates.dim() == 1 ? candidates.unsqueeze(0).expand({M, candidates.size(0)}) : candidates;
   CandidateScores s;

@@ -339,21 +339,21 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     const Precision precision = kernel_precision(cfg_.bf16 ? Precision::Bf16 : Precision::Fp32, dev);
     at::Tensor hidden = model_.encode(b, train, word_emb, cfg_.recompute, precision);
     if (has_vocab) {
-      at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb).to(at::kFloat);
+      at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb, precision).to(at::kFloat);
       at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);
       r.vocab_loss = l.item<double>();
       component = 0;
       add(l, loss.vocab_weight);
     }
     if (has_cand) {
-      CandidateScores s = candidate_scores_from_hidden(model_, hidden, cp, cc, word_emb);
+      CandidateScores s = candidate_scores_from_hidden(model_, hidden, cp, cc, word_emb, precision);
       at::Tensor l = at::nll_loss(at::log_softmax(s.logits.to(at::kFloat), 1), cl);
       r.cand_loss = l.item<double>();
       component = 1;
       add(l, loss.cand_weight);
     }
     if (has_label) {
-      CandidateScores s = candidate_scores_from_hidden(model_, hidden, lp, lc, word_emb);
+      CandidateScores s = candidate_scores_from_hidden(model_, hidden, lp, lc, word_emb, precision);
       at::Tensor scores = s.logits.to(at::kFloat);
       if (loss.label_logprob) scores = scores - s.log_z.to(at::kFloat).unsqueeze(1);
       at::Tensor label_scores = verbalizer_label_scores(scores, lt.size(0), wm, wl, num_labels, loss.label_logsumexp);

@@ -1,0 +1,230 @@
+// Where the time of one scoring batch or one PET training step goes, by ATen op (LibTorch's legacy profiler).
+// On pre-tokenized inputs written by scripts/gpu-inputs.js (the ones core_bench reads):
+//   core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] [--batch 32] [--length 128]
+//                [--reps 5] [--threads 1] [--top 25]
+// score: the batch of `--batch` test sentences whose padded length is nearest `--length` (length-sorted, as the
+// bench cuts them), scored at its [MASK] positions; train: the first training batch of the inputs, one full step
+// (forward, backward, clipping, AdamW). The profiler records the calling thread only, so by default everything runs
+// there on one thread (ops, OpenBLAS and the task path alike): the table is one core's work. Prints the wall time
+// per rep without the profiler (at --threads) and, per op, self time (ms per rep, children excluded), calls per rep
+// and its share.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <nlohmann/json.hpp>
+
+#include "bert_model.h"
+#include "scoring.h"
+#include "trainer.h"
+
+using namespace petcore;
+using json = nlohmann::json;
+namespace prof = torch::autograd::profiler;
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Row {
+  std::vector<int64_t> ids, types, mask;
+  int64_t gold = -1;
+};
+
+Batch make_batch(const BertModel& m, const std::vector<const Row*>& rows, int64_t pad, const std::vector<int64_t>* mlm,
+                 int64_t mask_id) {
+  const int64_t B = static_cast<int64_t>(rows.size());
+  int64_t T = 0;
+  for (auto* r : rows) T = std::max<int64_t>(T, r->ids.size());
+  at::Tensor ids = at::full({B, T}, pad, at::kLong), types = at::zeros({B, T}, at::kLong), att = at::zeros({B, T}, at::kLong);
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t c = 0; c < rows[b]->ids.size(); ++c) {
+      ids[b][c] = rows[b]->ids[c];
+      types[b][c] = rows[b]->types[c];
+      att[b][c] = 1;
+    }
+  if (mlm)
+    for (size_t k = 0; k + 1 < mlm->size(); k += 2) ids[(*mlm)[k]][(*mlm)[k + 1]] = mask_id;
+  return m.check_batch(ids, types, att);
+}
+
+at::Tensor mask_positions(const std::vector<const Row*>& rows) {
+  std::vector<int64_t> p;
+  for (size_t b = 0; b < rows.size(); ++b)
+    for (int64_t col : rows[b]->mask) p.push_back(static_cast<int64_t>(b)), p.push_back(col);
+  return at::tensor(p, at::kLong).view({-1, 2});
+}
+
+struct OpTime {
+  double self_us = 0;
+  int64_t calls = 0;
+};
+
+// Self time per op name over all recorded threads (push/pop pairs nest per thread).
+std::map<std::string, OpTime> self_times(const prof::thread_event_lists& lists) {
+  std::map<std::string, OpTime> out;
+  for (const auto& list : lists) {
+    struct Open {
+      const prof::LegacyEvent* push;
+      double child_us;
+    };
+    std::vector<Open> stack;
+    for (const auto& e : list) {
+      const std::string kind = e.kindStr();
+      if (kind == "push") {
+        stack.push_back({&e, 0});
+      } else if (kind == "pop" && !stack.empty()) {
+        const Open o = stack.back();
+        stack.pop_back();
+        const double dur = o.push->cpuElapsedUs(e);
+        OpTime& t = out[o.push->name()];
+        t.self_us += dur - o.child_us;
+        t.calls += 1;
+        if (!stack.empty()) stack.back().child_us += dur;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> pos;
+  std::string mode = "score", precision = "fp32";
+  int64_t batch = 32, length = 128, reps = 5, threads = 1, top = 25;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--mode") mode = next();
+    else if (a == "--precision") precision = next();
+    else if (a == "--batch") batch = std::stoll(next());
+    else if (a == "--length") length = std::stoll(next());
+    else if (a == "--reps") reps = std::stoll(next());
+    else if (a == "--threads") threads = std::stoll(next());
+    else if (a == "--top") top = std::stoll(next());
+    else pos.push_back(a);
+  }
+  if (pos.size() != 2 || (mode != "score" && mode != "train")) {
+    std::fprintf(stderr, "usage: core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] "
+                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25]\n");
+    return 2;
+  }
+  try {
+    at::set_num_threads(static_cast<int>(threads));
+    const Precision p = parse_precision(precision);
+    std::ifstream f(pos[1]);
+    if (!f) throw std::runtime_error(pos[1] + ": cannot open");
+    const json j = json::parse(f);
+    std::vector<Row> ex;
+    for (const auto& e : j.at("examples")) {
+      Row r;
+      r.ids = e.at("ids").get<std::vector<int64_t>>();
+      r.mask = e.at("mask").get<std::vector<int64_t>>();
+      r.types = e.contains("types") ? e.at("types").get<std::vector<int64_t>>() : std::vector<int64_t>(r.ids.size(), 0);
+      r.gold = e.value("gold", -1);
+      ex.push_back(std::move(r));
+    }
+    const int64_t pad = j.at("special").at("pad").get<int64_t>(), mask_id = j.at("special").at("mask").get<int64_t>();
+    const at::Tensor cands = at::tensor(j.at("candidates").get<std::vector<int64_t>>(), at::kLong);
+    auto model = BertModel::load(pos[0], at::kCPU);
+
+    std::function<void()> work;
+    std::string what;
+    std::unique_ptr<Trainer> trainer;
+    Batch b;
+    LossSpec loss;
+    if (mode == "score") {
+      std::vector<int64_t> order(ex.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return ex[x].ids.size() < ex[y].ids.size(); });
+      size_t best = 0;
+      int64_t best_diff = INT64_MAX;
+      for (size_t s = 0; s + batch <= order.size(); s += batch) {
+        const int64_t T = static_cast<int64_t>(ex[order[s + batch - 1]].ids.size());
+        if (std::abs(T - length) < best_diff) best_diff = std::abs(T - length), best = s;
+      }
+      std::vector<const Row*> rows;
+      for (int64_t k = 0; k < batch && best + k < order.size(); ++k) rows.push_back(&ex[order[best + k]]);
+      b = make_batch(*model, rows, pad, nullptr, mask_id);
+      const at::Tensor positions = mask_positions(rows);
+      work = [&, positions] { score_candidates(*model, b, positions, cands, p); };
+      what = "score";
+    } else {
+      const auto& st = j.at("train").at("steps").at(0);
+      const auto ridx = st.at("rows").get<std::vector<int64_t>>();
+      const auto mlm = st.at("mlm").get<std::vector<int64_t>>();
+      std::vector<const Row*> rows;
+      for (int64_t r : ridx) rows.push_back(&ex.at(r));
+      b = make_batch(*model, rows, pad, &mlm, mask_id);
+      std::vector<int64_t> targets, cand_labels;
+      const auto words = j.at("words").get<std::vector<std::vector<std::vector<int64_t>>>>();
+      for (size_t k = 0; k + 1 < mlm.size(); k += 2) targets.push_back(rows[mlm[k]]->ids[mlm[k + 1]]);
+      for (auto* r : rows)
+        for (size_t slot = 0; slot < r->mask.size(); ++slot) cand_labels.push_back(words.at(r->gold)[0][slot]);
+      loss.cand_positions = mask_positions(rows);
+      loss.candidates = cands;
+      loss.cand_labels = at::tensor(cand_labels, at::kLong);
+      loss.vocab_positions = at::tensor(mlm, at::kLong).view({-1, 2});
+      loss.vocab_targets = at::tensor(targets, at::kLong);
+      OptimConfig cfg;
+      cfg.seed = 42;
+      cfg.bf16 = p == Precision::Bf16;
+      trainer.reset(new Trainer(*model, TrainableSpec(), cfg));
+      work = [&] { trainer->step(b, loss); };
+      what = "train step";
+    }
+    std::fprintf(stderr, "core_profile: %s %s, batch %lld x %lld tokens, %d thread(s)\n", what.c_str(), precision.c_str(),
+                 static_cast<long long>(b.input_ids.size(0)), static_cast<long long>(b.input_ids.size(1)),
+                 at::get_num_threads());
+    for (int k = 0; k < 2; ++k) work();
+    std::vector<double> wall;
+    for (int64_t k = 0; k < reps; ++k) {
+      const double t0 = now_ms();
+      work();
+      wall.push_back(now_ms() - t0);
+    }
+    std::sort(wall.begin(), wall.end());
+    prof::thread_event_lists events;
+    double profiled = 0;
+    {
+      prof::TLSLegacyProfilerGuard guard(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU),
+                                         [&](const prof::thread_event_lists& e) { events = e; });
+      const double t0 = now_ms();
+      for (int64_t k = 0; k < reps; ++k) work();
+      profiled = now_ms() - t0;
+    }
+    const auto times = self_times(events);
+    std::vector<std::pair<std::string, OpTime>> sorted(times.begin(), times.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.second.self_us > y.second.self_us; });
+    double total = 0;
+    for (const auto& [n, t] : sorted) total += t.self_us;
+    std::printf("wall ms per rep (no profiler): min %.2f median %.2f max %.2f; profiled %.2f ms per rep, ops' self time %.2f\n",
+                wall.front(), wall[wall.size() / 2], wall.back(), profiled / reps, total / 1000 / reps);
+    std::printf("%-44s %10s %8s %6s\n", "op", "self ms", "calls", "share");
+    for (int64_t k = 0; k < std::min<int64_t>(top, sorted.size()); ++k) {
+      const auto& [n, t] = sorted[k];
+      std::printf("%-44s %10.3f %8.1f %5.1f%%\n", n.c_str(), t.self_us / 1000 / reps, static_cast<double>(t.calls) / reps,
+                  100 * t.self_us / total);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "core_profile: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
