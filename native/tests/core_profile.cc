@@ -11,9 +11,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
 #include <map>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,49 +21,20 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
-#include <nlohmann/json.hpp>
 
+#include "bench_inputs.h"
 #include "bert_model.h"
 #include "scoring.h"
 #include "trainer.h"
 
 using namespace petcore;
-using json = nlohmann::json;
+using namespace petcore::bench;
 namespace prof = torch::autograd::profiler;
 
 namespace {
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-struct Row {
-  std::vector<int64_t> ids, types, mask;
-  int64_t gold = -1;
-};
-
-Batch make_batch(const BertModel& m, const std::vector<const Row*>& rows, int64_t pad, const std::vector<int64_t>* mlm,
-                 int64_t mask_id) {
-  const int64_t B = static_cast<int64_t>(rows.size());
-  int64_t T = 0;
-  for (auto* r : rows) T = std::max<int64_t>(T, r->ids.size());
-  at::Tensor ids = at::full({B, T}, pad, at::kLong), types = at::zeros({B, T}, at::kLong), att = at::zeros({B, T}, at::kLong);
-  for (int64_t b = 0; b < B; ++b)
-    for (size_t c = 0; c < rows[b]->ids.size(); ++c) {
-      ids[b][c] = rows[b]->ids[c];
-      types[b][c] = rows[b]->types[c];
-      att[b][c] = 1;
-    }
-  if (mlm)
-    for (size_t k = 0; k + 1 < mlm->size(); k += 2) ids[(*mlm)[k]][(*mlm)[k + 1]] = mask_id;
-  return m.check_batch(ids, types, att);
-}
-
-at::Tensor mask_positions(const std::vector<const Row*>& rows) {
-  std::vector<int64_t> p;
-  for (size_t b = 0; b < rows.size(); ++b)
-    for (int64_t col : rows[b]->mask) p.push_back(static_cast<int64_t>(b)), p.push_back(col);
-  return at::tensor(p, at::kLong).view({-1, 2});
 }
 
 struct OpTime {
@@ -128,20 +98,8 @@ int main(int argc, char** argv) {
   try {
     at::set_num_threads(static_cast<int>(threads));
     const Precision p = parse_precision(precision);
-    std::ifstream f(pos[1]);
-    if (!f) throw std::runtime_error(pos[1] + ": cannot open");
-    const json j = json::parse(f);
-    std::vector<Row> ex;
-    for (const auto& e : j.at("examples")) {
-      Row r;
-      r.ids = e.at("ids").get<std::vector<int64_t>>();
-      r.mask = e.at("mask").get<std::vector<int64_t>>();
-      r.types = e.contains("types") ? e.at("types").get<std::vector<int64_t>>() : std::vector<int64_t>(r.ids.size(), 0);
-      r.gold = e.value("gold", -1);
-      ex.push_back(std::move(r));
-    }
-    const int64_t pad = j.at("special").at("pad").get<int64_t>(), mask_id = j.at("special").at("mask").get<int64_t>();
-    const at::Tensor cands = at::tensor(j.at("candidates").get<std::vector<int64_t>>(), at::kLong);
+    const Inputs in = read_inputs(pos[1], 0);
+    const at::Tensor cands = at::tensor(in.candidates, at::kLong);
     auto model = BertModel::load(pos[0], at::kCPU);
 
     std::function<void()> work;
@@ -150,37 +108,33 @@ int main(int argc, char** argv) {
     Batch b;
     LossSpec loss;
     if (mode == "score") {
-      std::vector<int64_t> order(ex.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return ex[x].ids.size() < ex[y].ids.size(); });
-      size_t best = 0;
+      // the full length-sorted batch whose padded length is nearest --length
+      const auto buckets = length_buckets(in.examples, batch);
+      std::vector<int64_t> rows = buckets.front();  // fewer examples than --batch: all of them
       int64_t best_diff = INT64_MAX;
-      for (size_t s = 0; s + batch <= order.size(); s += batch) {
-        const int64_t T = static_cast<int64_t>(ex[order[s + batch - 1]].ids.size());
-        if (std::abs(T - length) < best_diff) best_diff = std::abs(T - length), best = s;
+      for (const auto& bucket : buckets) {
+        if (static_cast<int64_t>(bucket.size()) < batch) continue;
+        const int64_t T = static_cast<int64_t>(in.examples[bucket.back()].ids.size());
+        if (std::abs(T - length) < best_diff) best_diff = std::abs(T - length), rows = bucket;
       }
-      std::vector<const Row*> rows;
-      for (int64_t k = 0; k < batch && best + k < order.size(); ++k) rows.push_back(&ex[order[best + k]]);
-      b = make_batch(*model, rows, pad, nullptr, mask_id);
-      const at::Tensor positions = mask_positions(rows);
+      b = make_batch(*model, in, rows);
+      const at::Tensor positions = mask_positions(in, rows);
       work = [&, positions] { score_candidates(*model, b, positions, cands, p); };
       what = "score";
     } else {
-      const auto& st = j.at("train").at("steps").at(0);
-      const auto ridx = st.at("rows").get<std::vector<int64_t>>();
-      const auto mlm = st.at("mlm").get<std::vector<int64_t>>();
-      std::vector<const Row*> rows;
-      for (int64_t r : ridx) rows.push_back(&ex.at(r));
-      b = make_batch(*model, rows, pad, &mlm, mask_id);
+      if (in.steps.empty()) throw std::runtime_error(pos[1] + ": no training steps");
+      const TrainStep& st = in.steps.front();
+      b = make_batch(*model, in, st.rows, &st.mlm);
       std::vector<int64_t> targets, cand_labels;
-      const auto words = j.at("words").get<std::vector<std::vector<std::vector<int64_t>>>>();
-      for (size_t k = 0; k + 1 < mlm.size(); k += 2) targets.push_back(rows[mlm[k]]->ids[mlm[k + 1]]);
-      for (auto* r : rows)
-        for (size_t slot = 0; slot < r->mask.size(); ++slot) cand_labels.push_back(words.at(r->gold)[0][slot]);
-      loss.cand_positions = mask_positions(rows);
+      for (size_t k = 0; k + 1 < st.mlm.size(); k += 2) targets.push_back(in.examples.at(st.rows.at(st.mlm[k])).ids.at(st.mlm[k + 1]));
+      for (int64_t r : st.rows) {
+        const Example& e = in.examples.at(r);
+        for (size_t slot = 0; slot < e.mask.size(); ++slot) cand_labels.push_back(in.words.at(e.gold)[0][slot]);
+      }
+      loss.cand_positions = mask_positions(in, st.rows);
       loss.candidates = cands;
       loss.cand_labels = at::tensor(cand_labels, at::kLong);
-      loss.vocab_positions = at::tensor(mlm, at::kLong).view({-1, 2});
+      loss.vocab_positions = at::tensor(st.mlm, at::kLong).view({-1, 2});
       loss.vocab_targets = at::tensor(targets, at::kLong);
       OptimConfig cfg;
       cfg.seed = 42;
