@@ -2,6 +2,7 @@
 // training run of the process in turn.
 import { nativeError, PetError } from '../errors'
 import { native } from '../native'
+import { optionTable } from '../options'
 import { distEnv } from './env'
 
 export interface DistGroup {
@@ -15,8 +16,14 @@ export interface DistGroup {
 
 let joined: Promise<DistGroup> | undefined
 
-/** The group when this process is a worker of a distributed run (RANK, WORLD_SIZE, …), else undefined. */
-export async function joinGroup (timeoutSeconds: number): Promise<DistGroup | undefined> {
+/** seconds a worker waits for the others unless told (the option table's distTimeout) */
+export const defaultDistTimeout = optionTable.distTimeout.default as number
+
+/**
+ * The group when this process is a worker of a distributed run (RANK, WORLD_SIZE, …), else undefined. The first
+ * call joins it with `timeoutSeconds`; later calls (scoring after training, the next ensemble member) get the same.
+ */
+export async function joinGroup (timeoutSeconds = defaultDistTimeout): Promise<DistGroup | undefined> {
   const e = distEnv()
   if (e === undefined) return undefined
   joined ??= (async () => {

@@ -52,7 +52,7 @@ export async function scoreFinal (model: MaskedLM, pattern: Pattern, verbalizer:
   o: Pick<PetRunOptions, 'evalBatchSize' | 'loss' | 'loop'>): Promise<FinalScores> {
   const split = splits.test ?? splits.dev
   if (split === undefined) return {}
-  const shard = await joinGroup(o.loop.distTimeout ?? 300)
+  const shard = await joinGroup(o.loop.distTimeout)
   const preds = await scoreExamples(model, pattern, verbalizer, split, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores, shard })
   return {
     test: splits.test !== undefined ? accuracy(splits.test, preds, verbalizer).accuracy : undefined,

@@ -110,7 +110,7 @@ export async function runTraining<T> (open: (resumeDir?: string) => Promise<Mask
   // A distributed run: every rank runs this same loop on the same data from the same seed (so the same order),
   // each steps on its share of every global batch, and rank 0 alone writes the run directory. The files rank 0
   // writes are read by all (resume, the best checkpoint): one machine, or a shared filesystem.
-  const dist = await joinGroup(o.distTimeout ?? 300)
+  const dist = await joinGroup(o.distTimeout)
   // a new run in a used directory: an earlier run's result is no longer this directory's
   if (!o.resume && (dist?.rank ?? 0) === 0) fs.rmSync(donePath, { force: true })
   const model = await open(resumeDir)

@@ -48,7 +48,7 @@ export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { t
   }, task, o.loop)
   const split = splits.test ?? splits.dev
   // a distributed run scores it sharded, as dev: every worker ends with one process's predictions
-  const shard = await joinGroup(o.loop.distTimeout ?? 300)
+  const shard = await joinGroup(o.loop.distTimeout)
   const evaluated = split ? await evaluateClassifier(r.bestDir, o.load, labels, splits.test ? 'test' : 'dev', split, fields, maxLength, o.evalBatchSize, shard) : undefined
   return { ...r, test: splits.test ? evaluated?.accuracy : undefined, breakdown: evaluated?.breakdown }
 }

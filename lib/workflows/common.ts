@@ -2,6 +2,7 @@
 // settings from the options, the run directory.
 import * as path from 'node:path'
 import { distEnv } from '../distributed/env'
+import { defaultDistTimeout } from '../distributed/group'
 import { launchWorkers } from '../distributed/launch'
 import { PetError } from '../errors'
 import { fieldMap, loadExamples, type DataInput, type Example } from '../data/examples'
@@ -187,5 +188,5 @@ export async function onWorkers<R> (workflow: string, options: object, o: { npro
   // A training run's directory is settled here, so that every worker names the same one; an output file (zero-shot's
   // predictions) passes through as given.
   const out = outIsRunDir ? runDir(o, workflow) : o.out
-  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? 300, out })
+  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? defaultDistTimeout, out })
 }
