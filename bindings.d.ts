@@ -19,7 +19,12 @@ export interface NativeLoadOptions {
   precision?: NativePrecision
   /** CPU inference: the layer kernel in tasks on the thread pool (default) or one plain pass (for comparisons) */
   schedule?: 'tasks' | 'plain'
+  /** CPU inference: the layer's dense steps and attention through oneDNN directly (default where the build can:
+   * onednnVersion is set) or through ATen's ops (for comparisons) */
+  kernels?: NativeKernels
 }
+
+export type NativeKernels = 'onednn' | 'aten' 
 
 /** fp32, or bf16 GEMMs with fp32 LayerNorm, softmax, residual stream and master weights */
 export type NativePrecision = 'fp32' | 'bf16'
@@ -49,6 +54,8 @@ export interface NativeModelInfo {
   threads: number
   /** of inference: the load option, or setInferenceOptions' */
   precision: NativePrecision
+  /** what CPU inference's layer steps run on (the load option; 'aten' on other devices) */
+  kernels: NativeKernels
 }
 
 export interface NativeCandidateScores {
@@ -210,6 +217,8 @@ export interface NativeAddon {
    * fp32, the intra-op thread count); synchronous, for benchmarks */
   gemmRate (options: { rows?: number, in?: number, out?: number, precision?: NativePrecision, threads?: number }): number
   torchVersion: string
+  /** the oneDNN this build calls directly (kernels 'onednn'), '' when it cannot */
+  onednnVersion: string
   parallelInfo: string
   configInfo: string
   /** joins the process's one c10d process group (TCPStore rendezvous, then Gloo) */

@@ -1,7 +1,7 @@
 // A BERT masked-language model: the native core plus the tokenizer of its directory.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeCandidateScores, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
+import type { NativeBatch, NativeCandidateScores, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
@@ -21,6 +21,9 @@ export interface LoadOptions {
   precision?: NativePrecision
   /** CPU inference: 'tasks' (default) or 'plain' (one plain forward pass, for comparisons) */
   schedule?: 'tasks' | 'plain'
+  /** CPU inference: the layer's dense steps and attention through oneDNN directly ('onednn', the default where the
+   * build can: `systemInfo().onednn`) or through ATen's ops ('aten', for comparisons); fp32 results agree to ~1e-6 */
+  kernels?: NativeKernels
 }
 
 export class MaskedLM {
@@ -43,7 +46,8 @@ export class MaskedLM {
       device: (x, n) => v.string(x, n),
       threads: (x, n) => v.integer(x, n, 1, 1024),
       precision: (x, n) => v.oneOf(x, n, precisions),
-      schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const)
+      schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const),
+      kernels: (x, n) => v.oneOf(x, n, ['onednn', 'aten'] as const)
     })
     const abs = path.resolve(dir)
     if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new PetError(`model directory not found: ${abs}`, 'ENOENT')
@@ -51,9 +55,13 @@ export class MaskedLM {
     if (!fs.existsSync(vocab)) throw new PetError(`${abs}: no vocab.txt (a BERT WordPiece vocabulary is needed)`, 'ENOENT')
     const tokenizer = WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: false })
     const addon = native()
+    if (opts.kernels === 'onednn' && addon.onednnVersion === '') {
+      throw new PetError("kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's headers, " +
+        "Debian's libdnnl-dev, when the addon is built, beside a LibTorch that links that oneDNN)", 'EINVAL')
+    }
     let core: NativeModel
     try {
-      core = await addon.NativeModel.load(abs, { device: opts.device, threads: opts.threads, precision: opts.precision, schedule: opts.schedule })
+      core = await addon.NativeModel.load(abs, { device: opts.device, threads: opts.threads, precision: opts.precision, schedule: opts.schedule, kernels: opts.kernels })
     } catch (err) {
       throw nativeError(err)
     }

@@ -1,4 +1,4 @@
-// What the native core runs on: LibTorch version, threads, which BLAS the process mapped, CUDA.
+// What the native core runs on: LibTorch version, threads, which BLAS the process mapped, CUDA, oneDNN.
 import * as fs from 'node:fs'
 import { native } from './native'
 
@@ -11,6 +11,8 @@ export interface SystemInfo {
   cuda: boolean
   /** data-parallel training: 'gloo' (c10d with Gloo compiled in), else why not */
   distributed: string
+  /** the oneDNN that CPU inference's layer steps call directly ('' when this build cannot: ATen's ops) */
+  onednn: string
 }
 
 export function systemInfo (): SystemInfo {
@@ -23,5 +25,5 @@ export function systemInfo (): SystemInfo {
     : /libblas/.test(blasLibrary) ? (fs.existsSync(blasLibrary) && /openblas/.test(fs.realpathSync(blasLibrary)) ? 'openblas' : 'reference')
       : /MKL|OpenBLAS/.test(n.configInfo) ? n.configInfo.match(/MKL|OpenBLAS/)![0].toLowerCase() : 'unknown'
   const dist = n.distInfo()
-  return { torch: n.torchVersion, threads: n.getNumThreads(), blas, blasLibrary, cuda: n.cudaAvailable(), distributed: dist.available ? 'gloo' : dist.reason }
+  return { torch: n.torchVersion, threads: n.getNumThreads(), blas, blasLibrary, cuda: n.cudaAvailable(), distributed: dist.available ? 'gloo' : dist.reason, onednn: n.onednnVersion }
 }

@@ -3,6 +3,9 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
+import { maskPositionPairs, padBatch } from '../lib/batch'
+import { native } from '../lib/native'
+import type { NativeKernels } from '../bindings'
 import { Pattern } from '../lib/pet/pattern'
 import { fixtures, miniMlm, sentiment, tinyBertDir } from './helpers/paths'
 import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
@@ -72,5 +75,37 @@ t.test('zh-mini-mlm: [MASK] logits of 16 test sentences (P1) match HF within 1e-
       Int32Array.from([0, enc.maskPositions[0]]))
     const err = maxAbsDiff(logits, (refLogits.data as Float32Array).subarray(i * V, (i + 1) * V))
     t.ok(err <= 1e-4, `sentence ${i}: max abs error ${err.toExponential(2)}`)
+  }
+})
+
+t.test('zh-mini-mlm: the layer steps through oneDNN and through ATen\'s ops both match HF on a padded batch of 16', async t => {
+  const inputs = JSON.parse(fs.readFileSync(path.join(fixtures, 'mini_p1_test16_inputs.json'), 'utf8')) as
+    { input_ids: number[][], mask_positions: number[] }
+  const refLogits = readSafetensors(path.join(fixtures, 'mini_p1_test16_mask_logits.safetensors')).get('mask_logits')!.data as Float32Array
+  const items = inputs.input_ids.map((ids, i) => ({ inputIds: ids, maskPositions: [inputs.mask_positions[i]] }))
+  const batch = padBatch(items, 0)
+  t.ok(new Set(inputs.input_ids.map(ids => ids.length)).size > 1, 'sentences of different lengths: padded rows are masked')
+  const kernels: NativeKernels[] = native().onednnVersion ? ['onednn', 'aten'] : ['aten']
+  const got: Float32Array[] = []
+  for (const k of kernels) {
+    const model = await MaskedLM.load(miniMlm, { kernels: k })
+    t.equal(model.info.kernels, k, `info.kernels says ${k}`)
+    const logits = await model.logitsAt(batch, maskPositionPairs(items))
+    model.dispose()
+    const err = maxAbsDiff(logits, refLogits)
+    t.ok(err <= 1e-4, `${k}: max abs error ${err.toExponential(2)} against HF`)
+    got.push(logits)
+  }
+  if (got.length === 2) {
+    const d = maxAbsDiff(got[0], got[1])
+    t.ok(d <= 1e-4, `oneDNN vs ATen: max abs difference ${d.toExponential(2)}`)
+    t.ok(d > 0, 'the two really ran different kernels (their sums differ in order)')
+  }
+  const model = await MaskedLM.load(miniMlm)
+  t.equal(model.info.kernels, native().onednnVersion ? 'onednn' : 'aten', 'the default: oneDNN where the build calls it')
+  model.dispose()
+  await t.rejects(MaskedLM.load(miniMlm, { kernels: 'mkl' as NativeKernels }), { name: 'PetError', code: 'EINVAL', message: /kernels/ })
+  if (!native().onednnVersion) {
+    await t.rejects(MaskedLM.load(miniMlm, { kernels: 'onednn' }), { name: 'PetError', code: 'EINVAL', message: /libdnnl-dev/ })
   }
 })

@@ -14,6 +14,8 @@ export interface MachineInfo {
   blas: string
   blasLibrary: string
   threads: number
+  /** the oneDNN our CPU inference calls directly ('' when the build cannot: ATen's ops) */
+  onednn: string
   /** instruction-set extensions that matter for GEMMs, from /proc/cpuinfo (empty where it cannot be read) */
   isa: string[]
   /** thread-related environment variables as set for the run */
@@ -24,7 +26,7 @@ export function machineInfo (): MachineInfo {
   const cpus = os.cpus()
   const sys = systemInfo()
   const env: Record<string, string> = {}
-  for (const k of ['PET_MLM_THREADS', 'PET_MLM_PLAIN_INFERENCE', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'MKL_NUM_THREADS']) {
+  for (const k of ['PET_MLM_THREADS', 'PET_MLM_PLAIN_INFERENCE', 'PET_MLM_KERNELS', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'MKL_NUM_THREADS']) {
     if (process.env[k] !== undefined) env[k] = process.env[k]!
   }
   return {
@@ -38,6 +40,7 @@ export function machineInfo (): MachineInfo {
     blas: sys.blas,
     blasLibrary: sys.blasLibrary,
     threads: sys.threads,
+    onednn: sys.onednn,
     isa: cpuIsa(),
     env
   }

@@ -9,15 +9,18 @@ import { summarise } from './batch-result'
 import { maxRssMb, type BatchSizeResult, type GemmJob, type GemmRunResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { native } from '../native'
 import { percentile } from './stats'
+import type { NativeKernels } from '../../bindings'
 
-// PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option)
+// PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option);
+// PET_MLM_KERNELS=aten|onednn: with the layer steps on ATen's ops or oneDNN (the model's kernels option)
 const plainInference = (): boolean => ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
+const kernels = (): NativeKernels | undefined => process.env.PET_MLM_KERNELS as NativeKernels | undefined
 
 export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   const inputs = prepareInputs(job)
   const t0 = performance.now()
   const plain = plainInference()
-  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks', precision: job.precision })
+  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks', precision: job.precision, kernels: kernels() })
   const loadMs = performance.now() - t0
   try {
     const shape = readShape(model.info.config.raw)

@@ -10,6 +10,7 @@
 #include "gemm_probe.h"
 #include "job.h"
 #include "model_wrap.h"
+#include "onednn_dense.h"
 
 namespace petaddon {
 namespace {
@@ -64,6 +65,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("gemmRate", Napi::Function::New(env, GemmRate));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  exports.Set("onednnVersion", Napi::String::New(env, petcore::onednn::version()));
   exports.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
   exports.Set("configInfo", Napi::String::New(env, at::show_config()));
   RegisterDist(env, exports);

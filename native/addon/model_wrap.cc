@@ -104,7 +104,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   std::string device_name = "cpu";
   int64_t threads = 0;
   petcore::Precision precision = petcore::Precision::Fp32;
-  bool tasks = true;
+  bool tasks = true, onednn = petcore::onednn::compiled();
   if (info.Length() > 1 && info[1].IsObject()) {
     auto o = info[1].As<Napi::Object>();
     if (o.Get("device").IsString()) device_name = o.Get("device").As<Napi::String>().Utf8Value();
@@ -116,6 +116,15 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       if (s != "tasks" && s != "plain") throw Napi::TypeError::New(env, "Expected 'tasks' or 'plain' for schedule");
       tasks = s == "tasks";
     }
+    const Napi::Value kernels = o.Get("kernels");
+    if (!kernels.IsUndefined() && !kernels.IsNull()) {
+      const std::string s = kernels.IsString() ? kernels.As<Napi::String>().Utf8Value() : "";
+      if (s != "onednn" && s != "aten") throw Napi::TypeError::New(env, "Expected 'onednn' or 'aten' for kernels");
+      if (s == "onednn" && !petcore::onednn::compiled())
+        throw Napi::Error::New(env, "kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's "
+                                    "headers, Debian's libdnnl-dev, beside a LibTorch that links that oneDNN)");
+      onednn = s == "onednn";
+    }
   }
   const at::Device device = ParseDevice(env, device_name);
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
@@ -124,9 +133,10 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   state->precision = precision;
   return Job::Start(
       env, state->compute,
-      [state, dir, device, tasks] {
+      [state, dir, device, tasks, onednn] {
         state->model = petcore::BertModel::load(dir, device);
         state->model->set_task_scheduling(tasks);
+        state->model->set_onednn_kernels(onednn);
       },
       [state](Napi::Env env) -> Napi::Value {
         auto* data = env.GetInstanceData<AddonData>();
@@ -160,6 +170,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("ignored", ToStringArray(env, m.report().ignored));
   o.Set("threads", at::get_num_threads());
   o.Set("precision", petcore::precision_name(st->precision));
+  o.Set("kernels", m.onednn_kernels() && m.device().is_cpu() ? "onednn" : "aten");
   return o;
 }
 

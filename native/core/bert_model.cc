@@ -214,7 +214,7 @@ LayerOperands BertModel::operands(int64_t i, Precision precision) const {
   bool differentiable = false;
   if (at::GradMode::is_enabled())
     for (const at::Tensor* t : gemm) differentiable = differentiable || t->requires_grad();
-  if (differentiable) return make_operands(w, config_, precision, fused);
+  if (differentiable) return make_operands(w, config_, precision, fused);  // autograd: ATen's ops
   // Cached for all layers at once; rebuilt when any source weight was replaced or written in place.
   std::lock_guard<std::mutex> lock(cache_mu_);
   OperandCache& cache = operand_cache_[static_cast<int>(precision)];
@@ -233,7 +233,9 @@ LayerOperands BertModel::operands(int64_t i, Precision precision) const {
     for (const LayerWeights& l : layers_) cache.layers.push_back(make_operands(l, config_, precision, fused, fuse_qkv));
     cache.stamps = std::move(stamps);
   }
-  return cache.layers.at(static_cast<size_t>(i));
+  LayerOperands o = cache.layers.at(static_cast<size_t>(i));
+  o.onednn = onednn_kernels_ && device_.is_cpu();
+  return o;
 }
 
 at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
@@ -272,7 +274,7 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   if (kernel_precision(precision, device_) == Precision::Bf16)
     logits = at::linear(h.to(at::kBFloat16), decoder.to(at::kBFloat16), bias.to(at::kBFloat16));
   else if (threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat && decoder.scalar_type() == at::kFloat)
-    logits = decode_in_tasks(h.contiguous(), decoder, bias, threads);
+    logits = decode_in_tasks(h.contiguous(), decoder, bias, threads, onednn_kernels_);
   else
     logits = at::linear(h, decoder, bias);
   if (!config_.tie_word_embeddings) return logits;

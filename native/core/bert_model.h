@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "encoder_layer.h"
+#include "onednn_dense.h"
 #include "safetensors.h"
 
 namespace petcore {
@@ -74,6 +75,10 @@ class BertModel {
   // Inference on CPU in tasks on the thread pool (default) or as one plain forward pass (for comparisons).
   void set_task_scheduling(bool on) { task_scheduling_ = on; }
   bool task_scheduling() const { return task_scheduling_; }
+  // Without autograd on CPU, the layer's dense steps and attention through oneDNN directly (onednn_dense.h;
+  // default where the build has it) or through ATen's ops (for comparisons).
+  void set_onednn_kernels(bool on) { onednn_kernels_ = on && onednn::compiled(); }
+  bool onednn_kernels() const { return onednn_kernels_; }
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V]. precision Bf16 (on CPU): the
   // vocabulary GEMM in bf16 (oneDNN) with bf16 logits, as CUDA autocast runs it; callers normalise in fp32.
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr,
@@ -106,6 +111,7 @@ class BertModel {
   std::map<std::string, at::Tensor> params_;
   std::vector<LayerWeights> layers_;  // views of params_ by layer, resolved at load
   bool task_scheduling_ = true;
+  bool onednn_kernels_ = onednn::compiled();
   struct OperandCache {
     std::vector<LayerOperands> layers;
     std::vector<std::pair<const void*, int64_t>> stamps;  // (tensor, version) of every source weight

@@ -36,7 +36,8 @@ int inference_tasks(const at::Device& device, bool train) {
 
 // Full-vocabulary logits [M, V] = h [M, H] x decoder [V, H]^T + bias, over vocabulary slices in tasks: the
 // decoder matrix is read once, by all threads (with M = 1 a GEMV, not a GEMM that packs the whole matrix).
-at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads) {
+at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
+                           bool onednn) {
   const int64_t M = h.size(0), V = decoder.size(0);
   at::Tensor out = at::empty({M, V}, h.options());
   const int64_t chunks = std::min<int64_t>(V, threads * 4), per = (V + chunks - 1) / chunks;
@@ -50,7 +51,7 @@ at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const
       at::addmv_out(o, b, w, h.select(0, 0));
     } else {
       at::Tensor o = out.narrow(1, v0, n);
-      at::addmm_out(o, b, h, w.t());
+      layer::dense(h, w, b, o, onednn);
     }
   });
   return out;
@@ -105,15 +106,21 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   };
   // Attention for query rows q [n, H] of sequence bi, into out [n, H].
   auto attend = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
-    const at::Tensor seq = qkv.narrow(0, bi * T, T);
-    layer::attend(c, L[i], q.unsqueeze(0), seq.narrow(1, H, H).unsqueeze(0), seq.narrow(1, 2 * H, H).unsqueeze(0),
-                  mask_bias.narrow(0, bi, 1), false, out);
+    const at::Tensor seq = qkv.narrow(0, bi * T, T), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
+    const at::Tensor mask = mask_bias.narrow(0, bi, 1);
+    if (layer::attend_in_place(c, L[i], q, k, v, mask, out)) return;
+    layer::attend(c, L[i], q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false, out);
   };
 
-  // Attention of every row of sequence bi: its queries, keys and values head-major in one copy ([3, nh, T, dh],
-  // contiguous), which the GEMMs take as they are (else oneDNN copies each of the three).
+  // Attention of every row of sequence bi: in place where oneDNN is called directly (fp32), else its queries, keys
+  // and values head-major in one copy ([3, nh, T, dh], contiguous), which the GEMMs take as they are (else ATen's
+  // oneDNN calls copy each of the three).
   const int64_t nh = c.num_attention_heads, dh = c.head_dim();
   auto attend_all = [&](int64_t i, int64_t bi) {
+    const at::Tensor seq = qkv.narrow(0, bi * T, T);
+    if (layer::attend_in_place(c, L[i], seq.narrow(1, 0, H), seq.narrow(1, H, H), seq.narrow(1, 2 * H, H),
+                               mask_bias.narrow(0, bi, 1), ctx.narrow(0, bi * T, T)))
+      return;
     const at::Tensor hm = qkv.narrow(0, bi * T, T).view({T, 3, nh, dh}).permute({1, 2, 0, 3}).contiguous();
     const at::Tensor h = layer::attend_heads(c, L[i], hm[0].unsqueeze(0), hm[1].unsqueeze(0), hm[2].unsqueeze(0),
                                              mask_bias.narrow(0, bi, 1), false);  // [1, nh, T, dh]

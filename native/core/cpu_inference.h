@@ -23,8 +23,10 @@ int inference_tasks(const BertModel& m, bool train);
 at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride* rows, int threads,
                            const at::Tensor& positions, Precision precision = Precision::Fp32);
 
-// Full-vocabulary logits h [M, H] x decoder [V, H]^T + bias, over vocabulary slices in tasks (fp32).
-at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads);
+// Full-vocabulary logits h [M, H] x decoder [V, H]^T + bias, over vocabulary slices in tasks (fp32); with
+// `onednn` each slice one oneDNN call (layer::dense).
+at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
+                           bool onednn = false);
 
 // The last hidden states at validated positions [M, 2] -> [M, H], without autograd: the task path where it is
 // on, else a gather from BertModel::encode().

@@ -11,6 +11,8 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
+#include "onednn_dense.h"
+
 namespace petcore {
 namespace {
 
@@ -141,24 +143,41 @@ at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
 
 namespace layer {
 
-at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out) {
+at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out, bool onednn) {
   const at::Tensor in = x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type());
+  if (onednn && !at::GradMode::is_enabled()) {
+    at::Tensor o = out.defined() ? out : at::empty({in.size(0), w.size(0)}, in.options());
+    if (onednn::dense(in, w, b, o, nullptr, {})) return o;
+  }
   if (out.defined()) return at::addmm_out(out, b, in, w.t());
   return at::addmm(b, in, w.t());
+}
+
+at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const Activation* act,
+                          const at::Tensor& residual, bool onednn) {
+  const at::Tensor in = x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type());
+  if (onednn) {
+    at::Tensor out = at::empty({in.size(0), w.size(0)}, in.options().dtype(residual.defined() ? at::kFloat : w.scalar_type()));
+    if (onednn::dense(in, w, b, out, act, residual)) return out;
+  }
+  at::Tensor y = dense(in, w, b, {}, false);
+  if (residual.defined()) y = to_float(y).add_(residual);
+  if (act) activation_(y, *act);
+  return y;
 }
 
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
   const int64_t H = x.size(-1);
   if (w.qkv_w.defined()) {
-    if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out);
-    return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out);
+    if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out, w.onednn);
+    return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out, w.onednn);
   }
   // Unfused: one GEMM per block, into its columns of `out`.
   const at::Tensor* ws[] = {&w.q_w, &w.k_w, &w.v_w};
   const at::Tensor* bs[] = {&w.q_b, &w.k_b, &w.v_b};
   std::vector<at::Tensor> parts;
   for (int64_t j = first; j < first + blocks; ++j)
-    parts.push_back(dense(x, *ws[j], *bs[j], out.defined() ? out.narrow(1, (j - first) * H, H) : at::Tensor()));
+    parts.push_back(dense(x, *ws[j], *bs[j], out.defined() ? out.narrow(1, (j - first) * H, H) : at::Tensor(), w.onednn));
   if (out.defined()) return out;
   return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
@@ -185,6 +204,16 @@ at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::T
   return at::matmul(probs.to(vh.scalar_type()), vh);  // [B, nh, n, dh]
 }
 
+bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
+                     const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out) {
+  if (at::GradMode::is_enabled() || !w.onednn) return false;
+  // The scale fused into the GEMM multiplies by 1 / sqrt(head_dim): the same as dividing only for powers of two.
+  const double scale = std::sqrt(static_cast<double>(c.head_dim()));
+  if (!w.queries_scaled && std::exp2(std::round(std::log2(scale))) != scale) return false;
+  const float factor = w.queries_scaled ? 1.f : static_cast<float>(1.0 / scale);
+  return onednn::attend(q, k, v, c.num_attention_heads, factor, mask_bias.reshape({-1}), out);
+}
+
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out) {
   const int64_t B = q.size(0), n = q.size(1), T = k.size(1), H = c.hidden_size;
@@ -200,18 +229,22 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
 
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train) {
   const int64_t H = c.hidden_size;
-  // Residual sum in fp32: float(a) + x, in place without autograd or dropout (where the activation also runs in
-  // place). A mixed-dtype add (fp32 + bf16 in one op) would take TensorIterator's element-wise casting loop: slower
-  // than converting first.
-  const bool direct = !train && !at::GradMode::is_enabled();
+  if (!train && !at::GradMode::is_enabled()) {
+    // Without autograd or dropout: each dense step with its epilogue (residual sum in fp32, activation) in one call.
+    const at::Tensor h = at::layer_norm(dense_epilogue(ctx, w.attn_out_w, w.attn_out_b, nullptr, x, w.onednn), {H},
+                                        w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps);
+    const at::Tensor f = dense_epilogue(h, w.inter_w, w.inter_b, &c.hidden_act, {}, w.onednn);
+    return at::layer_norm(dense_epilogue(f, w.out_w, w.out_b, nullptr, h, w.onednn), {H}, w.out_ln_w, w.out_ln_b,
+                          c.layer_norm_eps);
+  }
+  // Residual sum in fp32: float(a) + x (a mixed-dtype add, fp32 + bf16 in one op, would take TensorIterator's
+  // element-wise casting loop: slower than converting first).
   auto residual = [&](const at::Tensor& a, const at::Tensor& r) {
-    if (!direct) return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train), r);
-    return to_float(a).add_(r);
+    return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train), r);
   };
   const at::Tensor h = at::layer_norm(residual(dense(ctx, w.attn_out_w, w.attn_out_b), x), {H}, w.attn_ln_w,
                                       w.attn_ln_b, c.layer_norm_eps);
-  at::Tensor f = dense(h, w.inter_w, w.inter_b);
-  f = direct ? activation_(f, c.hidden_act) : activation(f, c.hidden_act);
+  const at::Tensor f = activation(dense(h, w.inter_w, w.inter_b), c.hidden_act);
   return at::layer_norm(residual(dense(f, w.out_w, w.out_b), h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
 }
 

@@ -45,6 +45,8 @@ struct LayerOperands {
   at::Tensor attn_ln_w, attn_ln_b, out_ln_w, out_ln_b;
   bool queries_scaled = false;
   at::ScalarType dtype = at::kFloat;
+  // Without autograd, dense steps and attention call oneDNN directly (onednn_dense.h) rather than ATen's ops.
+  bool onednn = false;
 };
 
 LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention, bool fuse_qkv = true);
@@ -71,8 +73,14 @@ at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
 
 namespace layer {
 
-// y = x w^T + b in w's dtype (x is cast to it); into `out` when given (no autograd), else a new tensor.
-at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {});
+// y = x w^T + b in w's dtype (x is cast to it); into `out` when given (no autograd), else a new tensor. With
+// `onednn` and no autograd one oneDNN call (onednn_dense.h), else ATen's addmm.
+at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {}, bool onednn = false);
+
+// Without autograd: act((x w^T + b) + residual), `act` and `residual` (fp32) optional; fp32 out with a residual,
+// else w's dtype. With `onednn` one oneDNN call with the epilogue fused, else ATen's ops in that order.
+at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const Activation* act,
+                          const at::Tensor& residual, bool onednn);
 
 // Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
 // them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).
@@ -82,6 +90,12 @@ at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 
 // [B, n, H] (compute dtype); into `out` ([B * n, H]) when given. Dropout on the probabilities when train.
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
+
+// Without autograd: the attention of one sequence, query rows q [n, H] over keys and values k, v [T, H] (rows, any
+// row stride) with mask_bias [1, 1, 1, T], into out [n, H], read and written in place through oneDNN (no head-major
+// copies), where w.onednn is on and the scale is exact (a power of two). False: nothing done.
+bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
+                     const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out);
 
 // The same on heads: qh [B, nh, n, dh], kh and vh [B, nh, T, dh] (any strides; oneDNN copies operands that are
 // neither contiguous nor transposed, OpenBLAS is faster on contiguous ones) -> context [B, nh, n, dh].

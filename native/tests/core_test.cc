@@ -128,6 +128,43 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
   else unsetenv("PET_MLM_FUSED_ADAMW");
 }
 
+// Attention read and written in place through oneDNN (used where the scale 1/sqrt(head_dim) is a power of two:
+// tiny-bert's head_dim 8 is not, so a config of head_dim 16 here) against attend() on the same rows: 2 sequences
+// of 7 tokens, the second with 3 padded, 2 heads; all rows as queries, and one row alone (the last layer's case).
+static void check_attention_in_place() {
+  at::manual_seed(3);
+  BertConfig c;
+  c.hidden_size = 32;
+  c.num_attention_heads = 2;
+  const int64_t H = 32, T = 7;
+  LayerOperands w;
+  w.onednn = true;
+  const at::Tensor mask = attention_mask_bias(at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, T}));
+  for (const at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    w.dtype = dt;
+    const at::Tensor qkv = at::randn({2 * T, 3 * H}).to(dt);  // rows: queries | keys | values, as projected
+    double err = 0;
+    for (int64_t bi = 0; bi < 2; ++bi) {
+      const at::Tensor seq = qkv.narrow(0, bi * T, T), q = seq.narrow(1, 0, H), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
+      const at::Tensor m = mask.narrow(0, bi, 1);
+      for (const int64_t first : {int64_t{0}, int64_t{3}}) {
+        const int64_t n = first == 0 ? T : 1;
+        at::Tensor got = at::full({n, H}, 7.0, at::TensorOptions().dtype(dt));
+        if (!layer::attend_in_place(c, w, q.narrow(0, first, n), k, v, m, got)) {
+          std::printf("attention in place (%s): not run\n", dt == at::kFloat ? "fp32" : "bf16");
+          ++failures;
+          return;
+        }
+        const at::Tensor want = layer::attend(c, w, q.narrow(0, first, n).unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), m, false)[0];
+        err = std::max(err, (got.to(at::kFloat) - want.to(at::kFloat)).abs().max().item<double>());
+      }
+    }
+    // bf16: the probabilities are rounded to bf16 in both, from scores that attend() rounds to bf16 first.
+    check(dt == at::kFloat ? "oneDNN attention in place (fp32), max abs error" : "oneDNN attention in place (bf16), max abs error",
+          err, dt == at::kFloat ? 1e-6 : 3e-2, true);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]\n", argv[0]);
@@ -169,6 +206,14 @@ int main(int argc, char** argv) {
         at::Tensor plain = logits_at(*model, b, pos).view({B, T, -1});
         model->set_task_scheduling(true);
         check("plain vs task-scheduled logits, max abs error", (plain - logits).abs().max().item<double>(), 1e-5, true);
+      }
+      if (device.is_cpu() && onednn::compiled()) {
+        // The dense steps through ATen's ops instead of oneDNN: fp32 both, only the order of sums differs.
+        model->set_onednn_kernels(false);
+        at::Tensor aten = logits_at(*model, b, pos).view({B, T, -1});
+        model->set_onednn_kernels(true);
+        check("oneDNN vs ATen kernels, logits, max abs error", (aten - logits).abs().max().item<double>(), 1e-5, true);
+        check_attention_in_place();
       }
       if (bf16 || device.is_cpu()) {  // CPU: the layer kernel's bf16 GEMMs; CUDA: autocast
         CandidateScores s = score_candidates(*model, b, pos, at::arange(model->config().vocab_size), Precision::Bf16);

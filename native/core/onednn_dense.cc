@@ -1,0 +1,186 @@
+#include "onednn_dense.h"
+
+#include <unordered_map>
+
+#ifdef PET_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace petcore {
+namespace onednn {
+#ifdef PET_ONEDNN
+bool compiled() { return true; }
+std::string version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+#else
+bool compiled() { return false; }
+std::string version() { return ""; }
+#endif
+
+#ifndef PET_ONEDNN
+bool dense(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::Tensor&, const Activation*, const at::Tensor&) {
+  return false;
+}
+bool attend(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, float, const at::Tensor&, at::Tensor&) {
+  return false;
+}
+#else
+namespace {
+
+using dnnl::memory;
+
+bool data_type(at::ScalarType t, memory::data_type* out) {
+  if (t == at::kFloat) return *out = memory::data_type::f32, true;
+  if (t == at::kBFloat16) return *out = memory::data_type::bf16, true;
+  return false;
+}
+
+// A 2-D CPU tensor whose rows may be strided but whose elements within a row are adjacent.
+bool rows_ok(const at::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.dim() == 2 && (t.size(1) <= 1 || t.stride(1) == 1) &&
+         t.stride(0) >= t.size(1);
+}
+
+memory::desc rows_desc(const at::Tensor& t, memory::data_type dt) {
+  return memory::desc({t.size(0), t.size(1)}, dt, {t.stride(0), 1});
+}
+
+dnnl::algorithm eltwise(Activation a) {
+  switch (a) {
+    case Activation::Gelu: return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::GeluTanh: return dnnl::algorithm::eltwise_gelu_tanh;
+    case Activation::Relu: return dnnl::algorithm::eltwise_relu;
+  }
+  return dnnl::algorithm::eltwise_relu;
+}
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// Runs a matmul primitive for (src, weights, dst) with `attr`; extra arguments beside them. oneDNN's own primitive
+// cache makes making the primitive a look-up after the first call of a shape (~2 us).
+void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei, const void* w, const memory::desc* bias,
+                const void* b, const memory::desc& dst, void* out, const dnnl::primitive_attr& attr,
+                std::unordered_map<int, memory> args = {}) {
+  const dnnl::engine& eng = cpu_engine();
+  const memory::desc none;
+#if DNNL_VERSION_MAJOR >= 3
+  const dnnl::matmul::primitive_desc pd(eng, src, wei, bias ? *bias : none, dst, attr);
+#else
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, bias ? *bias : none, dst), attr, eng);
+#endif
+  const dnnl::matmul prim(pd);
+  args.emplace(DNNL_ARG_SRC, memory(src, eng, const_cast<void*>(x)));
+  args.emplace(DNNL_ARG_WEIGHTS, memory(wei, eng, const_cast<void*>(w)));
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(*bias, eng, const_cast<void*>(b)));
+  args.emplace(DNNL_ARG_DST, memory(dst, eng, out));
+  thread_local dnnl::stream stream(eng);
+  prim.execute(stream, args);
+  stream.wait();
+}
+
+}  // namespace
+
+bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor& out, const Activation* act,
+           const at::Tensor& residual) {
+  memory::data_type xt, ot;
+  if (!rows_ok(x) || !rows_ok(w) || !rows_ok(out) || !b.defined() || b.dim() != 1 || !b.is_contiguous() ||
+      !b.device().is_cpu() || w.scalar_type() != x.scalar_type() || b.scalar_type() != x.scalar_type() ||
+      !data_type(x.scalar_type(), &xt) || !data_type(out.scalar_type(), &ot))
+    return false;
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  if (w.size(1) != K || b.size(0) != N || out.size(0) != M || out.size(1) != N || M == 0) return false;
+  if (residual.defined()) {
+    if (!rows_ok(residual) || residual.scalar_type() != at::kFloat || ot != memory::data_type::f32 ||
+        residual.size(0) != M || residual.size(1) != N)
+      return false;
+  }
+  try {
+    dnnl::post_ops ops;
+    if (residual.defined()) ops.append_sum(1.f);
+#if DNNL_VERSION_MAJOR >= 3
+    if (act) ops.append_eltwise(eltwise(*act), 0.f, 0.f);
+#else
+    if (act) ops.append_eltwise(1.f, eltwise(*act), 0.f, 0.f);
+#endif
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    // Weights [K, N] read from w [N, K] as its transpose (no copy).
+    const memory::desc wei({K, N}, xt, {1, w.stride(0)});
+    const memory::desc bias({1, N}, xt, {N, 1});
+    // The sum post-op adds what dst holds: the residual goes there (nothing to do when out is it).
+    const memory::desc src = rows_desc(x, xt), dst = rows_desc(out, ot);
+    if (residual.defined() && !out.is_same(residual)) out.copy_(residual);
+    run_matmul(src, x.data_ptr(), wei, w.data_ptr(), &bias, b.data_ptr(), dst, out.data_ptr(), attr);
+  } catch (const dnnl::error&) {
+    // No implementation for these operands: ATen's ops.
+    return false;
+  }
+  return true;
+}
+
+bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, float scale,
+            const at::Tensor& mask_bias, at::Tensor& ctx) {
+  memory::data_type dt;
+  if (!data_type(q.scalar_type(), &dt)) return false;
+  for (const at::Tensor* t : {&q, &k, &v, static_cast<const at::Tensor*>(&ctx)})
+    if (!rows_ok(*t) || t->scalar_type() != q.scalar_type()) return false;
+  const int64_t n = q.size(0), T = k.size(0), H = q.size(1);
+  if (heads <= 0 || H % heads != 0 || k.size(1) != H || v.size(0) != T || v.size(1) != H || ctx.size(0) != n ||
+      ctx.size(1) != H || !mask_bias.defined() || mask_bias.scalar_type() != at::kFloat || mask_bias.numel() != T ||
+      !mask_bias.is_contiguous() || n == 0)
+    return false;
+  const int64_t dh = H / heads;
+  const auto f32 = memory::data_type::f32;
+  const dnnl::engine& eng = cpu_engine();
+  try {
+    // scores [heads, n, T] (fp32) = q_h k_h^T * scale + mask, q_h and k_h read from their columns of the rows.
+    at::Tensor scores = at::empty({heads, n, T}, q.options().dtype(at::kFloat));
+    const memory::desc qd({heads, n, dh}, dt, {dh, q.stride(0), 1});
+    const memory::desc kt({heads, dh, T}, dt, {dh, 1, k.stride(0)});
+    const memory::desc sd({heads, n, T}, f32, {n * T, T, 1});
+    const memory::desc md({1, 1, T}, f32, {T, T, 1});
+    dnnl::post_ops ops;
+#if DNNL_VERSION_MAJOR >= 3
+    ops.append_eltwise(dnnl::algorithm::eltwise_linear, scale, 0.f);
+#else
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale, 0.f);
+#endif
+    ops.append_binary(dnnl::algorithm::binary_add, md);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    const memory mask(md, eng, const_cast<void*>(mask_bias.data_ptr()));
+    run_matmul(qd, q.data_ptr(), kt, k.data_ptr(), nullptr, nullptr, sd, scores.data_ptr(), attr,
+               {{DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, mask}});
+    // Probabilities: softmax over each row of scores in fp32, written in the values' dtype (in place for fp32).
+    at::Tensor probs = dt == f32 ? scores : at::empty({heads, n, T}, v.options());
+    const memory::desc pd({heads, n, T}, dt, {n * T, T, 1});
+#if DNNL_VERSION_MAJOR >= 3
+    using Softmax = dnnl::softmax_forward;
+    const Softmax::primitive_desc spd(eng, dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, sd,
+                                      pd, 2);
+#else
+    using Softmax = dnnl::softmax_v2_forward;  // v1 has one dtype for source and destination
+    const Softmax::primitive_desc spd(
+        Softmax::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, sd, pd, 2), eng);
+#endif
+    thread_local dnnl::stream stream(eng);
+    Softmax(spd).execute(stream, {{DNNL_ARG_SRC, memory(sd, eng, scores.data_ptr())},
+                                  {DNNL_ARG_DST, memory(pd, eng, probs.data_ptr())}});
+    // ctx_h [n, dh] = p_h v_h, into ctx's columns of head h.
+    const memory::desc vd({heads, T, dh}, dt, {dh, v.stride(0), 1});
+    const memory::desc cd({heads, n, dh}, dt, {dh, ctx.stride(0), 1});
+    run_matmul(pd, probs.data_ptr(), vd, v.data_ptr(), nullptr, nullptr, cd, ctx.data_ptr(), dnnl::primitive_attr());
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+#endif
+
+}  // namespace onednn
+}  // namespace petcore
