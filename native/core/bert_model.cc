@@ -239,8 +239,8 @@ LayerOperands BertModel::operands(int64_t i, Precision precision) const {
 }
 
 at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
-                                    Precision precision) const {
-  return layer::forward(config_, operands(i, precision), x, mask_bias, train);
+                                    Precision precision, const at::Tensor& rows) const {
+  return layer::forward(config_, operands(i, precision), x, mask_bias, train, rows);
 }
 
 at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows, bool recompute,
@@ -251,9 +251,17 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   const at::Tensor mask_bias = attention_mask_bias(b.attention_mask);
   const bool dropout = train && (config_.hidden_dropout_prob > 0 || config_.attention_probs_dropout_prob > 0);
   recompute = recompute && at::GradMode::is_enabled() && !(dropout && device_.is_cuda());
+  // Training on CPU: the row-wise steps (projections, feed-forward, LayerNorms: most of the work) for the real
+  // tokens alone, not for padding (a shuffled batch pads some 40 %); the padded rows' hidden states come out zero
+  // (no loss reads them). Inference keeps every row, as HF computes them.
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
+  const at::Tensor packed =
+      row_packing_ && at::GradMode::is_enabled() && device_.is_cpu() ? packed_rows(b.attention_mask) : at::Tensor();
+  if (packed.defined()) x = x.reshape({B * T, H}).index_select(0, packed);
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
-    x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision)
-                  : layer_forward(i, x, mask_bias, train, precision);
+    x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision, packed)
+                  : layer_forward(i, x, mask_bias, train, precision, packed);
+  if (packed.defined()) x = at::zeros({B * T, H}, x.options()).index_copy(0, packed, x).view({B, T, H});
   return x;
 }
 

@@ -66,9 +66,10 @@ class BertModel {
   // precision: of the encoder's GEMMs (see encoder_layer.h); the hidden states are fp32 either way.
   at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false,
                     Precision precision = Precision::Fp32) const;
-  // One encoder layer on x [B, T, H] with mask_bias [B, 1, 1, T] (attention_mask_bias()).
+  // One encoder layer on x [B, T, H] with mask_bias [B, 1, 1, T] (attention_mask_bias()); with `rows`, on x [n, H]
+  // packed (layer::forward).
   at::Tensor layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
-                           Precision precision = Precision::Fp32) const;
+                           Precision precision = Precision::Fp32, const at::Tensor& rows = {}) const;
   // Layer i's GEMM operands in `precision`. Without autograd through the weights they are built once and reused
   // until a weight changes (its version counter moves); with it they are built from the weights each call.
   LayerOperands operands(int64_t i, Precision precision) const;
@@ -79,6 +80,10 @@ class BertModel {
   // default where the build has it) or through ATen's ops (for comparisons).
   void set_onednn_kernels(bool on) { onednn_kernels_ = on && onednn::compiled(); }
   bool onednn_kernels() const { return onednn_kernels_; }
+  // Training on CPU runs the layers' row-wise steps for the real tokens only (encode(); default on) or for every row
+  // (for comparisons).
+  void set_row_packing(bool on) { row_packing_ = on; }
+  bool row_packing() const { return row_packing_; }
   // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V]. precision Bf16 (on CPU): the
   // vocabulary GEMM in bf16 (oneDNN) with bf16 logits, as CUDA autocast runs it; callers normalise in fp32.
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr,
@@ -112,6 +117,7 @@ class BertModel {
   std::vector<LayerWeights> layers_;  // views of params_ by layer, resolved at load
   bool task_scheduling_ = true;
   bool onednn_kernels_ = onednn::compiled();
+  bool row_packing_ = true;
   struct OperandCache {
     std::vector<LayerOperands> layers;
     std::vector<std::pair<const void*, int64_t>> stamps;  // (tensor, version) of every source weight

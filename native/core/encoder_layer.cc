@@ -27,6 +27,12 @@ uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// The i-th 32-bit draw of the stream: one half of the hash of i / 2.
+inline uint32_t draw(uint64_t seed, uint64_t i) {
+  const uint64_t h = splitmix64(seed + 0x9e3779b97f4a7c15ULL * ((i >> 1) + 1));
+  return static_cast<uint32_t>((i & 1) ? h >> 32 : h);
+}
+
 // mask[i] = scale where the i-th 32-bit draw is >= threshold, else 0 (two draws per hash).
 template <typename T>
 void fill_dropout_mask(T* mask, int64_t n, uint64_t seed, uint32_t threshold, float scale) {
@@ -36,6 +42,19 @@ void fill_dropout_mask(T* mask, int64_t n, uint64_t seed, uint32_t threshold, fl
       const uint64_t h = splitmix64(seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(k + 1));
       mask[2 * k] = static_cast<uint32_t>(h) >= threshold ? keep : drop;
       if (2 * k + 1 < n) mask[2 * k + 1] = static_cast<uint32_t>(h >> 32) >= threshold ? keep : drop;
+    }
+  });
+}
+
+// The same for packed rows: row i of mask [rows, width] takes the draws of row rows[i] of the padded tensor.
+template <typename T>
+void fill_dropout_mask_rows(T* mask, const int64_t* rows, int64_t n_rows, int64_t width, uint64_t seed,
+                            uint32_t threshold, float scale) {
+  const T keep = static_cast<T>(scale), drop = static_cast<T>(0.f);
+  at::parallel_for(0, n_rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(width, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const uint64_t base = static_cast<uint64_t>(rows[i]) * static_cast<uint64_t>(width);
+      for (int64_t c = 0; c < width; ++c) mask[i * width + c] = draw(seed, base + c) >= threshold ? keep : drop;
     }
   });
 }
@@ -50,10 +69,12 @@ Precision parse_precision(const std::string& name) {
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
 
-at::Tensor apply_dropout(const at::Tensor& x, double p, bool train) {
+at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Tensor& rows) {
   if (!train || p <= 0) return x;
   const at::ScalarType t = x.scalar_type();
   if (!x.device().is_cpu() || p >= 1 || (t != at::kFloat && t != at::kBFloat16)) return at::dropout(x, p, train);
+  if (rows.defined() && (x.dim() != 2 || rows.dim() != 1 || rows.size(0) != x.size(0) || rows.scalar_type() != at::kLong))
+    throw std::invalid_argument("apply_dropout: packed rows must index the rows of a 2-D tensor");
   uint64_t seed;
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -63,8 +84,17 @@ at::Tensor apply_dropout(const at::Tensor& x, double p, bool train) {
   const uint32_t threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   at::Tensor mask = at::empty(x.sizes(), x.options().requires_grad(false));
-  if (t == at::kFloat) fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, threshold, scale);
-  else fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, threshold, scale);
+  if (rows.defined()) {
+    const at::Tensor r = rows.contiguous();
+    if (t == at::kFloat)
+      fill_dropout_mask_rows(mask.data_ptr<float>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed, threshold, scale);
+    else
+      fill_dropout_mask_rows(mask.data_ptr<at::BFloat16>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed, threshold, scale);
+  } else if (t == at::kFloat) {
+    fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, threshold, scale);
+  } else {
+    fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, threshold, scale);
+  }
   return x * mask;
 }
 
@@ -139,6 +169,12 @@ LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precisio
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
   const at::Tensor keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(2);
   return (1.0 - keep) * std::numeric_limits<float>::lowest();
+}
+
+at::Tensor packed_rows(const at::Tensor& attention_mask) {
+  const at::Tensor rows = attention_mask.reshape({-1}).nonzero().squeeze(1);
+  if (rows.size(0) == 0 || rows.size(0) * 20 >= attention_mask.numel() * 19) return {};
+  return rows;
 }
 
 namespace layer {
@@ -227,7 +263,8 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   return ctx.transpose(1, 2).reshape({B, n, H});
 }
 
-at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train) {
+at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train,
+                  const at::Tensor& rows) {
   const int64_t H = c.hidden_size;
   if (!train && !at::GradMode::is_enabled()) {
     // Without autograd or dropout: each dense step with its epilogue (residual sum in fp32, activation) in one call.
@@ -240,7 +277,7 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   // Residual sum in fp32: float(a) + x (a mixed-dtype add, fp32 + bf16 in one op, would take TensorIterator's
   // element-wise casting loop: slower than converting first).
   auto residual = [&](const at::Tensor& a, const at::Tensor& r) {
-    return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train), r);
+    return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train, rows), r);
   };
   const at::Tensor h = at::layer_norm(residual(dense(ctx, w.attn_out_w, w.attn_out_b), x), {H}, w.attn_ln_w,
                                       w.attn_ln_b, c.layer_norm_eps);
@@ -248,13 +285,23 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   return at::layer_norm(residual(dense(f, w.out_w, w.out_b), h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
 }
 
-at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train) {
-  const int64_t B = x.size(0), T = x.size(1), H = c.hidden_size;
-  const at::Tensor rows = x.reshape({B * T, H});
-  const at::Tensor qkv = project(w, rows);
-  auto part = [&](int64_t j) { return qkv.narrow(1, j * H, H).view({B, T, H}); };
-  const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
-  return finish(c, w, ctx, rows, train).view({B, T, H});
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
+                   const at::Tensor& rows) {
+  const int64_t B = mask_bias.size(0), T = mask_bias.size(-1), H = c.hidden_size;
+  if (!rows.defined()) {
+    const at::Tensor flat = x.reshape({B * T, H});
+    const at::Tensor qkv = project(w, flat);
+    auto part = [&](int64_t j) { return qkv.narrow(1, j * H, H).view({B, T, H}); };
+    const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
+    return finish(c, w, ctx, flat, train).view({B, T, H});
+  }
+  // Packed: projections of the real tokens' rows, placed into the padded layout for attention (padded keys are
+  // masked out, padded queries' results dropped), the context taken back at those rows.
+  const at::Tensor qkv = project(w, x);
+  const at::Tensor padded = at::zeros({B * T, 3 * H}, qkv.options()).index_copy(0, rows, qkv);
+  auto part = [&](int64_t j) { return padded.narrow(1, j * H, H).view({B, T, H}); };
+  const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H}).index_select(0, rows);
+  return finish(c, w, ctx, x, train, rows);
 }
 
 }  // namespace layer

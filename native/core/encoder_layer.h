@@ -61,8 +61,9 @@ at::Tensor& activation_(at::Tensor& x, Activation a);
 // the default CPU generator, filled on ATen's threads: ATen's bernoulli_ draws every element from mt19937 on one
 // thread (~6 ns per element, about a sixth of a bf16 training step at batch 32 x 128). The draw keeps the masks a
 // function of the generator's state (seeded runs repeat; recomputation restores the state and gets the same masks);
-// the stream differs from at::dropout's. Elsewhere at::dropout.
-at::Tensor apply_dropout(const at::Tensor& x, double p, bool train);
+// the stream differs from at::dropout's. Elsewhere at::dropout. With `rows` (int64 [n]) x [n, W] holds packed rows:
+// its row i takes the mask of row rows[i] of the padded tensor, so packing does not change the masks.
+at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Tensor& rows = {});
 
 // Whether attend() uses LibTorch's fused attention (LibTorch 2.x, non-CPU tensors); its queries are not
 // pre-scaled.
@@ -70,6 +71,10 @@ bool fused_attention(const at::Device& device);
 
 // Additive attention mask [B, 1, 1, T] (fp32): 0 where attended, the lowest float where padded (as HF does).
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
+
+// The rows (of the flattened [B * T] batch) that hold real tokens (attention_mask 1), int64, or an undefined tensor
+// where packing would not pay: no padding to speak of (under 5 % of the rows), or nothing but padding.
+at::Tensor packed_rows(const at::Tensor& attention_mask);
 
 namespace layer {
 
@@ -103,11 +108,15 @@ at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::T
                         const at::Tensor& vh, const at::Tensor& mask_bias, bool train);
 
 // Attention output, dropout, residual x, LayerNorm, feed-forward, dropout, residual, LayerNorm: ctx [n, H]
-// (compute dtype), x [n, H] fp32 -> [n, H] fp32.
-at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train);
+// (compute dtype), x [n, H] fp32 -> [n, H] fp32. `rows`: x holds those rows of the padded batch (dropout masks).
+at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train,
+                  const at::Tensor& rows = {});
 
-// The whole layer on x [B, T, H] (fp32): the three pieces over every row. Autograd-capable.
-at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train);
+// The whole layer on x [B, T, H] (fp32): the three pieces over every row. Autograd-capable. With `rows` (int64,
+// packed_rows()) x is [n, H], those rows of the [B * T] padded batch: projections, feed-forward and LayerNorms run on
+// them alone, attention in the padded layout; the result is [n, H] too.
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
+                   const at::Tensor& rows = {});
 
 }  // namespace layer
 }  // namespace petcore

@@ -1,7 +1,7 @@
 // Where the time of one scoring batch or one PET training step goes, by ATen op (LibTorch's legacy profiler).
 // On pre-tokenized inputs written by scripts/gpu-inputs.js (the ones core_bench reads):
 //   core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] [--batch 32] [--length 128]
-//                [--reps 5] [--threads 1] [--top 25] [--no-onednn]
+//                [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing]
 // score: the batch of `--batch` test sentences whose padded length is nearest `--length` (length-sorted, as the
 // bench cuts them), scored at its [MASK] positions; train: the first training batch of the inputs, one full step
 // (forward, backward, clipping, AdamW). The profiler records the calling thread only, so by default everything runs
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> pos;
   std::string mode = "score", precision = "fp32";
   int64_t batch = 32, length = 128, reps = 5, threads = 1, top = 25;
-  bool onednn = true;
+  bool onednn = true, packing = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -90,11 +90,12 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoll(next());
     else if (a == "--top") top = std::stoll(next());
     else if (a == "--no-onednn") onednn = false;
+    else if (a == "--no-packing") packing = false;
     else pos.push_back(a);
   }
   if (pos.size() != 2 || (mode != "score" && mode != "train")) {
     std::fprintf(stderr, "usage: core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] "
-                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn]\n");
+                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing]\n");
     return 2;
   }
   try {
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
     const at::Tensor cands = at::tensor(in.candidates, at::kLong);
     auto model = BertModel::load(pos[0], at::kCPU);
     model->set_onednn_kernels(onednn);
+    model->set_row_packing(packing);
 
     std::function<void()> work;
     std::string what;

@@ -165,6 +165,44 @@ static void check_attention_in_place() {
   }
 }
 
+// Training packs a padded batch's real tokens (layer::forward with rows): with dropout on, the same generator state
+// must give the padded layer's outputs and input gradient at those rows (the same dropout masks), and every weight
+// the same gradient.
+static void check_packed_layer(const BertModel& m) {
+  BertConfig c = m.config();
+  c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.25;  // tiny-bert has none
+  const int64_t B = 3, T = 6, H = c.hidden_size;
+  const at::Tensor am = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0}, at::kLong).view({B, T});
+  const at::Tensor mask_bias = attention_mask_bias(am), rows = packed_rows(am);
+  if (!rows.defined() || rows.size(0) != 11) {
+    std::printf("packed rows of a batch with 7 of 18 padded: %s\n", rows.defined() ? "wrong count" : "none");
+    ++failures;
+    return;
+  }
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({B, T, H}), coeff = at::randn({rows.size(0), H});
+  LayerOperands w = m.operands(0, Precision::Fp32);
+  std::vector<at::Tensor*> weights = {&w.q_w, &w.k_w, &w.v_w, &w.attn_out_w, &w.inter_w, &w.out_w, &w.out_ln_w};
+  auto run = [&](bool packed, at::Tensor* x_grad) {
+    for (at::Tensor* t : weights) *t = t->detach().clone().requires_grad_(true);
+    at::Tensor in = (packed ? x.view({B * T, H}).index_select(0, rows) : x).clone().requires_grad_(true);
+    at::manual_seed(9);  // the same dropout draws
+    at::Tensor y = layer::forward(c, w, in, mask_bias, true, packed ? rows : at::Tensor());
+    if (!packed) y = y.view({B * T, H}).index_select(0, rows);
+    (y * coeff).sum().backward();
+    *x_grad = packed ? in.grad() : in.grad().view({B * T, H}).index_select(0, rows);
+    std::vector<at::Tensor> g;
+    for (at::Tensor* t : weights) g.push_back(t->grad());
+    g.push_back(y.detach());
+    return g;
+  };
+  at::Tensor gx_full, gx_packed;
+  const std::vector<at::Tensor> full = run(false, &gx_full), packed = run(true, &gx_packed);
+  double err = (gx_full - gx_packed).abs().max().item<double>();
+  for (size_t i = 0; i < full.size(); ++i) err = std::max(err, (full[i] - packed[i]).abs().max().item<double>());
+  check("packed vs padded layer, train: outputs and grads", err, 1e-5, true);
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]\n", argv[0]);
@@ -254,6 +292,7 @@ int main(int argc, char** argv) {
                                          model->param("classifier.bias").cpu());
       check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
     }
+    if (device.is_cpu()) check_packed_layer(*model);
     check_fused_adamw(argv[1], device, ref);
     check_dist_group_of_one(device);
   } catch (const c10::Error& e) {
