@@ -255,8 +255,10 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   // tokens alone, not for padding (a shuffled batch pads some 40 %); the padded rows' hidden states come out zero
   // (no loss reads them). Inference keeps every row, as HF computes them.
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-  const at::Tensor packed =
-      row_packing_ && at::GradMode::is_enabled() && device_.is_cpu() ? packed_rows(b.attention_mask) : at::Tensor();
+  // bf16 rounds the row count up to a multiple of 256: oneDNN makes a primitive (~1 ms) per new GEMM shape.
+  const at::Tensor packed = row_packing_ && at::GradMode::is_enabled() && device_.is_cpu()
+                                ? packed_rows(b.attention_mask, precision == Precision::Bf16 ? 256 : 1)
+                                : at::Tensor();
   if (packed.defined()) x = x.reshape({B * T, H}).index_select(0, packed);
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
     x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision, packed)

@@ -171,9 +171,17 @@ at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
   return (1.0 - keep) * std::numeric_limits<float>::lowest();
 }
 
-at::Tensor packed_rows(const at::Tensor& attention_mask) {
-  const at::Tensor rows = attention_mask.reshape({-1}).nonzero().squeeze(1);
-  if (rows.size(0) == 0 || rows.size(0) * 20 >= attention_mask.numel() * 19) return {};
+at::Tensor packed_rows(const at::Tensor& attention_mask, int64_t multiple) {
+  const at::Tensor flat = attention_mask.reshape({-1});
+  at::Tensor rows = flat.nonzero().squeeze(1);
+  const int64_t n = rows.size(0), total = flat.numel();
+  if (n == 0 || n * 20 >= total * 19) return {};
+  const int64_t want = std::min(total, (n + multiple - 1) / multiple * multiple);
+  if (want > n) {
+    // Some padded rows too, up to a multiple: fewer distinct GEMM shapes (each new one costs oneDNN a primitive).
+    const at::Tensor pads = flat.eq(0).nonzero().squeeze(1).narrow(0, 0, want - n);
+    rows = std::get<0>(at::sort(at::cat({rows, pads})));
+  }
   return rows;
 }
 

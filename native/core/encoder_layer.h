@@ -73,8 +73,9 @@ bool fused_attention(const at::Device& device);
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
 
 // The rows (of the flattened [B * T] batch) that hold real tokens (attention_mask 1), int64, or an undefined tensor
-// where packing would not pay: no padding to speak of (under 5 % of the rows), or nothing but padding.
-at::Tensor packed_rows(const at::Tensor& attention_mask);
+// where packing would not pay: no padding to speak of (under 5 % of the rows), or nothing but padding. With
+// `multiple` > 1 padded rows are added up to a multiple of it (in order).
+at::Tensor packed_rows(const at::Tensor& attention_mask, int64_t multiple = 1);
 
 namespace layer {
 
