@@ -3,6 +3,7 @@
 // ISA and its GEMM rate per precision (measured at start) put the executed GFLOP/s in proportion. Each run of each side is a
 // fresh child process (see jobs.ts); runs of the sides alternate so that background load falls on both.
 import type { BatchOrder } from './inputs'
+import type { NativeKernels } from '../../bindings'
 import type { BatchSizeResult, GemmRunResult, ScoreRunResult, TrainRunResult } from './jobs'
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
@@ -63,6 +64,8 @@ export interface SideReport {
   /** examples whose predicted label differs between batch sizes or runs (0: deterministic) */
   label_changes: number
   threads?: number
+  /** ours: what the layer steps ran on */
+  kernels?: NativeKernels
   tokenizer_agree?: number
   tokenizer_checked?: number
   versions?: Record<string, string>
@@ -244,6 +247,7 @@ function side (runs: ScoreRunResult[], gemmGflopPerS: number): SideReport {
     tokenize_ms: spread(runs.map(r => r.tokenizeMs)),
     label_changes: changes,
     threads: runs[0].threads,
+    kernels: runs[0].kernels,
     tokenizer_agree: runs[0].tokenizerAgree,
     tokenizer_checked: runs[0].tokenizerChecked,
     versions: runs[0].versions

@@ -1,7 +1,7 @@
 // What the benchmark asks of a child process, and what comes back. Each run of each side is one fresh process,
 // so that peak RSS is its own, thread pools (LibTorch/OpenBLAS vs onnxruntime) never share a process, and a
 // run does not inherit another's warm caches or allocator state.
-import type { NativePrecision } from '../../bindings'
+import type { NativeKernels, NativePrecision } from '../../bindings'
 import type { InputSpec } from './inputs'
 
 export interface ScoreJob extends InputSpec {
@@ -75,6 +75,8 @@ export interface ScoreRunResult {
   results: BatchSizeResult[]
   peakRssMb: number
   threads?: number
+  /** ours: what the model's layer steps ran on (its info().kernels) */
+  kernels?: NativeKernels
   /** peer: transformers.js tokenizer ids identical to ours for this many of n */
   tokenizerAgree?: number
   /** peer: examples whose ids could be compared (all but truncated ones of non-prefix patterns) */

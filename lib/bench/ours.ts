@@ -53,7 +53,7 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
     // the native core runs the last layer only at the [MASK] rows, unless told to run the plain forward pass
     const results: BatchSizeResult[] = timed.map(t => summarise(t.batchSize, t.buckets, lengths, t.latencies, t.seconds, labels, gold, shape, split,
       plain ? undefined : (B, T) => lastLayerAtRowsFlops(shape, B, T, B * S)))
-    return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads }
+    return { side: 'ours', n: encoded.length, loadMs, tokenizeMs: inputs.tokenizeMs, results, peakRssMb: maxRssMb(), threads: model.info.threads, kernels: model.info.kernels }
   } finally {
     model.dispose()
   }

@@ -10,7 +10,7 @@ function header (r: BenchReport): string[] {
   return [
     `machine: ${m.cpu}, ${m.cores} cores @ ${m.mhz} MHz, ${m.memoryGb} GB; ${m.platform}; Node ${m.node}`,
     `ours: LibTorch ${m.torch}, BLAS ${m.blas} (${m.blasLibrary || 'n/a'}), ` +
-      `layer kernels ${m.onednn && process.env.PET_MLM_KERNELS !== 'aten' ? `oneDNN ${m.onednn}` : "ATen's ops"}, ` +
+      `layer kernels ${r.ours.kernels === 'onednn' ? `oneDNN ${m.onednn}` : "ATen's ops"}, ` +
       `${r.ours.threads ?? m.threads} intra-op threads${env ? `; ${env}` : ''}`,
     `CPU: ${r.cpu.isa.join(', ') || 'ISA unknown'}; GEMM rate at start (${r.cpu.gemm.shape.join(' x ')}, one per core on ${r.cpu.gemm.threads}): ` +
       `fp32 ${r.cpu.gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${r.cpu.gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`,

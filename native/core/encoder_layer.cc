@@ -296,20 +296,17 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
 at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
                    const at::Tensor& rows) {
   const int64_t B = mask_bias.size(0), T = mask_bias.size(-1), H = c.hidden_size;
-  if (!rows.defined()) {
-    const at::Tensor flat = x.reshape({B * T, H});
-    const at::Tensor qkv = project(w, flat);
-    auto part = [&](int64_t j) { return qkv.narrow(1, j * H, H).view({B, T, H}); };
-    const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
-    return finish(c, w, ctx, flat, train).view({B, T, H});
-  }
-  // Packed: projections of the real tokens' rows, placed into the padded layout for attention (padded keys are
-  // masked out, padded queries' results dropped), the context taken back at those rows.
-  const at::Tensor qkv = project(w, x);
-  const at::Tensor padded = at::zeros({B * T, 3 * H}, qkv.options()).index_copy(0, rows, qkv);
-  auto part = [&](int64_t j) { return padded.narrow(1, j * H, H).view({B, T, H}); };
-  const at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H}).index_select(0, rows);
-  return finish(c, w, ctx, x, train, rows);
+  const bool packed = rows.defined();
+  const at::Tensor flat = packed ? x : x.reshape({B * T, H});
+  const at::Tensor qkv = project(w, flat);
+  // Packed: the real tokens' projections placed into the padded layout for attention (padded keys are masked out,
+  // padded queries' results dropped), the context taken back at those rows.
+  const at::Tensor all = packed ? at::zeros({B * T, 3 * H}, qkv.options()).index_copy(0, rows, qkv) : qkv;
+  auto part = [&](int64_t j) { return all.narrow(1, j * H, H).view({B, T, H}); };
+  at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
+  if (packed) ctx = ctx.index_select(0, rows);
+  const at::Tensor y = finish(c, w, ctx, flat, train, rows);
+  return packed ? y : y.view({B, T, H});
 }
 
 }  // namespace layer

@@ -61,6 +61,12 @@ const dnnl::engine& cpu_engine() {
   return e;
 }
 
+// One in-order stream per calling thread (the task pool's threads call concurrently).
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
 // Runs a matmul primitive for (src, weights, dst) with `attr`; extra arguments beside them. oneDNN's own primitive
 // cache makes making the primitive a look-up after the first call of a shape (~2 us).
 void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei, const void* w, const memory::desc* bias,
@@ -78,9 +84,8 @@ void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei,
   args.emplace(DNNL_ARG_WEIGHTS, memory(wei, eng, const_cast<void*>(w)));
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(*bias, eng, const_cast<void*>(b)));
   args.emplace(DNNL_ARG_DST, memory(dst, eng, out));
-  thread_local dnnl::stream stream(eng);
-  prim.execute(stream, args);
-  stream.wait();
+  prim.execute(cpu_stream(), args);
+  cpu_stream().wait();
 }
 
 }  // namespace
@@ -168,9 +173,8 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
     const Softmax::primitive_desc spd(
         Softmax::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, sd, pd, 2), eng);
 #endif
-    thread_local dnnl::stream stream(eng);
-    Softmax(spd).execute(stream, {{DNNL_ARG_SRC, memory(sd, eng, scores.data_ptr())},
-                                  {DNNL_ARG_DST, memory(pd, eng, probs.data_ptr())}});
+    Softmax(spd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(sd, eng, scores.data_ptr())},
+                                        {DNNL_ARG_DST, memory(pd, eng, probs.data_ptr())}});
     // ctx_h [n, dh] = p_h v_h, into ctx's columns of head h.
     const memory::desc vd({heads, T, dh}, dt, {dh, v.stride(0), 1});
     const memory::desc cd({heads, n, dh}, dt, {dh, ctx.stride(0), 1});
