@@ -27,8 +27,8 @@ function runBlock (code: string): { status: number | null, stdout: string, stder
 
 const isAccuracy = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1
 
-t.test('the README has its three library examples', async t => {
-  t.equal(blocks.length, 3)
+t.test('the README has its four library examples', async t => {
+  t.equal(blocks.length, 4)
 })
 
 t.test('README: few-shot PET on records, then Classifier.load and classify', async t => {
@@ -55,6 +55,15 @@ t.test('README: zeroShot, finetune, ptune, ensemble, distill, ipet, pretrain, pr
   t.ok(Number.isFinite(r.last?.pre) && r.last.pre > 0, 'an MLM loss')
   t.equal(r.last?.ids?.[1], 103, 'tokenize gives [MASK] its id')
   t.match(r.stdout, /^ptuning (positive|negative)$/m, 'the adapter loads as a classifier')
+})
+
+t.test('README: MaskedLM.load with each layer kernel gives the same [MASK] logits', async t => {
+  const r = runBlock(blocks[3])
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.last?.vocab, 21128, 'full-vocabulary logits at the [MASK]')
+  for (const k of r.last?.kernels ?? []) t.match(r.stdout, new RegExp(`^${k} ${k}$`, 'm'), `info.kernels says ${k}`)
+  t.ok(r.last?.kernels.includes('aten'), 'ATen\'s ops are always there')
+  t.ok(Number.isFinite(r.last?.diff) && r.last.diff <= 1e-4, `the kernels agree (max abs difference ${r.last?.diff})`)
 })
 
 t.test('README: the main job', async t => {
