@@ -1,7 +1,7 @@
 // Where the time of one scoring batch or one PET training step goes, by ATen op (LibTorch's legacy profiler).
 // On pre-tokenized inputs written by scripts/gpu-inputs.js (the ones core_bench reads):
 //   core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] [--batch 32] [--length 128]
-//                [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing]
+//                [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing] [--shapes]
 // score: the batch of `--batch` test sentences whose padded length is nearest `--length` (length-sorted, as the
 // bench cuts them), scored at its [MASK] positions; train: the first training batch of the inputs, one full step
 // (forward, backward, clipping, AdamW). The profiler records the calling thread only, so by default everything runs
@@ -42,8 +42,20 @@ struct OpTime {
   int64_t calls = 0;
 };
 
-// Self time per op name over all recorded threads (push/pop pairs nest per thread).
-std::map<std::string, OpTime> self_times(const prof::thread_event_lists& lists) {
+// "name [shape][shape]..." of an event recorded with input shapes.
+std::string shape_key(const prof::LegacyEvent& e) {
+  std::string k = std::string(e.name()) + " ";
+  for (const auto& s : e.shapes()) {
+    k += "[";
+    for (size_t i = 0; i < s.size(); ++i) k += std::string(i ? "," : "") + std::to_string(s[i]);
+    k += "]";
+  }
+  return k;
+}
+
+// Self time per op name (with `shapes`, per op name and input shapes) over all recorded threads (push/pop pairs
+// nest per thread).
+std::map<std::string, OpTime> self_times(const prof::thread_event_lists& lists, bool shapes) {
   std::map<std::string, OpTime> out;
   for (const auto& list : lists) {
     struct Open {
@@ -59,7 +71,7 @@ std::map<std::string, OpTime> self_times(const prof::thread_event_lists& lists) 
         const Open o = stack.back();
         stack.pop_back();
         const double dur = o.push->cpuElapsedUs(e);
-        OpTime& t = out[o.push->name()];
+        OpTime& t = out[shapes ? shape_key(*o.push) : o.push->name()];
         t.self_us += dur - o.child_us;
         t.calls += 1;
         if (!stack.empty()) stack.back().child_us += dur;
@@ -75,7 +87,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> pos;
   std::string mode = "score", precision = "fp32";
   int64_t batch = 32, length = 128, reps = 5, threads = 1, top = 25;
-  bool onednn = true, packing = true;
+  bool onednn = true, packing = true, shapes = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -91,11 +103,12 @@ int main(int argc, char** argv) {
     else if (a == "--top") top = std::stoll(next());
     else if (a == "--no-onednn") onednn = false;
     else if (a == "--no-packing") packing = false;
+    else if (a == "--shapes") shapes = true;
     else pos.push_back(a);
   }
   if (pos.size() != 2 || (mode != "score" && mode != "train")) {
     std::fprintf(stderr, "usage: core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] "
-                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing]\n");
+                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing] [--shapes]\n");
     return 2;
   }
   try {
@@ -162,13 +175,13 @@ int main(int argc, char** argv) {
     prof::thread_event_lists events;
     double profiled = 0;
     {
-      prof::TLSLegacyProfilerGuard guard(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU),
+      prof::TLSLegacyProfilerGuard guard(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, shapes),
                                          [&](const prof::thread_event_lists& e) { events = e; });
       const double t0 = now_ms();
       for (int64_t k = 0; k < reps; ++k) work();
       profiled = now_ms() - t0;
     }
-    const auto times = self_times(events);
+    const auto times = self_times(events, shapes);
     std::vector<std::pair<std::string, OpTime>> sorted(times.begin(), times.end());
     std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.second.self_us > y.second.self_us; });
     double total = 0;
