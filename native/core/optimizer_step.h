@@ -1,7 +1,7 @@
-// The optimizer step without a kernel per tensor: on LibTorch >= 2.1 AdamW runs PyTorch's fused multi-tensor kernel
-// and gradient clipping its foreach norm/scale, where the per-tensor loops of torch::optim::AdamW and
+// The optimizer step without a kernel per tensor: on CUDA (LibTorch >= 2.1) AdamW runs PyTorch's fused multi-tensor
+// kernel and gradient clipping its foreach norm/scale, where the per-tensor loops of torch::optim::AdamW and
 // torch::nn::utils::clip_grad_norm_ would launch ~10 kernels per parameter tensor (~2,000 a step for a bert-base),
-// which is what bounds a training step on a GPU. Elsewhere both fall back to LibTorch's own code.
+// which is what bounds a training step on a GPU; on the CPU AdamW is one pass over each tensor (LibTorch's makes ~10).
 #pragma once
 #include <map>
 #include <vector>
@@ -10,8 +10,9 @@
 
 namespace petcore {
 
-// Whether the fused paths are taken on `device`. PET_MLM_FUSED_ADAMW=0 turns them off everywhere; =1 also takes them
-// on the CPU (LibTorch >= 2.4 has a CPU kernel); unset: CUDA only, so CPU runs keep LibTorch's exact arithmetic.
+// Whether the fused paths are taken on `device`: on the CPU our own one-pass loop (any LibTorch; the same formula as
+// torch::optim::AdamW, rounding may differ in the last bit), on CUDA PyTorch's kernel (LibTorch >= 2.1).
+// PET_MLM_FUSED_ADAMW=0 turns them off everywhere (LibTorch's per-tensor AdamW).
 bool fused_optimizer_available(const at::Device& device);
 
 // torch::optim::AdamW with the same options, state and archive format (a checkpoint written by either loads into
