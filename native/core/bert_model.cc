@@ -214,7 +214,11 @@ LayerOperands BertModel::operands(int64_t i, Precision precision) const {
   bool differentiable = false;
   if (at::GradMode::is_enabled())
     for (const at::Tensor* t : gemm) differentiable = differentiable || t->requires_grad();
-  if (differentiable) return make_operands(w, config_, precision, fused);  // autograd: ATen's ops
+  if (differentiable) {  // autograd: ATen's dense steps; attention through oneDNN (onednn_attention.h) where it can
+    LayerOperands o = make_operands(w, config_, precision, fused);
+    o.onednn = onednn_kernels_ && device_.is_cpu();
+    return o;
+  }
   // Cached for all layers at once; rebuilt when any source weight was replaced or written in place.
   std::lock_guard<std::mutex> lock(cache_mu_);
   OperandCache& cache = operand_cache_[static_cast<int>(precision)];

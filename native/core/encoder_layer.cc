@@ -11,6 +11,7 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
+#include "onednn_attention.h"
 #include "onednn_dense.h"
 
 namespace petcore {
@@ -69,12 +70,10 @@ Precision parse_precision(const std::string& name) {
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
 
-at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Tensor& rows) {
-  if (!train || p <= 0) return x;
+at::Tensor dropout_mask(const at::Tensor& x, double p, const at::Tensor& rows) {
   const at::ScalarType t = x.scalar_type();
-  if (!x.device().is_cpu() || p >= 1 || (t != at::kFloat && t != at::kBFloat16)) return at::dropout(x, p, train);
   if (rows.defined() && (x.dim() != 2 || rows.dim() != 1 || rows.size(0) != x.size(0) || rows.scalar_type() != at::kLong))
-    throw std::invalid_argument("apply_dropout: packed rows must index the rows of a 2-D tensor");
+    throw std::invalid_argument("dropout: packed rows must index the rows of a 2-D tensor");
   uint64_t seed;
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -95,7 +94,14 @@ at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Te
   } else {
     fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, threshold, scale);
   }
-  return x * mask;
+  return mask;
+}
+
+at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Tensor& rows) {
+  if (!train || p <= 0) return x;
+  const at::ScalarType t = x.scalar_type();
+  if (!x.device().is_cpu() || p >= 1 || (t != at::kFloat && t != at::kBFloat16)) return at::dropout(x, p, train);
+  return x * dropout_mask(x, p, rows);
 }
 
 at::Tensor activation(const at::Tensor& x, Activation a) {
@@ -302,8 +308,14 @@ at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor
   // Packed: the real tokens' projections placed into the padded layout for attention (padded keys are masked out,
   // padded queries' results dropped), the context taken back at those rows.
   const at::Tensor all = packed ? at::zeros({B * T, 3 * H}, qkv.options()).index_copy(0, rows, qkv) : qkv;
-  auto part = [&](int64_t j) { return all.narrow(1, j * H, H).view({B, T, H}); };
-  at::Tensor ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
+  at::Tensor ctx = onednn_attention(c, w, all, mask_bias, train);
+  if (!ctx.defined()) {
+    // split, not narrow: under autograd narrow's backward writes each part's gradient into a zeroed copy of the
+    // whole [B * T, 3H] and sums the three; split's concatenates them.
+    const std::vector<at::Tensor> parts = all.split(H, 1);
+    auto part = [&](int64_t j) { return parts[j].view({B, T, H}); };
+    ctx = attend(c, w, part(0), part(1), part(2), mask_bias, train).reshape({B * T, H});
+  }
   if (packed) ctx = ctx.index_select(0, rows);
   const at::Tensor y = finish(c, w, ctx, flat, train, rows);
   return packed ? y : y.view({B, T, H});

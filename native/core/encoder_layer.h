@@ -45,7 +45,8 @@ struct LayerOperands {
   at::Tensor attn_ln_w, attn_ln_b, out_ln_w, out_ln_b;
   bool queries_scaled = false;
   at::ScalarType dtype = at::kFloat;
-  // Without autograd, dense steps and attention call oneDNN directly (onednn_dense.h) rather than ATen's ops.
+  // On the CPU, oneDNN directly rather than ATen's ops: without autograd the dense steps and attention
+  // (onednn_dense.h), under autograd attention (onednn_attention.h).
   bool onednn = false;
 };
 
@@ -64,6 +65,8 @@ at::Tensor& activation_(at::Tensor& x, Activation a);
 // the stream differs from at::dropout's. Elsewhere at::dropout. With `rows` (int64 [n]) x [n, W] holds packed rows:
 // its row i takes the mask of row rows[i] of the padded tensor, so packing does not change the masks.
 at::Tensor apply_dropout(const at::Tensor& x, double p, bool train, const at::Tensor& rows = {});
+// That mask itself (0 or 1 / (1 - p), x's shape and dtype) for a CPU fp32/bf16 x and 0 < p < 1: one draw.
+at::Tensor dropout_mask(const at::Tensor& x, double p, const at::Tensor& rows = {});
 
 // Whether attend() uses LibTorch's fused attention (LibTorch 2.x, non-CPU tensors); its queries are not
 // pre-scaled.

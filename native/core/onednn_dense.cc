@@ -26,6 +26,8 @@ bool dense(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::Tensor&,
 bool attend(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, float, const at::Tensor&, at::Tensor&) {
   return false;
 }
+bool softmax_rows(const at::Tensor&, at::Tensor&, bool, float) { return false; }
+bool matmul(const at::Tensor&, const at::Tensor&, at::Tensor&, float, const at::Tensor&) { return false; }
 #else
 namespace {
 
@@ -85,6 +87,24 @@ void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei,
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(*bias, eng, const_cast<void*>(b)));
   args.emplace(DNNL_ARG_DST, memory(dst, eng, out));
   prim.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+// dst = softmax (or log-softmax) of src over `axis`, src and dst any dtypes oneDNN takes (v1 has one).
+// With `attr`: v2's output scales (softmax_rows).
+void run_softmax(const memory::desc& src, const void* x, const memory::desc& dst, void* out, int axis, bool log,
+                 const dnnl::primitive_attr& attr = dnnl::primitive_attr()) {
+  const dnnl::engine& eng = cpu_engine();
+  const dnnl::algorithm alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+#if DNNL_VERSION_MAJOR >= 3
+  using Softmax = dnnl::softmax_forward;
+  const Softmax::primitive_desc pd(eng, dnnl::prop_kind::forward_inference, alg, src, dst, axis, attr);
+#else
+  using Softmax = dnnl::softmax_v2_forward;
+  const Softmax::primitive_desc pd(Softmax::desc(dnnl::prop_kind::forward_inference, alg, src, dst, axis), attr, eng);
+#endif
+  Softmax(pd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(src, eng, const_cast<void*>(x))},
+                                     {DNNL_ARG_DST, memory(dst, eng, out)}});
   cpu_stream().wait();
 }
 
@@ -164,21 +184,72 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
     // Probabilities: softmax over each row of scores in fp32, written in the values' dtype (in place for fp32).
     at::Tensor probs = dt == f32 ? scores : at::empty({heads, n, T}, v.options());
     const memory::desc pd({heads, n, T}, dt, {n * T, T, 1});
-#if DNNL_VERSION_MAJOR >= 3
-    using Softmax = dnnl::softmax_forward;
-    const Softmax::primitive_desc spd(eng, dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, sd,
-                                      pd, 2);
-#else
-    using Softmax = dnnl::softmax_v2_forward;  // v1 has one dtype for source and destination
-    const Softmax::primitive_desc spd(
-        Softmax::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, sd, pd, 2), eng);
-#endif
-    Softmax(spd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(sd, eng, scores.data_ptr())},
-                                        {DNNL_ARG_DST, memory(pd, eng, probs.data_ptr())}});
+    run_softmax(sd, scores.data_ptr(), pd, probs.data_ptr(), 2, false);
     // ctx_h [n, dh] = p_h v_h, into ctx's columns of head h.
     const memory::desc vd({heads, T, dh}, dt, {dh, v.stride(0), 1});
     const memory::desc cd({heads, n, dh}, dt, {dh, ctx.stride(0), 1});
     run_matmul(pd, probs.data_ptr(), vd, v.data_ptr(), nullptr, nullptr, cd, ctx.data_ptr(), dnnl::primitive_attr());
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+
+bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale, const at::Tensor& add) {
+  memory::data_type at_, ct;
+  const int64_t d = a.dim();
+  if (d < 2 || b.dim() != d || c.dim() != d || !a.device().is_cpu() || !b.device().is_cpu() || !c.device().is_cpu() ||
+      a.scalar_type() != b.scalar_type() || !data_type(a.scalar_type(), &at_) || !data_type(c.scalar_type(), &ct) ||
+      a.numel() == 0 || b.numel() == 0 || c.numel() == 0)
+    return false;
+  for (int64_t i = 0; i < d - 2; ++i)
+    if (a.size(i) != c.size(i) || b.size(i) != c.size(i)) return false;
+  if (a.size(d - 1) != b.size(d - 2) || a.size(d - 2) != c.size(d - 2) || b.size(d - 1) != c.size(d - 1)) return false;
+  if (add.defined() && (add.scalar_type() != at::kFloat || add.dim() != d || !add.is_contiguous())) return false;
+  auto desc = [](const at::Tensor& t, memory::data_type dt) {
+    return memory::desc(memory::dims(t.sizes().begin(), t.sizes().end()), dt,
+                        memory::dims(t.strides().begin(), t.strides().end()));
+  };
+  try {
+    dnnl::post_ops ops;
+    std::unordered_map<int, memory> args;
+    if (scale != 1.f) {
+#if DNNL_VERSION_MAJOR >= 3
+      ops.append_eltwise(dnnl::algorithm::eltwise_linear, scale, 0.f);
+#else
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale, 0.f);
+#endif
+    }
+    if (add.defined()) {
+      const memory::desc md = desc(add, memory::data_type::f32);
+      ops.append_binary(dnnl::algorithm::binary_add, md);
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.len() - 1) | DNNL_ARG_SRC_1,
+                   memory(md, cpu_engine(), const_cast<void*>(add.data_ptr())));
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    run_matmul(desc(a, at_), a.data_ptr(), desc(b, at_), b.data_ptr(), nullptr, nullptr, desc(c, ct), c.data_ptr(), attr,
+               std::move(args));
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+
+bool softmax_rows(const at::Tensor& x, at::Tensor& out, bool log, float scale) {
+  memory::data_type xt, ot;
+  if (!rows_ok(x) || !rows_ok(out) || !out.is_contiguous() || !data_type(x.scalar_type(), &xt) ||
+      !data_type(out.scalar_type(), &ot) || out.size(0) != x.size(0) || out.size(1) != x.size(1) || x.numel() == 0)
+    return false;
+  try {
+    dnnl::primitive_attr attr;
+#if DNNL_VERSION_MAJOR < 3
+    if (scale != 1.f) attr.set_output_scales(0, {scale});
+#endif
+    run_softmax(rows_desc(x, xt), x.data_ptr(), rows_desc(out, ot), out.data_ptr(), 1, log, attr);
+#if DNNL_VERSION_MAJOR >= 3
+    if (scale != 1.f) out.mul_(scale);  // v3's scales quantize; one more pass instead
+#endif
   } catch (const dnnl::error&) {
     return false;
   }

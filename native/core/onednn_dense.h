@@ -34,5 +34,15 @@ bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Te
 bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, float scale,
             const at::Tensor& mask_bias, at::Tensor& ctx);
 
+// c = (a b) * scale + add, batched over the leading dims: a [..., M, K], b [..., K, N], c [..., M, N], any strides
+// (views of the rows in place), a and b of one dtype (fp32 or bf16), c fp32 or that dtype, `add` (fp32, optional)
+// broadcast to c's shape. Returns false where this build has no direct call or the operands do not fit.
+bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale = 1.f, const at::Tensor& add = {});
+
+// Softmax (or log-softmax with `log`) of each row of x [N, V] (fp32 or bf16, unit inner stride), times `scale`,
+// into out [N, V] (fp32 or bf16, contiguous), computed in fp32. Returns false where this build has no direct call or
+// the operands do not fit (then nothing is written).
+bool softmax_rows(const at::Tensor& x, at::Tensor& out, bool log, float scale = 1.f);
+
 }  // namespace onednn
 }  // namespace petcore

@@ -25,14 +25,11 @@ at::Tensor gather_positions(const at::Tensor& hidden, const at::Tensor& position
   return hidden.index({positions.select(1, 0), positions.select(1, 1)});
 }
 
-CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,
-                                             const at::Tensor& candidates, const RowOverride* rows,
-                                             Precision precision) {
-  at::Tensor logits = m.mlm_logits(gather_positions(hidden, positions), rows, precision);  // [M, V]
-  const int64_t M = logits.size(0);
+CandidateScores candidate_scores_from_logits(const at::Tensor& vocab_logits, const at::Tensor& candidates) {
+  const int64_t M = vocab_logits.size(0);
   at::Tensor index = candidates.dim() == 1 ? candidates.unsqueeze(0).expand({M, candidates.size(0)}) : candidates;
   CandidateScores s;
-  logits = logits.to(at::kFloat);  // the normaliser in fp32 even under autocast
+  const at::Tensor logits = vocab_logits.to(at::kFloat);  // the normaliser in fp32 even under autocast
   s.logits = logits.gather(1, index);
   s.log_z = at::logsumexp(logits, {1});
   return s;

@@ -24,11 +24,9 @@ at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& posit
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
                                  const at::Tensor& candidates, Precision precision = Precision::Fp32);
 
-// Differentiable core of the above, for training: hidden [B, T, H] -> (logits [M, C], log_z [M]).
-// precision: of the vocabulary GEMM (BertModel::mlm_logits); the normaliser is fp32.
-CandidateScores candidate_scores_from_hidden(const BertModel& m, const at::Tensor& hidden, const at::Tensor& positions,
-                                             const at::Tensor& candidates, const RowOverride* rows = nullptr,
-                                             Precision precision = Precision::Fp32);
+// Differentiable core of the above, for training: the full-vocabulary logits [M, V] at the positions (any precision;
+// BertModel::mlm_logits) -> (logits [M, C], log_z [M]), the normaliser in fp32.
+CandidateScores candidate_scores_from_logits(const at::Tensor& vocab_logits, const at::Tensor& candidates);
 
 // Validates candidate ids ([C] or [M, C]) against the vocabulary; returns them as int64 on `device`.
 at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, int64_t M, const at::Device& device);

@@ -1,5 +1,7 @@
 #include "trainer.h"
 
+#include "cross_entropy.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -338,22 +340,38 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     const RowOverride* word_emb = rows.rows.defined() ? &rows : nullptr;
     const Precision precision = kernel_precision(cfg_.bf16 ? Precision::Bf16 : Precision::Fp32, dev);
     at::Tensor hidden = model_.encode(b, train, word_emb, cfg_.recompute, precision);
+    // One MLM-head pass over the rows of every loss that reads the vocabulary: the tied decoder is cast for the
+    // GEMM and its gradient formed and accumulated once (split's backward concatenates the parts' gradients).
+    at::Tensor vocab_logits, cand_logits, label_logits;
+    {
+      std::vector<at::Tensor> rows_of;
+      std::vector<int64_t> sizes;
+      for (const at::Tensor* pos : {&vp, &cp, &lp})
+        if (pos->defined()) rows_of.push_back(gather_positions(hidden, *pos)), sizes.push_back(pos->size(0));
+      if (!rows_of.empty()) {
+        const at::Tensor all = model_.mlm_logits(rows_of.size() == 1 ? rows_of[0] : at::cat(rows_of), word_emb, precision);
+        const std::vector<at::Tensor> parts = rows_of.size() == 1 ? std::vector<at::Tensor>{all} : all.split_with_sizes(sizes);
+        size_t k = 0;
+        if (has_vocab) vocab_logits = parts[k++];
+        if (has_cand) cand_logits = parts[k++];
+        if (has_label) label_logits = parts[k++];
+      }
+    }
     if (has_vocab) {
-      at::Tensor logits = model_.mlm_logits(gather_positions(hidden, vp), word_emb, precision).to(at::kFloat);
-      at::Tensor l = at::nll_loss(at::log_softmax(logits, 1), vt);
+      at::Tensor l = cross_entropy(vocab_logits, vt);
       r.vocab_loss = l.item<double>();
       component = 0;
       add(l, loss.vocab_weight);
     }
     if (has_cand) {
-      CandidateScores s = candidate_scores_from_hidden(model_, hidden, cp, cc, word_emb, precision);
+      CandidateScores s = candidate_scores_from_logits(cand_logits, cc);
       at::Tensor l = at::nll_loss(at::log_softmax(s.logits.to(at::kFloat), 1), cl);
       r.cand_loss = l.item<double>();
       component = 1;
       add(l, loss.cand_weight);
     }
     if (has_label) {
-      CandidateScores s = candidate_scores_from_hidden(model_, hidden, lp, lc, word_emb, precision);
+      CandidateScores s = candidate_scores_from_logits(label_logits, lc);
       at::Tensor scores = s.logits.to(at::kFloat);
       if (loss.label_logprob) scores = scores - s.log_z.to(at::kFloat).unsqueeze(1);
       at::Tensor label_scores = verbalizer_label_scores(scores, lt.size(0), wm, wl, num_labels, loss.label_logsumexp);

@@ -18,6 +18,8 @@
 #include "classifier.h"
 #include "cpu_inference.h"
 #include "distributed.h"
+#include "onednn_attention.h"
+#include "onednn_dense.h"
 #include "optimizer_step.h"
 #include "safetensors.h"
 #include "scoring.h"
@@ -203,6 +205,52 @@ static void check_packed_layer(const BertModel& m) {
   check("packed vs padded layer, train: outputs and grads", err, 1e-5, true);
 }
 
+// Training attention through oneDNN (onednn_attention.h) against LibTorch's ops (layer::attend): a layer with dropout
+// on a padded batch, the same generator state, its outputs and every gradient (input, projections, the rest).
+static void check_onednn_attention_layer(const BertModel& m) {
+  if (!onednn::compiled()) {
+    std::printf("%-48s (no direct oneDNN calls in this build: skipped)\n", "oneDNN vs ATen attention, train");
+    return;
+  }
+  BertConfig c = m.config();
+  c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.25;
+  c.num_attention_heads = 2;  // head_dim 16: the direct path needs a power-of-two sqrt (tiny-bert's 8 has none)
+  const int64_t B = 3, T = 6, H = c.hidden_size;
+  const at::Tensor am = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0}, at::kLong).view({B, T});
+  const at::Tensor mask_bias = attention_mask_bias(am);
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({B, T, H}), coeff = at::randn({B, T, H}) * am.unsqueeze(2);
+  for (const Precision p : {Precision::Fp32, Precision::Bf16}) {
+    LayerOperands w = m.operands(0, p);
+    std::vector<at::Tensor*> weights = {&w.q_w, &w.k_w, &w.v_w, &w.qkv_w, &w.attn_out_w, &w.inter_w, &w.out_ln_w};
+    auto run = [&](bool onednn) {
+      w.onednn = onednn;
+      std::vector<at::Tensor*> used;
+      for (at::Tensor* t : weights)
+        if (t->defined()) *t = t->detach().clone().requires_grad_(true), used.push_back(t);
+      at::Tensor in = x.clone().requires_grad_(true);
+      at::manual_seed(9);
+      const at::Tensor y = layer::forward(c, w, in, mask_bias, true);
+      (y * coeff).sum().backward();
+      std::vector<at::Tensor> g = {y.detach(), in.grad()};
+      for (at::Tensor* t : used) g.push_back(t->grad().to(at::kFloat));
+      return g;
+    };
+    // The direct path must really run (else both sides would be ATen's).
+    LayerOperands probe = m.operands(0, p);
+    const at::Tensor qkv = at::randn({B * T, 3 * H}).to(probe.dtype);
+    const bool ran = onednn_attention(c, probe, qkv, mask_bias, true).defined();
+    const std::vector<at::Tensor> a = run(true), b = run(false);
+    double err = ran ? 0 : 1;
+    for (size_t i = 0; i < a.size(); ++i)
+      err = std::max(err, ((a[i] - b[i]).abs().max() / b[i].abs().max().clamp_min(1e-6)).item<double>());
+    // bf16: LibTorch's path rounds the scores to bf16 before the softmax, oneDNN's keeps them fp32.
+    check(p == Precision::Fp32 ? "oneDNN vs ATen attention, train (fp32, relative)"
+                               : "oneDNN vs ATen attention, train (bf16, relative)",
+          err, p == Precision::Fp32 ? 1e-5 : 5e-2, true);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]\n", argv[0]);
@@ -293,6 +341,7 @@ int main(int argc, char** argv) {
       check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
     }
     if (device.is_cpu()) check_packed_layer(*model);
+    if (device.is_cpu()) check_onednn_attention_layer(*model);
     check_fused_adamw(argv[1], device, ref);
     check_dist_group_of_one(device);
   } catch (const c10::Error& e) {
