@@ -17,6 +17,7 @@
 #include "bert_model.h"
 #include "classifier.h"
 #include "cpu_inference.h"
+#include "cross_entropy.h"
 #include "distributed.h"
 #include "onednn_attention.h"
 #include "onednn_dense.h"
@@ -205,6 +206,31 @@ static void check_packed_layer(const BertModel& m) {
   check("packed vs padded layer, train: outputs and grads", err, 1e-5, true);
 }
 
+// The vocabulary cross-entropy (cross_entropy.h) against LibTorch's log_softmax + nll_loss: loss (relative) and the
+// logits' gradient, fp32 and bf16 logits, with a weight on the loss (the backward's scale).
+static void check_cross_entropy() {
+  at::manual_seed(3);
+  const at::Tensor base = at::randn({7, 300}) * 4, targets = at::randint(0, 300, {7}, at::kLong);
+  for (const at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    auto run = [&](bool ours, std::string* node) {
+      at::Tensor x = base.to(dt).clone().requires_grad_(true);
+      at::Tensor l = ours ? cross_entropy(x, targets) : at::nll_loss(at::log_softmax(x.to(at::kFloat), 1), targets);
+      if (node) *node = l.grad_fn() ? l.grad_fn()->name() : "";
+      (l * 2.5).backward();
+      return std::make_pair(l.detach(), x.grad().to(at::kFloat).clone());
+    };
+    std::string node;
+    const auto a = run(true, &node), b = run(false, nullptr);
+    double err = std::max(((a.first - b.first).abs() / b.first.abs()).item<double>(),
+                          (a.second - b.second).abs().max().item<double>());
+    // Where oneDNN is called directly the loss must come from our function, not the fallback.
+    if (onednn::compiled() && node.find("CrossEntropy") == std::string::npos) err = 1;
+    // bf16: the gradient is written in bf16 (LibTorch's path rounds it once more, on the way back to bf16 logits).
+    check(dt == at::kFloat ? "vocabulary cross-entropy vs LibTorch (fp32)" : "vocabulary cross-entropy vs LibTorch (bf16)",
+          err, dt == at::kFloat ? 1e-6 : 1e-2, true);
+  }
+}
+
 // Training attention through oneDNN (onednn_attention.h) against LibTorch's ops (layer::attend): a layer with dropout
 // on a padded batch, the same generator state, its outputs and every gradient (input, projections, the rest).
 static void check_onednn_attention_layer(const BertModel& m) {
@@ -342,6 +368,7 @@ int main(int argc, char** argv) {
     }
     if (device.is_cpu()) check_packed_layer(*model);
     if (device.is_cpu()) check_onednn_attention_layer(*model);
+    if (device.is_cpu()) check_cross_entropy();
     check_fused_adamw(argv[1], device, ref);
     check_dist_group_of_one(device);
   } catch (const c10::Error& e) {
