@@ -307,7 +307,8 @@ at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor
   const at::Tensor qkv = project(w, flat);
   // Packed: the real tokens' projections placed into the padded layout for attention (padded keys are masked out,
   // padded queries' results dropped), the context taken back at those rows.
-  const at::Tensor all = packed ? at::zeros({B * T, 3 * H}, qkv.options()).index_copy(0, rows, qkv) : qkv;
+  // (index_copy_ into the zeros, not index_copy: that would copy the zeros first)
+  const at::Tensor all = packed ? at::zeros({B * T, 3 * H}, qkv.options()).index_copy_(0, rows, qkv) : qkv;
   at::Tensor ctx = onednn_attention(c, w, all, mask_bias, train);
   if (!ctx.defined()) {
     // split, not narrow: under autograd narrow's backward writes each part's gradient into a zeroed copy of the

@@ -62,9 +62,10 @@ struct Attention : public torch::autograd::Function<Attention> {
     at::Tensor dprobs = at::empty({B, nh, T, T}, probs.options());
     check(onednn::matmul(dout_heads, heads(qkv, B, nh, dh, 2, true), dprobs), "probabilities' gradient");
     if (mask.defined()) dprobs.mul_(mask);
-    at::Tensor dscores = at::_softmax_backward_data(dprobs, probs, -1, at::kFloat);
-    if (factor != 1) dscores.mul_(factor);
-    const at::Tensor ds = dscores.to(qkv.scalar_type());
+    // in place: each row's dot product is read before the row is written
+    at::_softmax_backward_data_out(dprobs, dprobs, probs, -1, at::kFloat);
+    if (factor != 1) dprobs.mul_(factor);
+    const at::Tensor ds = dprobs.to(qkv.scalar_type());
     // queries: dQ = dS K; keys: dK = dS^T Q
     at::Tensor dq = heads(dqkv, B, nh, dh, 0), dk = heads(dqkv, B, nh, dh, 1);
     check(onednn::matmul(ds, heads(qkv, B, nh, dh, 1), dq), "queries' gradient");
