@@ -125,8 +125,19 @@ bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Te
       return false;
   }
   try {
+    // The residual: added as a second source where out is another tensor (no copy into out first), else summed
+    // with what out holds.
     dnnl::post_ops ops;
-    if (residual.defined()) ops.append_sum(1.f);
+    std::unordered_map<int, memory> args;
+    const bool add_source = residual.defined() && !out.is_same(residual);
+    if (add_source) {
+      const memory::desc rd = rows_desc(residual, memory::data_type::f32);
+      ops.append_binary(dnnl::algorithm::binary_add, rd);
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                   memory(rd, cpu_engine(), const_cast<void*>(residual.data_ptr())));
+    } else if (residual.defined()) {
+      ops.append_sum(1.f);
+    }
 #if DNNL_VERSION_MAJOR >= 3
     if (act) ops.append_eltwise(eltwise(*act), 0.f, 0.f);
 #else
@@ -137,10 +148,8 @@ bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Te
     // Weights [K, N] read from w [N, K] as its transpose (no copy).
     const memory::desc wei({K, N}, xt, {1, w.stride(0)});
     const memory::desc bias({1, N}, xt, {N, 1});
-    // The sum post-op adds what dst holds: the residual goes there (nothing to do when out is it).
     const memory::desc src = rows_desc(x, xt), dst = rows_desc(out, ot);
-    if (residual.defined() && !out.is_same(residual)) out.copy_(residual);
-    run_matmul(src, x.data_ptr(), wei, w.data_ptr(), &bias, b.data_ptr(), dst, out.data_ptr(), attr);
+    run_matmul(src, x.data_ptr(), wei, w.data_ptr(), &bias, b.data_ptr(), dst, out.data_ptr(), attr, std::move(args));
   } catch (const dnnl::error&) {
     // No implementation for these operands: ATen's ops.
     return false;

@@ -21,7 +21,7 @@ std::string version();
 // out = act((x w^T + b) + residual), with `act` and `residual` optional: x [M, K] and w [N, K] of one dtype (fp32
 // or bf16), b [N] of that dtype, out [M, N] fp32 or x's dtype, residual [M, N] fp32 (out may be the residual
 // itself); every operand with unit inner stride. Returns false where this build has no direct call or the operands
-// do not fit it (out may then hold the residual): the caller runs ATen's ops.
+// do not fit it: the caller runs ATen's ops.
 bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor& out, const Activation* act,
            const at::Tensor& residual);
 
