@@ -74,6 +74,9 @@ void adamw_cpu(at::Tensor& p, const at::Tensor& grad, at::Tensor& exp_avg, at::T
       P[i] = P[i] * decay - step_size * (m / (std::sqrt(v) / bc2_sqrt + eps));
     }
   });
+  // Written through raw pointers: bump the version counters as an in-place op would, or caches keyed by them (the
+  // model's bf16 operand copies) would keep the old weights.
+  for (at::Tensor* t : {&p, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
 }
 
 }  // namespace

@@ -127,6 +127,32 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
       check(line("LibTorch state resumed by fused (/ lr)").c_str(), (c - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
     }
   }
+  if (available) {
+    // A fused step must invalidate what is cached from the weights: bf16 scoring after a step equals a model loaded
+    // fresh with the stepped weights (the CPU loop writes through raw pointers and bumps the version counters).
+    use_fused(true);
+    OptimConfig cfg;
+    cfg.lr = 1e-2;
+    LossSpec loss;
+    loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+    loss.vocab_targets = at::tensor({2523L}, at::kLong);
+    const at::Tensor pos = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+    auto m = BertModel::load(dir, device), fresh = BertModel::load(dir, device);
+    Batch pb = m->check_batch(ref["ptuning_input_ids"], {}, {});
+    const at::Tensor before_step = logits_at(*m, pb, pos, Precision::Bf16);  // fills the bf16 operand cache
+    {
+      Trainer t(*m, TrainableSpec(), cfg);
+      t.step(pb, loss);
+    }
+    {
+      at::NoGradGuard no_grad;
+      for (auto& [name, t] : fresh->params()) t.copy_(m->params().at(name));
+    }
+    const at::Tensor after = logits_at(*m, pb, pos, Precision::Bf16);
+    const at::Tensor want = logits_at(*fresh, fresh->check_batch(ref["ptuning_input_ids"], {}, {}), pos, Precision::Bf16);
+    const double moved = (want - before_step).abs().max().item<double>();
+    check("bf16 scoring after a fused step = fresh model", moved > 0 ? (after - want).abs().max().item<double>() : 1.0, 1e-6, true);
+  }
   if (before) setenv("PET_MLM_FUSED_ADAMW", saved.c_str(), 1);
   else unsetenv("PET_MLM_FUSED_ADAMW");
 }
