@@ -28,6 +28,7 @@ bool attend(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, fl
 }
 bool softmax_rows(const at::Tensor&, at::Tensor&, bool, float) { return false; }
 bool matmul(const at::Tensor&, const at::Tensor&, at::Tensor&, float, const at::Tensor&) { return false; }
+bool layer_norm(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, at::Tensor&) { return false; }
 #else
 namespace {
 
@@ -239,6 +240,37 @@ bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale
     attr.set_post_ops(ops);
     run_matmul(desc(a, at_), a.data_ptr(), desc(b, at_), b.data_ptr(), nullptr, nullptr, desc(c, ct), c.data_ptr(), attr,
                std::move(args));
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+
+bool layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps, at::Tensor& out) {
+  const auto f32 = memory::data_type::f32;
+  if (!rows_ok(x) || !rows_ok(out) || x.scalar_type() != at::kFloat || out.scalar_type() != at::kFloat ||
+      out.size(0) != x.size(0) || out.size(1) != x.size(1) || x.numel() == 0)
+    return false;
+  for (const at::Tensor* t : {&weight, &bias})
+    if (!t->defined() || t->dim() != 1 || t->size(0) != x.size(1) || !t->is_contiguous() ||
+        t->scalar_type() != at::kFloat || !t->device().is_cpu())
+      return false;
+  try {
+    const dnnl::engine& eng = cpu_engine();
+    const memory::desc src = rows_desc(x, f32), dst = rows_desc(out, f32), sd({x.size(1)}, f32, {1});
+    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    using LayerNorm = dnnl::layer_normalization_forward;
+#if DNNL_VERSION_MAJOR >= 3
+    const LayerNorm::primitive_desc pd(eng, dnnl::prop_kind::forward_inference, src, dst, static_cast<float>(eps), flags);
+#else
+    if (x.stride(0) != out.stride(0)) return false;  // v2 takes one layout for source and destination
+    const LayerNorm::primitive_desc pd(LayerNorm::desc(dnnl::prop_kind::forward_inference, src, static_cast<float>(eps), flags), eng);
+#endif
+    LayerNorm(pd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(src, eng, x.data_ptr())},
+                                         {DNNL_ARG_DST, memory(dst, eng, out.data_ptr())},
+                                         {DNNL_ARG_SCALE, memory(sd, eng, weight.data_ptr())},
+                                         {DNNL_ARG_SHIFT, memory(sd, eng, bias.data_ptr())}});
+    cpu_stream().wait();
   } catch (const dnnl::error&) {
     return false;
   }

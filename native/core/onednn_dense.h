@@ -39,6 +39,10 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
 // broadcast to c's shape. Returns false where this build has no direct call or the operands do not fit.
 bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale = 1.f, const at::Tensor& add = {});
 
+// LayerNorm of each row of x [M, N] (fp32, unit inner stride) with weight and bias [N] (fp32) into out [M, N] (fp32,
+// may be x). Returns false where this build has no direct call or the operands do not fit.
+bool layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps, at::Tensor& out);
+
 // Softmax (or log-softmax with `log`) of each row of x [N, V] (fp32 or bf16, unit inner stride), times `scale`,
 // into out [N, V] (fp32 or bf16, contiguous), computed in fp32. Returns false where this build has no direct call or
 // the operands do not fit (then nothing is written).
