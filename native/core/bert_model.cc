@@ -1,5 +1,7 @@
 #include "bert_model.h"
 
+#include "onednn_dense.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -199,10 +201,20 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
     words = words.index_put({hit}, rows->values.to(words.scalar_type()).index_select(0, k.masked_select(hit)));
   }
   // Same order of additions as HF: (words + token types) + positions.
-  at::Tensor x = words + at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
-  x = x + at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
-  x = at::layer_norm(x, {config_.hidden_size}, param("bert.embeddings.LayerNorm.weight"),
-                     param("bert.embeddings.LayerNorm.bias"), config_.layer_norm_eps);
+  const at::Tensor types = at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
+  const at::Tensor pos = at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
+  const at::Tensor& ln_w = param("bert.embeddings.LayerNorm.weight");
+  const at::Tensor& ln_b = param("bert.embeddings.LayerNorm.bias");
+  if (!at::GradMode::is_enabled() && !train) {
+    // Inference: in place on the fresh lookup (no tensor per step), LayerNorm through oneDNN where it can.
+    at::Tensor x = words.add_(types).add_(pos);
+    at::Tensor rows = x.view({-1, config_.hidden_size});
+    if (onednn_kernels_ && device_.is_cpu() && onednn::layer_norm(rows, ln_w, ln_b, config_.layer_norm_eps, rows)) return x;
+    return at::layer_norm(x, {config_.hidden_size}, ln_w, ln_b, config_.layer_norm_eps);
+  }
+  at::Tensor x = words + types;
+  x = x + pos;
+  x = at::layer_norm(x, {config_.hidden_size}, ln_w, ln_b, config_.layer_norm_eps);
   return apply_dropout(x, config_.hidden_dropout_prob, train);
 }
 
