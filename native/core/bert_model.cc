@@ -279,7 +279,7 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
     x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision, packed)
                   : layer_forward(i, x, mask_bias, train, precision, packed);
-  if (packed.defined()) x = at::zeros({B * T, H}, x.options()).index_copy(0, packed, x).view({B, T, H});
+  if (packed.defined()) x = at::zeros({B * T, H}, x.options()).index_copy_(0, packed, x).view({B, T, H});
   return x;
 }
 
