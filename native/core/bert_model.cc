@@ -1,7 +1,5 @@
 #include "bert_model.h"
 
-#include "onednn_dense.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -207,10 +205,8 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   const at::Tensor& ln_b = param("bert.embeddings.LayerNorm.bias");
   if (!at::GradMode::is_enabled() && !train) {
     // Inference: in place on the fresh lookup (no tensor per step), LayerNorm through oneDNN where it can.
-    at::Tensor x = words.add_(types).add_(pos);
-    at::Tensor rows = x.view({-1, config_.hidden_size});
-    if (onednn_kernels_ && device_.is_cpu() && onednn::layer_norm(rows, ln_w, ln_b, config_.layer_norm_eps, rows)) return x;
-    return at::layer_norm(x, {config_.hidden_size}, ln_w, ln_b, config_.layer_norm_eps);
+    return layer::layer_norm_(words.add_(types).add_(pos), ln_w, ln_b, config_.layer_norm_eps,
+                              onednn_kernels_ && device_.is_cpu());
   }
   at::Tensor x = words + types;
   x = x + pos;
@@ -220,17 +216,20 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
 
 LayerOperands BertModel::operands(int64_t i, Precision precision) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(i));
-  const bool fused = fused_attention(device_);
   const at::Tensor* gemm[] = {&w.query_w, &w.query_b, &w.key_w,   &w.key_b,   &w.value_w, &w.value_b,
                               &w.attn_out_w, &w.attn_out_b, &w.inter_w, &w.inter_b, &w.out_w,   &w.out_b};
   bool differentiable = false;
   if (at::GradMode::is_enabled())
     for (const at::Tensor* t : gemm) differentiable = differentiable || t->requires_grad();
-  if (differentiable) {  // autograd: ATen's dense steps; attention through oneDNN (onednn_attention.h) where it can
-    LayerOperands o = make_operands(w, config_, precision, fused);
-    o.onednn = onednn_kernels_ && device_.is_cpu();
-    return o;
-  }
+  // Under autograd ATen's dense steps (attention through oneDNN where it can: onednn_attention.h).
+  LayerOperands o =
+      differentiable ? make_operands(w, config_, precision, fused_attention(device_)) : cached_operands(i, precision);
+  o.onednn = onednn_kernels_ && device_.is_cpu();
+  return o;
+}
+
+LayerOperands BertModel::cached_operands(int64_t i, Precision precision) const {
+  const bool fused = fused_attention(device_);
   // Cached for all layers at once; rebuilt when any source weight was replaced or written in place.
   std::lock_guard<std::mutex> lock(cache_mu_);
   OperandCache& cache = operand_cache_[static_cast<int>(precision)];
@@ -249,9 +248,7 @@ LayerOperands BertModel::operands(int64_t i, Precision precision) const {
     for (const LayerWeights& l : layers_) cache.layers.push_back(make_operands(l, config_, precision, fused, fuse_qkv));
     cache.stamps = std::move(stamps);
   }
-  LayerOperands o = cache.layers.at(static_cast<size_t>(i));
-  o.onednn = onednn_kernels_ && device_.is_cpu();
-  return o;
+  return cache.layers.at(static_cast<size_t>(i));
 }
 
 at::Tensor BertModel::layer_forward(int64_t i, const at::Tensor& x, const at::Tensor& mask_bias, bool train,

@@ -124,6 +124,7 @@ class BertModel {
   };
   mutable std::mutex cache_mu_;
   mutable std::map<int, OperandCache> operand_cache_;  // by Precision
+  LayerOperands cached_operands(int64_t i, Precision precision) const;  // operands() without autograd
   NamedTensors extras_;
   at::Tensor input_rows_, input_values_;
 };

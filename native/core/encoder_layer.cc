@@ -60,6 +60,12 @@ void fill_dropout_mask_rows(T* mask, const int64_t* rows, int64_t n_rows, int64_
   });
 }
 
+// sqrt(head_dim) is a power of two: multiplying by its inverse equals dividing by it.
+bool power_of_two_sqrt(int64_t head_dim) {
+  const double scale = std::sqrt(static_cast<double>(head_dim));
+  return std::exp2(std::round(std::log2(scale))) == scale;
+}
+
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
@@ -150,7 +156,7 @@ LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precisio
   auto gemm = [&](const at::Tensor& t) { return t.to(o.dtype); };
   if (fuse_qkv) {
     const double scale = std::sqrt(static_cast<double>(c.head_dim()));
-    o.queries_scaled = !fused && std::exp2(std::round(std::log2(scale))) == scale;
+    o.queries_scaled = !fused && power_of_two_sqrt(c.head_dim());
     const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
     const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
     o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
@@ -170,6 +176,13 @@ LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precisio
   o.out_ln_w = w.out_ln_w;
   o.out_ln_b = w.out_ln_b;
   return o;
+}
+
+bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* factor) {
+  if (w.queries_scaled) return *factor = 1.f, true;
+  if (!power_of_two_sqrt(c.head_dim())) return false;
+  *factor = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim())));
+  return true;
 }
 
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
@@ -216,6 +229,13 @@ at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Te
   return y;
 }
 
+at::Tensor layer_norm_(at::Tensor y, const at::Tensor& g, const at::Tensor& b, double eps, bool onednn) {
+  const int64_t H = y.size(-1);
+  at::Tensor rows = y.view({-1, H});
+  if (onednn && onednn::layer_norm(rows, g, b, eps, rows)) return y;
+  return at::layer_norm(y, {H}, g, b, eps);
+}
+
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
   const int64_t H = x.size(-1);
   if (w.qkv_w.defined()) {
@@ -256,11 +276,8 @@ at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::T
 
 bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out) {
-  if (at::GradMode::is_enabled() || !w.onednn) return false;
-  // The scale fused into the GEMM multiplies by 1 / sqrt(head_dim): the same as dividing only for powers of two.
-  const double scale = std::sqrt(static_cast<double>(c.head_dim()));
-  if (!w.queries_scaled && std::exp2(std::round(std::log2(scale))) != scale) return false;
-  const float factor = w.queries_scaled ? 1.f : static_cast<float>(1.0 / scale);
+  float factor;
+  if (at::GradMode::is_enabled() || !w.onednn || !exact_score_factor(c, w, &factor)) return false;
   return onednn::attend(q, k, v, c.num_attention_heads, factor, mask_bias.reshape({-1}), out);
 }
 
@@ -283,9 +300,8 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   if (!train && !at::GradMode::is_enabled()) {
     // Without autograd or dropout: each dense step with its epilogue (residual sum in fp32, activation) in one call,
     // each LayerNorm in place (oneDNN's where the kernels are, ~3x ATen's on these rows).
-    auto norm = [&](at::Tensor y, const at::Tensor& g, const at::Tensor& b) {
-      if (w.onednn && onednn::layer_norm(y, g, b, c.layer_norm_eps, y)) return y;
-      return at::layer_norm(y, {H}, g, b, c.layer_norm_eps);
+    auto norm = [&](const at::Tensor& y, const at::Tensor& g, const at::Tensor& b) {
+      return layer_norm_(y, g, b, c.layer_norm_eps, w.onednn);
     };
     const at::Tensor h = norm(dense_epilogue(ctx, w.attn_out_w, w.attn_out_b, nullptr, x, w.onednn), w.attn_ln_w, w.attn_ln_b);
     const at::Tensor f = dense_epilogue(h, w.inter_w, w.inter_b, &c.hidden_act, {}, w.onednn);

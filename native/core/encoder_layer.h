@@ -72,6 +72,10 @@ at::Tensor dropout_mask(const at::Tensor& x, double p, const at::Tensor& rows = 
 // pre-scaled.
 bool fused_attention(const at::Device& device);
 
+// What the attention scores are multiplied by inside a fused GEMM: 1 where the queries come pre-scaled, else
+// 1 / sqrt(head_dim) where that equals dividing (a power of two). False: no exact factor.
+bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* factor);
+
 // Additive attention mask [B, 1, 1, T] (fp32): 0 where attended, the lowest float where padded (as HF does).
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
 
@@ -90,6 +94,9 @@ at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, 
 // else w's dtype. With `onednn` one oneDNN call with the epilogue fused, else ATen's ops in that order.
 at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const Activation* act,
                           const at::Tensor& residual, bool onednn);
+
+// Without autograd: LayerNorm of y [..., H] (fp32, contiguous; written in place where oneDNN runs it) with g, b.
+at::Tensor layer_norm_(at::Tensor y, const at::Tensor& g, const at::Tensor& b, double eps, bool onednn);
 
 // Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
 // them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).

@@ -1,6 +1,5 @@
 #include "onednn_attention.h"
 
-#include <cmath>
 #include <stdexcept>
 
 #include <torch/torch.h>
@@ -84,10 +83,8 @@ at::Tensor onednn_attention(const BertConfig& c, const LayerOperands& w, const a
     return {};
   const int64_t H = c.hidden_size, nh = c.num_attention_heads;
   if (qkv.size(1) != 3 * H || qkv.size(0) != mask_bias.size(0) * mask_bias.size(-1) || qkv.size(0) == 0) return {};
-  // The factor multiplies inside the GEMM: exact only for powers of two (as dividing by sqrt(head_dim) is).
-  const double scale = std::sqrt(static_cast<double>(c.head_dim()));
-  if (!w.queries_scaled && std::exp2(std::round(std::log2(scale))) != scale) return {};
-  const double factor = w.queries_scaled ? 1.0 : 1.0 / scale;
+  float factor;
+  if (!exact_score_factor(c, w, &factor)) return {};
   try {
     return Attention::apply(qkv, mask_bias, nh, factor, c.attention_probs_dropout_prob, train);
   } catch (const std::runtime_error&) {

@@ -59,6 +59,15 @@ dnnl::algorithm eltwise(Activation a) {
   return dnnl::algorithm::eltwise_relu;
 }
 
+// An element-wise post-op (v3 dropped the scale argument).
+void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha) {
+#if DNNL_VERSION_MAJOR >= 3
+  ops.append_eltwise(alg, alpha, 0.f);
+#else
+  ops.append_eltwise(1.f, alg, alpha, 0.f);
+#endif
+}
+
 const dnnl::engine& cpu_engine() {
   static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -139,11 +148,7 @@ bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Te
     } else if (residual.defined()) {
       ops.append_sum(1.f);
     }
-#if DNNL_VERSION_MAJOR >= 3
-    if (act) ops.append_eltwise(eltwise(*act), 0.f, 0.f);
-#else
-    if (act) ops.append_eltwise(1.f, eltwise(*act), 0.f, 0.f);
-#endif
+    if (act) append_eltwise(ops, eltwise(*act), 0.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
     // Weights [K, N] read from w [N, K] as its transpose (no copy).
@@ -180,11 +185,7 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
     const memory::desc sd({heads, n, T}, f32, {n * T, T, 1});
     const memory::desc md({1, 1, T}, f32, {T, T, 1});
     dnnl::post_ops ops;
-#if DNNL_VERSION_MAJOR >= 3
-    ops.append_eltwise(dnnl::algorithm::eltwise_linear, scale, 0.f);
-#else
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale, 0.f);
-#endif
+    append_eltwise(ops, dnnl::algorithm::eltwise_linear, scale);
     ops.append_binary(dnnl::algorithm::binary_add, md);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
@@ -223,13 +224,7 @@ bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale
   try {
     dnnl::post_ops ops;
     std::unordered_map<int, memory> args;
-    if (scale != 1.f) {
-#if DNNL_VERSION_MAJOR >= 3
-      ops.append_eltwise(dnnl::algorithm::eltwise_linear, scale, 0.f);
-#else
-      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale, 0.f);
-#endif
-    }
+    if (scale != 1.f) append_eltwise(ops, dnnl::algorithm::eltwise_linear, scale);
     if (add.defined()) {
       const memory::desc md = desc(add, memory::data_type::f32);
       ops.append_binary(dnnl::algorithm::binary_add, md);

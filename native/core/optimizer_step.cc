@@ -31,7 +31,8 @@ bool fused_optimizer_available(const at::Device& device) {
 
 namespace {
 
-// Gradients the fused paths take: dense fp32, all on one device where the fused paths are on.
+// Gradients the fused paths take: dense fp32, all on one device where the fused paths are on (on the CPU, of
+// contiguous parameters: the one-pass loop walks their memory).
 bool fusable(const std::vector<at::Tensor>& params) {
   bool any = false;
   at::Device device(at::kCPU);
@@ -41,7 +42,7 @@ bool fusable(const std::vector<at::Tensor>& params) {
     if (!any) device = p.device();
     any = true;
     if (p.device() != device || g.device() != device || p.scalar_type() != at::kFloat ||
-        g.scalar_type() != at::kFloat || g.is_sparse() || p.sizes() != g.sizes())
+        g.scalar_type() != at::kFloat || g.is_sparse() || p.sizes() != g.sizes() || (p.is_cpu() && !p.is_contiguous()))
       return false;
   }
   return any && fused_optimizer_available(device);
@@ -78,10 +79,6 @@ void adamw_cpu(at::Tensor& p, const at::Tensor& grad, at::Tensor& exp_avg, at::T
   // model's bf16 operand copies) would keep the old weights.
   for (at::Tensor* t : {&p, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
 }
-
-}  // namespace
-
-namespace {
 
 // The optimizer's state map is keyed by the parameter's TensorImpl: as a pointer in newer LibTorch, as its printed
 // address in older ones. Build whichever the headers declare, exactly as torch::optim::AdamW does.
@@ -135,11 +132,11 @@ bool FusedAdamW::fused_step() {
         it = state_.emplace(key, std::move(st)).first;
       }
       auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
-      if (p.device().is_cpu()) {
+      if (p.device().is_cpu()) {  // (fusable: p is contiguous; the loop also needs its state so)
+        if (!st.exp_avg().is_contiguous()) st.exp_avg(st.exp_avg().contiguous());
+        if (!st.exp_avg_sq().is_contiguous()) st.exp_avg_sq(st.exp_avg_sq().contiguous());
         st.step(st.step() + 1);
         at::Tensor exp_avg = st.exp_avg(), exp_avg_sq = st.exp_avg_sq();
-        if (!exp_avg.is_contiguous() || !exp_avg_sq.is_contiguous() || !p.is_contiguous())
-          throw std::runtime_error("AdamW: non-contiguous parameter or optimizer state");
         adamw_cpu(p, p.grad(), exp_avg, exp_avg_sq, st.step(), o);
         continue;
       }

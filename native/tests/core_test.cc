@@ -78,14 +78,14 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
   auto use_fused = [](bool on) { setenv("PET_MLM_FUSED_ADAMW", on ? "1" : "0", 1); };
   use_fused(true);
   const bool available = fused_optimizer_available(device);
+  LossSpec loss;  // one MLM target at (0, 5)
+  loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+  loss.vocab_targets = at::tensor({2523L}, at::kLong);
   if (!available) {
     std::printf("%-48s (not in this LibTorch on %s: skipped)\n", "fused AdamW vs LibTorch AdamW", device.str().c_str());
   } else {
     OptimConfig cfg;
     cfg.lr = 1e-3;
-    LossSpec loss;
-    loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
-    loss.vocab_targets = at::tensor({2523L}, at::kLong);
     auto flat = [](BertModel& m) {
       std::vector<at::Tensor> all;
       for (auto& [name, t] : m.params()) all.push_back(t.detach().to(at::kCPU).reshape(-1));
@@ -133,10 +133,7 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
     use_fused(true);
     OptimConfig cfg;
     cfg.lr = 1e-2;
-    LossSpec loss;
-    loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
-    loss.vocab_targets = at::tensor({2523L}, at::kLong);
-    const at::Tensor pos = at::tensor({0L, 5L}, at::kLong).view({1, 2});
+    const at::Tensor& pos = loss.vocab_positions;
     auto m = BertModel::load(dir, device), fresh = BertModel::load(dir, device);
     Batch pb = m->check_batch(ref["ptuning_input_ids"], {}, {});
     const at::Tensor before_step = logits_at(*m, pb, pos, Precision::Bf16);  // fills the bf16 operand cache
@@ -149,7 +146,7 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
       for (auto& [name, t] : fresh->params()) t.copy_(m->params().at(name));
     }
     const at::Tensor after = logits_at(*m, pb, pos, Precision::Bf16);
-    const at::Tensor want = logits_at(*fresh, fresh->check_batch(ref["ptuning_input_ids"], {}, {}), pos, Precision::Bf16);
+    const at::Tensor want = logits_at(*fresh, pb, pos, Precision::Bf16);
     const double moved = (want - before_step).abs().max().item<double>();
     check("bf16 scoring after a fused step = fresh model", moved > 0 ? (after - want).abs().max().item<double>() : 1.0, 1e-6, true);
   }
@@ -194,14 +191,19 @@ static void check_attention_in_place() {
   }
 }
 
+// Attention mask of 3 sequences of 6 tokens, 7 of the 18 padded (the training-layer checks below).
+static at::Tensor three_padded_sequences() {
+  return at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0}, at::kLong).view({3, 6});
+}
+
 // Training packs a padded batch's real tokens (layer::forward with rows): with dropout on, the same generator state
 // must give the padded layer's outputs and input gradient at those rows (the same dropout masks), and every weight
 // the same gradient.
 static void check_packed_layer(const BertModel& m) {
   BertConfig c = m.config();
   c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.25;  // tiny-bert has none
-  const int64_t B = 3, T = 6, H = c.hidden_size;
-  const at::Tensor am = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0}, at::kLong).view({B, T});
+  const at::Tensor am = three_padded_sequences();
+  const int64_t B = am.size(0), T = am.size(1), H = c.hidden_size;
   const at::Tensor mask_bias = attention_mask_bias(am), rows = packed_rows(am);
   if (!rows.defined() || rows.size(0) != 11) {
     std::printf("packed rows of a batch with 7 of 18 padded: %s\n", rows.defined() ? "wrong count" : "none");
@@ -267,8 +269,8 @@ static void check_onednn_attention_layer(const BertModel& m) {
   BertConfig c = m.config();
   c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.25;
   c.num_attention_heads = 2;  // head_dim 16: the direct path needs a power-of-two sqrt (tiny-bert's 8 has none)
-  const int64_t B = 3, T = 6, H = c.hidden_size;
-  const at::Tensor am = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0}, at::kLong).view({B, T});
+  const at::Tensor am = three_padded_sequences();
+  const int64_t B = am.size(0), T = am.size(1), H = c.hidden_size;
   const at::Tensor mask_bias = attention_mask_bias(am);
   at::manual_seed(5);
   const at::Tensor x = at::randn({B, T, H}), coeff = at::randn({B, T, H}) * am.unsqueeze(2);
