@@ -242,10 +242,7 @@ LayerOperands BertModel::cached_operands(int64_t i, Precision precision) const {
     c10::InferenceMode normal_tensors(false);  // usable later in graphs that record autograd
     at::NoGradGuard no_grad;
     cache.layers.clear();
-    // fp32 multiplies with the weights themselves (no second copy); other precisions need their own copy anyway,
-    // which then also fuses query/key/value into one GEMM.
-    const bool fuse_qkv = precision != Precision::Fp32;
-    for (const LayerWeights& l : layers_) cache.layers.push_back(make_operands(l, config_, precision, fused, fuse_qkv));
+    for (const LayerWeights& l : layers_) cache.layers.push_back(make_operands(l, config_, precision, fused));
     cache.stamps = std::move(stamps);
   }
   return cache.layers.at(static_cast<size_t>(i));

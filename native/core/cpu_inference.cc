@@ -104,12 +104,20 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
     if (i < full) layer::project(L[i], xs[ch], 0, 3, out);
     else layer::project(L[i], xs[ch], 1, 2, out.narrow(1, H, 2 * H));
   };
+  // In place through oneDNN: query rows q [n, H] of sequence bi, into out [n, H]; without the mask where the
+  // sequence has no padding (the mask's pass costs a third of the scores' GEMM at these shapes). Keys are not cut
+  // to each sequence's length: every length would be a new GEMM shape (a new oneDNN primitive), slower overall.
+  const std::vector<bool> no_mask = unpadded(b.attention_mask);
+  auto attend_in_place = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
+    const at::Tensor seq = qkv.narrow(0, bi * T, T);
+    const at::Tensor mask = no_mask[static_cast<size_t>(bi)] ? at::Tensor() : mask_bias.narrow(0, bi, 1);
+    return layer::attend_in_place(c, L[i], q, seq.narrow(1, H, H), seq.narrow(1, 2 * H, H), mask, out);
+  };
   // Attention for query rows q [n, H] of sequence bi, into out [n, H].
   auto attend = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
+    if (attend_in_place(i, q, bi, out)) return;
     const at::Tensor seq = qkv.narrow(0, bi * T, T), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
-    const at::Tensor mask = mask_bias.narrow(0, bi, 1);
-    if (layer::attend_in_place(c, L[i], q, k, v, mask, out)) return;
-    layer::attend(c, L[i], q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask, false, out);
+    layer::attend(c, L[i], q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask_bias.narrow(0, bi, 1), false, out);
   };
 
   // Attention of every row of sequence bi: in place where oneDNN is called directly (fp32), else its queries, keys
@@ -117,10 +125,7 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   // oneDNN calls copy each of the three).
   const int64_t nh = c.num_attention_heads, dh = c.head_dim();
   auto attend_all = [&](int64_t i, int64_t bi) {
-    const at::Tensor seq = qkv.narrow(0, bi * T, T);
-    if (layer::attend_in_place(c, L[i], seq.narrow(1, 0, H), seq.narrow(1, H, H), seq.narrow(1, 2 * H, H),
-                               mask_bias.narrow(0, bi, 1), ctx.narrow(0, bi * T, T)))
-      return;
+    if (attend_in_place(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, ctx.narrow(0, bi * T, T))) return;
     const at::Tensor hm = qkv.narrow(0, bi * T, T).view({T, 3, nh, dh}).permute({1, 2, 0, 3}).contiguous();
     const at::Tensor h = layer::attend_heads(c, L[i], hm[0].unsqueeze(0), hm[1].unsqueeze(0), hm[2].unsqueeze(0),
                                              mask_bias.narrow(0, bi, 1), false);  // [1, nh, T, dh]

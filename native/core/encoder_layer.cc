@@ -150,21 +150,16 @@ bool fused_attention(const at::Device& device) {
 #endif
 }
 
-LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused, bool fuse_qkv) {
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused) {
   LayerOperands o;
   o.dtype = p == Precision::Bf16 ? at::kBFloat16 : at::kFloat;
   auto gemm = [&](const at::Tensor& t) { return t.to(o.dtype); };
-  if (fuse_qkv) {
-    const double scale = std::sqrt(static_cast<double>(c.head_dim()));
-    o.queries_scaled = !fused && power_of_two_sqrt(c.head_dim());
-    const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
-    const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
-    o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
-    o.qkv_b = gemm(at::cat({qb, w.key_b, w.value_b}, 0));
-  } else {
-    o.q_w = gemm(w.query_w), o.q_b = gemm(w.query_b), o.k_w = gemm(w.key_w), o.k_b = gemm(w.key_b);
-    o.v_w = gemm(w.value_w), o.v_b = gemm(w.value_b);
-  }
+  const double scale = std::sqrt(static_cast<double>(c.head_dim()));
+  o.queries_scaled = !fused && power_of_two_sqrt(c.head_dim());
+  const at::Tensor qw = o.queries_scaled ? w.query_w / scale : w.query_w;
+  const at::Tensor qb = o.queries_scaled ? w.query_b / scale : w.query_b;
+  o.qkv_w = gemm(at::cat({qw, w.key_w, w.value_w}, 0));
+  o.qkv_b = gemm(at::cat({qb, w.key_b, w.value_b}, 0));
   o.attn_out_w = gemm(w.attn_out_w);
   o.attn_out_b = gemm(w.attn_out_b);
   o.inter_w = gemm(w.inter_w);
@@ -188,6 +183,12 @@ bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* fact
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
   const at::Tensor keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(2);
   return (1.0 - keep) * std::numeric_limits<float>::lowest();
+}
+
+std::vector<bool> unpadded(const at::Tensor& attention_mask) {
+  const at::Tensor all = attention_mask.eq(1).all(1).to(at::kCPU);
+  const bool* p = all.data_ptr<bool>();
+  return std::vector<bool>(p, p + all.numel());
 }
 
 at::Tensor packed_rows(const at::Tensor& attention_mask, int64_t multiple) {
@@ -238,18 +239,8 @@ at::Tensor layer_norm_(at::Tensor y, const at::Tensor& g, const at::Tensor& b, d
 
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
   const int64_t H = x.size(-1);
-  if (w.qkv_w.defined()) {
-    if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out, w.onednn);
-    return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out, w.onednn);
-  }
-  // Unfused: one GEMM per block, into its columns of `out`.
-  const at::Tensor* ws[] = {&w.q_w, &w.k_w, &w.v_w};
-  const at::Tensor* bs[] = {&w.q_b, &w.k_b, &w.v_b};
-  std::vector<at::Tensor> parts;
-  for (int64_t j = first; j < first + blocks; ++j)
-    parts.push_back(dense(x, *ws[j], *bs[j], out.defined() ? out.narrow(1, (j - first) * H, H) : at::Tensor(), w.onednn));
-  if (out.defined()) return out;
-  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+  if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out, w.onednn);
+  return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out, w.onednn);
 }
 
 at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::Tensor& qh, const at::Tensor& kh,
@@ -278,7 +269,8 @@ bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tens
                      const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out) {
   float factor;
   if (at::GradMode::is_enabled() || !w.onednn || !exact_score_factor(c, w, &factor)) return false;
-  return onednn::attend(q, k, v, c.num_attention_heads, factor, mask_bias.reshape({-1}), out);
+  return onednn::attend(q, k, v, c.num_attention_heads, factor,
+                        mask_bias.defined() ? mask_bias.reshape({-1}) : at::Tensor(), out);
 }
 
 at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,

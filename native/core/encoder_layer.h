@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -35,12 +36,12 @@ struct LayerWeights {
 LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i);
 
 // What the kernel multiplies with: the GEMM weights in the compute dtype, LayerNorm parameters fp32. Built from
-// LayerWeights; differentiable with respect to them. fuse_qkv: query/key/value as one [3H, H] matrix (one GEMM;
-// queries pre-divided by sqrt(head_dim) when that is a power of two: exact, so results equal dividing the
-// scores); else the three HF tensors themselves (fp32 inference keeps no second copy of them).
+// LayerWeights; differentiable with respect to them. Query/key/value are one [3H, H] matrix (one GEMM whose output
+// rows are dense, which oneDNN's fastest kernels need; queries pre-divided by sqrt(head_dim) when that is a power
+// of two: exact, so results equal dividing the scores). In fp32 that matrix is the only copy; the rest are the
+// weights themselves.
 struct LayerOperands {
-  at::Tensor qkv_w, qkv_b;  // fused, or undefined
-  at::Tensor q_w, q_b, k_w, k_b, v_w, v_b;  // unfused, or undefined
+  at::Tensor qkv_w, qkv_b;
   at::Tensor attn_out_w, attn_out_b, inter_w, inter_b, out_w, out_b;
   at::Tensor attn_ln_w, attn_ln_b, out_ln_w, out_ln_b;
   bool queries_scaled = false;
@@ -50,7 +51,7 @@ struct LayerOperands {
   bool onednn = false;
 };
 
-LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention, bool fuse_qkv = true);
+LayerOperands make_operands(const LayerWeights& w, const BertConfig& c, Precision p, bool fused_attention);
 
 // The feed-forward activation of the config (HF's "gelu", "gelu_new"/"gelu_pytorch_tanh", "relu").
 at::Tensor activation(const at::Tensor& x, Activation a);
@@ -78,6 +79,9 @@ bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* fact
 
 // Additive attention mask [B, 1, 1, T] (fp32): 0 where attended, the lowest float where padded (as HF does).
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
+
+// Per sequence of attention_mask [B, T]: whether it has no padding (all ones), so that its attention needs no mask.
+std::vector<bool> unpadded(const at::Tensor& attention_mask);
 
 // The rows (of the flattened [B * T] batch) that hold real tokens (attention_mask 1), int64, or an undefined tensor
 // where packing would not pay: no padding to speak of (under 5 % of the rows), or nothing but padding. With
@@ -108,7 +112,7 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
 
 // Without autograd: the attention of one sequence, query rows q [n, H] over keys and values k, v [T, H] (rows, any
-// row stride) with mask_bias [1, 1, 1, T], into out [n, H], read and written in place through oneDNN (no head-major
+// row stride) with mask_bias [1, 1, 1, T] (undefined: none), into out [n, H], read and written in place through oneDNN (no head-major
 // copies), where w.onednn is on and the scale is exact (a power of two). False: nothing done.
 bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out);

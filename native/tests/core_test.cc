@@ -165,7 +165,13 @@ static void check_attention_in_place() {
   const int64_t H = 32, T = 7;
   LayerOperands w;
   w.onednn = true;
-  const at::Tensor mask = attention_mask_bias(at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, T}));
+  const at::Tensor am = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, at::kLong).view({2, T});
+  const at::Tensor mask = attention_mask_bias(am);
+  const std::vector<bool> whole = unpadded(am);
+  if (whole != std::vector<bool>{true, false}) {
+    std::printf("unpadded: wrong rows\n");
+    ++failures;
+  }
   for (const at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
     w.dtype = dt;
     const at::Tensor qkv = at::randn({2 * T, 3 * H}).to(dt);  // rows: queries | keys | values, as projected
@@ -173,10 +179,11 @@ static void check_attention_in_place() {
     for (int64_t bi = 0; bi < 2; ++bi) {
       const at::Tensor seq = qkv.narrow(0, bi * T, T), q = seq.narrow(1, 0, H), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
       const at::Tensor m = mask.narrow(0, bi, 1);
+      // As encode_in_tasks calls it: without the mask where the sequence has no padding (unpadded()).
       for (const int64_t first : {int64_t{0}, int64_t{3}}) {
         const int64_t n = first == 0 ? T : 1;
         at::Tensor got = at::full({n, H}, 7.0, at::TensorOptions().dtype(dt));
-        if (!layer::attend_in_place(c, w, q.narrow(0, first, n), k, v, m, got)) {
+        if (!layer::attend_in_place(c, w, q.narrow(0, first, n), k, v, whole[static_cast<size_t>(bi)] ? at::Tensor() : m, got)) {
           std::printf("attention in place (%s): not run\n", dt == at::kFloat ? "fp32" : "bf16");
           ++failures;
           return;
@@ -213,7 +220,7 @@ static void check_packed_layer(const BertModel& m) {
   at::manual_seed(5);
   const at::Tensor x = at::randn({B, T, H}), coeff = at::randn({rows.size(0), H});
   LayerOperands w = m.operands(0, Precision::Fp32);
-  std::vector<at::Tensor*> weights = {&w.q_w, &w.k_w, &w.v_w, &w.attn_out_w, &w.inter_w, &w.out_w, &w.out_ln_w};
+  std::vector<at::Tensor*> weights = {&w.qkv_w, &w.attn_out_w, &w.inter_w, &w.out_w, &w.out_ln_w};
   auto run = [&](bool packed, at::Tensor* x_grad) {
     for (at::Tensor* t : weights) *t = t->detach().clone().requires_grad_(true);
     at::Tensor in = (packed ? x.view({B * T, H}).index_select(0, rows) : x).clone().requires_grad_(true);
@@ -276,7 +283,7 @@ static void check_onednn_attention_layer(const BertModel& m) {
   const at::Tensor x = at::randn({B, T, H}), coeff = at::randn({B, T, H}) * am.unsqueeze(2);
   for (const Precision p : {Precision::Fp32, Precision::Bf16}) {
     LayerOperands w = m.operands(0, p);
-    std::vector<at::Tensor*> weights = {&w.q_w, &w.k_w, &w.v_w, &w.qkv_w, &w.attn_out_w, &w.inter_w, &w.out_ln_w};
+    std::vector<at::Tensor*> weights = {&w.qkv_w, &w.attn_out_w, &w.inter_w, &w.out_ln_w};
     auto run = [&](bool onednn) {
       w.onednn = onednn;
       std::vector<at::Tensor*> used;
