@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { PetError } from '../lib/errors'
 import { MaskedLM } from '../lib/model'
 import { zeroShot } from '../lib/workflows/zero-shot'
-import { miniMlm, sentiment } from './helpers/paths'
+import { miniMlm, sentiment, tmpDir } from './helpers/paths'
 
 const P1 = '[MASK]满意。{text}'
 const V = { positive: ['很'], negative: ['不'] }
@@ -53,6 +53,10 @@ t.test('a bf16 training step runs, learns, and keeps fp32 master weights', async
   const batch = { inputIds: Int32Array.from(ids), batchSize: 1, seqLen: ids.length }
   const loss = { vocabPositions: Int32Array.from([0, 1]), vocabTargets: Int32Array.from([tok.tokenToId('很')!]) }
   const before = model.getTensor('bert.encoder.layer.0.intermediate.dense.weight').data.slice()
+  // bf16 scoring multiplies with a cached bf16 copy of the weights: after training it must use the new weights.
+  const candidates = [tok.tokenToId('很')!, tok.tokenToId('不')!]
+  const score = async (m: MaskedLM): Promise<Float32Array> => (await m.scoreCandidates(batch, Int32Array.from([0, 1]), candidates)).logits
+  const untrained = await score(model)
   model.setTrainable({ kind: 'all' }, { lr: 1e-4, seed: 3 })
   const losses: number[] = []
   for (let i = 0; i < 5; i++) losses.push((await model.trainStep(batch, loss)).loss)
@@ -68,6 +72,16 @@ t.test('a bf16 training step runs, learns, and keeps fp32 master weights', async
   }
   t.ok(moved > after.length / 2, `weights moved (${moved} of ${after.length})`)
   t.ok(notBf16 > after.length / 2, 'the master weights stay fp32')
+
+  const trained = await score(model)
+  const dir = tmpDir('bf16-trained-')
+  await model.save(dir)
+  const fresh = await MaskedLM.load(dir, { precision: 'bf16' })
+  t.teardown(() => fresh.dispose())
+  const reloaded = await score(fresh)
+  const diff = (a: Float32Array, b: Float32Array): number => Math.max(...a.map((x, i) => Math.abs(x - b[i])))
+  t.ok(diff(trained, untrained) > 1e-3, `training changed the bf16 scores (by ${diff(trained, untrained).toExponential(2)})`)
+  t.equal(diff(trained, reloaded), 0, 'bf16 scores after training equal a fresh bf16 model loaded from the saved weights')
 })
 
 t.test('bf16 with recomputation (frozen P-tuning rows): the same kernel in backward, the loss goes down', async t => {
