@@ -10,7 +10,7 @@
 #include "gemm_probe.h"
 #include "job.h"
 #include "model_wrap.h"
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 
 namespace petaddon {
 namespace {

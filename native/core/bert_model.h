@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "encoder_layer.h"
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 #include "safetensors.h"
 
 namespace petcore {
@@ -76,7 +76,7 @@ class BertModel {
   // Inference on CPU in tasks on the thread pool (default) or as one plain forward pass (for comparisons).
   void set_task_scheduling(bool on) { task_scheduling_ = on; }
   bool task_scheduling() const { return task_scheduling_; }
-  // Without autograd on CPU, the layer's dense steps and attention through oneDNN directly (onednn_dense.h;
+  // Without autograd on CPU, the layer's dense steps and attention through oneDNN directly (onednn_primitives.h;
   // default where the build has it) or through ATen's ops (for comparisons).
   void set_onednn_kernels(bool on) { onednn_kernels_ = on && onednn::compiled(); }
   bool onednn_kernels() const { return onednn_kernels_; }

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 
 namespace petcore {
 namespace {

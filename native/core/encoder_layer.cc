@@ -12,7 +12,7 @@
 #include <torch/version.h>
 
 #include "onednn_attention.h"
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 
 namespace petcore {
 namespace {

@@ -47,7 +47,7 @@ struct LayerOperands {
   bool queries_scaled = false;
   at::ScalarType dtype = at::kFloat;
   // On the CPU, oneDNN directly rather than ATen's ops: without autograd the dense steps and attention
-  // (onednn_dense.h), under autograd attention (onednn_attention.h).
+  // (onednn_primitives.h), under autograd attention (onednn_attention.h).
   bool onednn = false;
 };
 
@@ -91,7 +91,7 @@ at::Tensor packed_rows(const at::Tensor& attention_mask, int64_t multiple = 1);
 namespace layer {
 
 // y = x w^T + b in w's dtype (x is cast to it); into `out` when given (no autograd), else a new tensor. With
-// `onednn` and no autograd one oneDNN call (onednn_dense.h), else ATen's addmm.
+// `onednn` and no autograd one oneDNN call (onednn_primitives.h), else ATen's addmm.
 at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {}, bool onednn = false);
 
 // Without autograd: act((x w^T + b) + residual), `act` and `residual` (fp32) optional; fp32 out with a residual,

@@ -20,7 +20,7 @@
 #include "cross_entropy.h"
 #include "distributed.h"
 #include "onednn_attention.h"
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 #include "optimizer_step.h"
 #include "safetensors.h"
 #include "scoring.h"

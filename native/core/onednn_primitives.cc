@@ -1,4 +1,4 @@
-#include "onednn_dense.h"
+#include "onednn_primitives.h"
 
 #include <unordered_map>
 

@@ -1,5 +1,6 @@
-// Dense steps of the layer kernel without autograd through oneDNN's matmul, with the step's epilogue fused (bias,
-// activation, residual sum), where this build has oneDNN's API for the very library LibTorch links (Debian's
+// oneDNN's primitives called directly: the layer kernel's dense steps without autograd (matmul with the step's
+// epilogue fused: bias, activation, residual sum), attention in place, batched matmuls, LayerNorm and row softmax,
+// where this build has oneDNN's API for the very library LibTorch links (Debian's
 // LibTorch + libdnnl-dev; CMakeLists.txt checks it). ATen sends fp32 GEMMs to the BLAS (OpenBLAS there), which
 // oneDNN beats by 5-20 % on the layer's shapes on AVX-512 CPUs, and each fused epilogue saves a pass over the rows.
 // fp32 stays fp32 (only the order of the sums inside a GEMM differs).
