@@ -98,6 +98,9 @@ export interface NativeOptimOptions {
   recompute?: boolean
   /** data parallelism: all-reduce each step's gradients over the process group of distInit() */
   distributed?: boolean
+  /** AdamW in one pass per tensor on the CPU, PyTorch's fused kernel and foreach clipping on CUDA (LibTorch >= 2.1);
+   *  false: LibTorch's per-tensor AdamW and clipping (the same formula and state; for comparisons). Default true */
+  fusedAdamw?: boolean
 }
 
 /** vocabWeight * CE(vocabulary) at vocabPositions + candWeight * CE(candidates) at candPositions. */

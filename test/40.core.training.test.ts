@@ -113,3 +113,24 @@ t.test('bad training input is a clear error and leaves the model usable', async 
   const r = await model.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
   t.equal(r.step, 1, 'a good step still runs after the rejected ones')
 })
+
+t.test('fusedAdamw: false takes LibTorch\'s per-tensor AdamW (same formula, other rounding); a non-boolean is a PetError', async t => {
+  const run = async (fusedAdamw?: boolean): Promise<Float32Array> => {
+    const model = await MaskedLM.load(tinyBertDir())
+    try {
+      model.setTrainable({ kind: 'all' }, { lr: 1e-3, seed: 2, ...(fusedAdamw === undefined ? {} : { fusedAdamw }) })
+      const { batch, maskPos } = sentenceBatch(model)
+      for (let i = 0; i < 3; i++) await model.trainStep(batch, { vocabPositions: Int32Array.from([0, maskPos]), vocabTargets: Int32Array.from([2523]) })
+      return model.getTensor('bert.encoder.layer.0.attention.self.query.weight').data
+    } finally {
+      model.dispose()
+    }
+  }
+  const byDefault = await run(), fused = await run(true), plain = await run(false)
+  t.equal(maxAbsDiff(byDefault, fused), 0, 'fused by default')
+  const d = maxAbsDiff(fused, plain)
+  t.ok(d > 0 && d < 1e-5, `LibTorch's step differs only in rounding: max difference ${d.toExponential(2)} (lr 1e-3)`)
+  const model = await MaskedLM.load(tinyBertDir())
+  t.teardown(() => model.dispose())
+  t.throws(() => model.setTrainable({ kind: 'all' }, { fusedAdamw: 'no' as unknown as boolean }), { name: 'PetError', code: 'ENATIVE', message: /Expected boolean for fusedAdamw/ })
+})

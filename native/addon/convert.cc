@@ -193,6 +193,9 @@ petcore::OptimConfig OptimFromJs(const Napi::Value& v) {
            PrecisionOption(o, "precision", petcore::Precision::Fp32) == petcore::Precision::Bf16;
   c.initial_step = IntOption(o, "initialStep", 0, 0);
   c.recompute = o.Get("recompute").IsBoolean() && o.Get("recompute").As<Napi::Boolean>().Value();
+  const Napi::Value fused = o.Get("fusedAdamw");
+  if (!fused.IsUndefined() && !fused.IsBoolean()) type_error(v.Env(), "Expected boolean for fusedAdamw");
+  c.fused_adamw = fused.IsUndefined() || fused.As<Napi::Boolean>().Value();
   return c;
 }
 

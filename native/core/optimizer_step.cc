@@ -1,7 +1,5 @@
 #include "optimizer_step.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -19,8 +17,6 @@
 namespace petcore {
 
 bool fused_optimizer_available(const at::Device& device) {
-  const char* env = std::getenv("PET_MLM_FUSED_ADAMW");
-  if (env && std::strcmp(env, "0") == 0) return false;
   if (device.is_cpu()) return true;  // our own loop (adamw_cpu)
 #if PET_MLM_HAVE_FUSED_ADAMW
   return device.is_cuda();
@@ -33,7 +29,8 @@ namespace {
 
 // Gradients the fused paths take: dense fp32, all on one device where the fused paths are on (on the CPU, of
 // contiguous parameters: the one-pass loop walks their memory).
-bool fusable(const std::vector<at::Tensor>& params) {
+bool fusable(const std::vector<at::Tensor>& params, bool fused) {
+  if (!fused) return false;
   bool any = false;
   at::Device device(at::kCPU);
   for (const auto& p : params) {
@@ -96,8 +93,8 @@ typename Map::key_type state_key(const at::Tensor& p) {
 }  // namespace
 
 FusedAdamW::FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups,
-                       torch::optim::AdamWOptions defaults)
-    : torch::optim::AdamW(groups, std::move(defaults)) {}
+                       torch::optim::AdamWOptions defaults, bool fused)
+    : torch::optim::AdamW(groups, std::move(defaults)), fused_(fused) {}
 
 void FusedAdamW::load(torch::serialize::InputArchive& archive) {
   torch::optim::AdamW::load(archive);
@@ -115,7 +112,7 @@ bool FusedAdamW::fused_step() {
     if (static_cast<torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
     all.insert(all.end(), group.params().begin(), group.params().end());
   }
-  if (!fusable(all)) return false;
+  if (!fusable(all, fused_)) return false;
   at::NoGradGuard no_grad;
   for (auto& group : param_groups_) {
     auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
@@ -163,13 +160,13 @@ bool FusedAdamW::fused_step() {
   return true;
 }
 
-at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm, bool fused) {
   std::vector<at::Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return at::zeros({}, at::kDouble);
 #if PET_MLM_HAVE_FUSED_ADAMW
-  if (fusable(params)) {
+  if (fusable(params, fused)) {
     // torch.nn.utils.clip_grad_norm_'s foreach form: two multi-tensor kernels and no host round trip.
     at::Tensor total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
     if (max_norm > 0) at::_foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_max(1.0));

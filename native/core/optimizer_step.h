@@ -10,21 +10,24 @@
 
 namespace petcore {
 
-// Whether the fused paths are taken on `device`: on the CPU our own one-pass loop (any LibTorch; the same formula as
-// torch::optim::AdamW, rounding may differ in the last bit), on CUDA PyTorch's kernel (LibTorch >= 2.1).
-// PET_MLM_FUSED_ADAMW=0 turns them off everywhere (LibTorch's per-tensor AdamW).
+// Whether this build has fused paths on `device`: on the CPU our own one-pass loop (any LibTorch; the same formula
+// as torch::optim::AdamW, rounding may differ in the last bit), on CUDA PyTorch's kernel (LibTorch >= 2.1). Each
+// trainer takes them unless its OptimConfig says fused_adamw = false (LibTorch's per-tensor AdamW and clipping).
 bool fused_optimizer_available(const at::Device& device);
 
 // torch::optim::AdamW with the same options, state and archive format (a checkpoint written by either loads into
-// the other); step() is one fused kernel per parameter group where fused_optimizer_available().
+// the other); step() is one fused kernel per parameter group where `fused` and fused_optimizer_available(), else
+// torch::optim::AdamW's own step.
 class FusedAdamW : public torch::optim::AdamW {
  public:
-  FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups, torch::optim::AdamWOptions defaults);
+  FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups, torch::optim::AdamWOptions defaults,
+             bool fused = true);
   torch::Tensor step(LossClosure closure = nullptr) override;
   void load(torch::serialize::InputArchive& archive) override;
 
  private:
   bool fused_step();
+  bool fused_;
   // Per parameter: its step count as the float tensor on the device that the fused kernel reads, and the host count
   // it mirrors (AdamWParamState::step stays the authority that save() writes).
   struct DeviceStep {
@@ -35,7 +38,8 @@ class FusedAdamW : public torch::optim::AdamW {
 };
 
 // Scales the gradients of `params` so that their global L2 norm is at most max_norm; returns that norm (before
-// scaling) as a 0-dim tensor on the gradients' device, without waiting for the device.
-at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+// scaling) as a 0-dim tensor on the gradients' device, without waiting for the device (foreach kernels where `fused`
+// and the build has them, else torch::nn::utils::clip_grad_norm_).
+at::Tensor clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm, bool fused = true);
 
 }  // namespace petcore

@@ -147,7 +147,7 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
     groups.emplace_back(prompt_params, std::move(o));
     group_lr_.push_back(plr);
   }
-  optimizer_ = std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+  optimizer_ = std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr), cfg.fused_adamw);
   step_ = cfg.initial_step;
   if (group_) {
     // Every rank must start from the same weights and train the same way, or the all-reduced steps mean nothing.
@@ -500,7 +500,7 @@ void Trainer::reduce_gradients(StepResult& r, DistShare& share) {
 }
 
 StepResult Trainer::finish_step(StepResult r) {
-  const at::Tensor grad_norm = clip_grad_norm(params_, cfg_.max_grad_norm);  // <= 0: measured only
+  const at::Tensor grad_norm = clip_grad_norm(params_, cfg_.max_grad_norm, cfg_.fused_adamw);  // <= 0: measured only
   r.lr = lr_at(step_);
   auto& groups = optimizer_->param_groups();
   for (size_t i = 0; i < groups.size(); ++i)

@@ -45,6 +45,7 @@ struct OptimConfig {
   bool bf16 = false;           // bf16 GEMMs: the layer kernel's bf16 on CPU, autocast on CUDA; fp32 master weights
   int64_t initial_step = 0;    // resuming: the schedule continues from here
   bool recompute = false;      // recompute each layer's activations in backward (less memory)
+  bool fused_adamw = true;     // AdamW and clipping fused (optimizer_step.h) where the build has it; else LibTorch's
 };
 
 // The loss, a weighted sum of the parts that are given:
