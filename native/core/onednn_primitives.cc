@@ -175,38 +175,24 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
       (mask_bias.defined() && (mask_bias.scalar_type() != at::kFloat || mask_bias.numel() != T || !mask_bias.is_contiguous())))
     return false;
   const int64_t dh = H / heads;
-  const auto f32 = memory::data_type::f32;
-  const dnnl::engine& eng = cpu_engine();
-  try {
-    // scores [heads, n, T] (fp32) = q_h k_h^T * scale + mask, q_h and k_h read from their columns of the rows.
-    // Each post-op only where needed: with neither, the GEMM runs ~1.5x as fast at these shapes.
-    at::Tensor scores = at::empty({heads, n, T}, q.options().dtype(at::kFloat));
-    const memory::desc qd({heads, n, dh}, dt, {dh, q.stride(0), 1});
-    const memory::desc kt({heads, dh, T}, dt, {dh, 1, k.stride(0)});
-    const memory::desc sd({heads, n, T}, f32, {n * T, T, 1});
-    const memory::desc md({1, 1, T}, f32, {T, T, 1});
-    dnnl::post_ops ops;
-    if (scale != 1.f) append_eltwise(ops, dnnl::algorithm::eltwise_linear, scale);
-    if (mask_bias.defined()) ops.append_binary(dnnl::algorithm::binary_add, md);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ops);
-    std::unordered_map<int, memory> extra;
-    if (mask_bias.defined())
-      extra.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.len() - 1) | DNNL_ARG_SRC_1,
-                    memory(md, eng, const_cast<void*>(mask_bias.data_ptr())));
-    run_matmul(qd, q.data_ptr(), kt, k.data_ptr(), nullptr, nullptr, sd, scores.data_ptr(), attr, extra);
-    // Probabilities: softmax over each row of scores in fp32, written in the values' dtype (in place for fp32).
-    at::Tensor probs = dt == f32 ? scores : at::empty({heads, n, T}, v.options());
-    const memory::desc pd({heads, n, T}, dt, {n * T, T, 1});
-    run_softmax(sd, scores.data_ptr(), pd, probs.data_ptr(), 2, false);
-    // ctx_h [n, dh] = p_h v_h, into ctx's columns of head h.
-    const memory::desc vd({heads, T, dh}, dt, {dh, v.stride(0), 1});
-    const memory::desc cd({heads, n, dh}, dt, {dh, ctx.stride(0), 1});
-    run_matmul(pd, probs.data_ptr(), vd, v.data_ptr(), nullptr, nullptr, cd, ctx.data_ptr(), dnnl::primitive_attr());
-  } catch (const dnnl::error&) {
+  // Heads of rows [m, H] as views, no copy: [heads, m, dh], or transposed [heads, dh, m].
+  auto per_head = [&](const at::Tensor& rows, bool transposed) {
+    const at::Tensor h = rows.view({rows.size(0), heads, dh});
+    return transposed ? h.permute({1, 2, 0}) : h.permute({1, 0, 2});
+  };
+  // scores [heads, n, T] (fp32) = q_h k_h^T * scale + mask: matmul() adds each post-op only where needed (with
+  // neither, the GEMM runs ~1.5x as fast at these shapes).
+  at::Tensor scores = at::empty({heads, n, T}, q.options().dtype(at::kFloat));
+  if (!matmul(per_head(q, false), per_head(k, true), scores, scale,
+              mask_bias.defined() ? mask_bias.view({1, 1, T}) : at::Tensor()))
     return false;
-  }
-  return true;
+  // Probabilities: softmax over each row of scores in fp32, written in the values' dtype (in place for fp32).
+  at::Tensor probs = dt == memory::data_type::f32 ? scores : at::empty({heads, n, T}, v.options());
+  at::Tensor prob_rows = probs.view({heads * n, T});
+  if (!softmax_rows(scores.view({heads * n, T}), prob_rows, false)) return false;
+  // ctx_h [n, dh] = p_h v_h, into ctx's columns of head h.
+  at::Tensor ctx_heads = per_head(ctx, false);
+  return matmul(probs, per_head(v, false), ctx_heads);
 }
 
 bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale, const at::Tensor& add) {

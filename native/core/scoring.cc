@@ -71,10 +71,9 @@ CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::T
   CandidateScores s;
   in_inference_scope(m, [&] {
     // The MLM head (and on CPU the encoder's last layer) only at the positions; the normaliser in fp32.
-    at::Tensor logits = m.mlm_logits(encode_at_positions(m, b, p, kernel)).to(at::kFloat);
-    const int64_t M = logits.size(0);
-    s.logits = logits.gather(1, c.dim() == 1 ? c.unsqueeze(0).expand({M, c.size(0)}) : c).to(at::kCPU).contiguous();
-    s.log_z = at::logsumexp(logits, {1}).to(at::kCPU).contiguous();
+    s = candidate_scores_from_logits(m.mlm_logits(encode_at_positions(m, b, p, kernel)), c);
+    s.logits = s.logits.to(at::kCPU).contiguous();
+    s.log_z = s.log_z.to(at::kCPU).contiguous();
   });
   return s;
 }

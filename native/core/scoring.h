@@ -24,7 +24,7 @@ at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& posit
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
                                  const at::Tensor& candidates, Precision precision = Precision::Fp32);
 
-// Differentiable core of the above, for training: the full-vocabulary logits [M, V] at the positions (any precision;
+// The core of the above, differentiable (training calls it too): the full-vocabulary logits [M, V] at the positions (any precision;
 // BertModel::mlm_logits) -> (logits [M, C], log_z [M]), the normaliser in fp32.
 CandidateScores candidate_scores_from_logits(const at::Tensor& vocab_logits, const at::Tensor& candidates);
 
