@@ -6,6 +6,11 @@ export interface NativeBatch {
   inputIds: Int32Array
   tokenTypeIds?: Int32Array
   attentionMask?: Int32Array
+  /** [batch, seq]: each token's position (default 0, 1, 2, ...) */
+  positionIds?: Int32Array
+  /** [batch, seq]: attention branches: a token of branch k > 0 sees the shared tokens (0) and its own branch only
+   * (several continuations of one prefix in one pass; with a causal LM, each sees the prefix's keys and values) */
+  branchIds?: Int32Array
   batchSize: number
   seqLen: number
 }
@@ -30,8 +35,12 @@ export type NativeKernels = 'onednn' | 'aten'
 export type NativePrecision = 'fp32' | 'bf16'
 
 
+export type NativeFamily = 'bert' | 'gpt2'
+
 export interface NativeModelInfo {
   config: {
+    /** the checkpoint family: 'bert' (BertForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
+    family: NativeFamily
     vocabSize: number
     hiddenSize: number
     numHiddenLayers: number

@@ -298,18 +298,21 @@ fi
 echo "build: ${BUILT:-FAILED}"
 
 if [ -n "$BUILT" ]; then
+  # GPT-2 parity too where its fixtures travelled (gpu-prepare.sh copies them)
+  GPT2=()
+  if [ -f "$FIX/tiny_gpt2_reference.safetensors" ] && [ -d "$FIX/tiny-gpt2" ]; then GPT2=("$FIX/tiny-gpt2" "$FIX/tiny_gpt2_reference.safetensors"); fi
   if [ -f "$FIX/tiny_bert_reference.safetensors" ] && [ -d "$FIX/tiny-bert" ]; then
-    phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" &&
+    phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${GPT2[@]}" &&
       sed 's/^/   /' "$OUT/parity-fp32.log"
     # a CMake build whose executables lack the CUDA backend (libtorch_cuda dropped at link time): try the direct one
     if [ "$BUILT" = cmake ] && [ "$MODE" = auto ] && grep -q 'no usable CUDA device\|CUDA backend\|Could not run' "$OUT/parity-fp32.log" &&
        phase build-direct "${GPU_CHECK_BUILD_LIMIT:-240}" bash "$SELF" --step build-direct; then
       BUILT=direct
       echo "build: direct (after the CMake build failed on $DEVICE)"
-      phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" &&
+      phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${GPT2[@]}" &&
         sed 's/^/   /' "$OUT/parity-fp32.log"
     fi
-    phase parity-bf16 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" bf16 &&
+    phase parity-bf16 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" bf16 "${GPT2[@]}" &&
       sed 's/^/   /' "$OUT/parity-bf16.log"
   else
     echo "-- parity: SKIPPED: no fixtures in $FIX (run scripts/gpu-prepare.sh and carry gpu)"

@@ -2,6 +2,7 @@
 # Run on the development machine before the GPU check: fills the ignored folder gpu/ with what
 # scripts/gpu-check.sh needs on a machine that has neither ../shared nor Node:
 #   gpu/fixtures/tiny-bert/, gpu/fixtures/tiny_bert_reference.safetensors   (core_test's HF parity fixtures)
+#   gpu/fixtures/tiny-gpt2/, gpu/fixtures/tiny_gpt2_reference.safetensors   (GPT-2 parity)
 #   gpu/inputs/sentiment_p1.json   (the 2,111 test sentences under P1, pre-tokenized; PET training batches)
 # and prints the `carry` list for the device run, after checking that the tree + gpu/ stay well under 64 MiB.
 #   scripts/gpu-prepare.sh            (env SHARED: the shared folder, default ../shared)
@@ -27,6 +28,9 @@ rm -rf gpu/fixtures gpu/inputs
 mkdir -p gpu/fixtures gpu/inputs
 cp -r "$REF/tiny-bert" gpu/fixtures/tiny-bert
 cp "$REF/tiny_bert_reference.safetensors" gpu/fixtures/
+# GPT-2 parity (core_test's optional pair): the random 2-layer model is ~3 MB
+cp -r "$REF/tiny-gpt2" gpu/fixtures/tiny-gpt2
+cp "$REF/tiny_gpt2_reference.safetensors" gpu/fixtures/
 chmod -R u+w gpu/fixtures  # the shared copies are read-only
 node scripts/gpu-inputs.js --data "$DATA" --model models/zh-mini-mlm --out gpu/inputs/sentiment_p1.json
 

@@ -75,6 +75,8 @@ BatchTensors BatchFromJs(const Napi::Value& v) {
   b.input_ids = IntTensor(o.Get("inputIds"), "inputIds", B, T);
   b.token_type_ids = OptionalIntTensor(o.Get("tokenTypeIds"), "tokenTypeIds", B, T);
   b.attention_mask = OptionalIntTensor(o.Get("attentionMask"), "attentionMask", B, T);
+  b.position_ids = OptionalIntTensor(o.Get("positionIds"), "positionIds", B, T);
+  b.branch_ids = OptionalIntTensor(o.Get("branchIds"), "branchIds", B, T);
   return b;
 }
 

@@ -20,7 +20,7 @@ at::Tensor OptionalIntTensor(const Napi::Value& v, const std::string& what, int6
 
 // { inputIds, tokenTypeIds?, attentionMask?, batchSize, seqLen }
 struct BatchTensors {
-  at::Tensor input_ids, token_type_ids, attention_mask;
+  at::Tensor input_ids, token_type_ids, attention_mask, position_ids, branch_ids;
 };
 BatchTensors BatchFromJs(const Napi::Value& v);
 

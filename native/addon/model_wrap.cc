@@ -49,7 +49,7 @@ Napi::Object StepToJs(Napi::Env env, const petcore::StepResult& r) {
 }
 
 petcore::Batch CheckedBatch(const petcore::BertModel& m, const BatchTensors& t) {
-  return m.check_batch(t.input_ids, t.token_type_ids, t.attention_mask);
+  return m.check_batch(t.input_ids, t.token_type_ids, t.attention_mask, t.position_ids, t.branch_ids);
 }
 
 }  // namespace
@@ -153,6 +153,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   const auto& c = m.config();
   auto o = Napi::Object::New(env);
   auto cfg = Napi::Object::New(env);
+  cfg.Set("family", petcore::family_name(c.family));
   cfg.Set("vocabSize", static_cast<double>(c.vocab_size));
   cfg.Set("hiddenSize", static_cast<double>(c.hidden_size));
   cfg.Set("numHiddenLayers", static_cast<double>(c.num_hidden_layers));

@@ -30,57 +30,7 @@ std::string shape_str(at::IntArrayRef s) {
   return o.str();
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
-// HF's own renames: legacy TF LayerNorm names, and checkpoints of a bare BertModel without the "bert." prefix.
-std::string canonical_name(std::string name) {
-  if (ends_with(name, "LayerNorm.gamma")) name = name.substr(0, name.size() - 5) + "weight";
-  else if (ends_with(name, "LayerNorm.beta")) name = name.substr(0, name.size() - 4) + "bias";
-  if (starts_with(name, "embeddings.") || starts_with(name, "encoder.") || starts_with(name, "pooler."))
-    name = "bert." + name;
-  return name;
-}
-
 }  // namespace
-
-std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c) {
-  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> e = {
-      {"bert.embeddings.word_embeddings.weight", {V, H}},
-      {"bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, H}},
-      {"bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}},
-      {"bert.embeddings.LayerNorm.weight", {H}},
-      {"bert.embeddings.LayerNorm.bias", {H}},
-  };
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-    for (const char* m : {"query", "key", "value"}) {
-      e.push_back({p + "attention.self." + m + ".weight", {H, H}});
-      e.push_back({p + "attention.self." + m + ".bias", {H}});
-    }
-    e.push_back({p + "attention.output.dense.weight", {H, H}});
-    e.push_back({p + "attention.output.dense.bias", {H}});
-    e.push_back({p + "attention.output.LayerNorm.weight", {H}});
-    e.push_back({p + "attention.output.LayerNorm.bias", {H}});
-    e.push_back({p + "intermediate.dense.weight", {I, H}});
-    e.push_back({p + "intermediate.dense.bias", {I}});
-    e.push_back({p + "output.dense.weight", {H, I}});
-    e.push_back({p + "output.dense.bias", {H}});
-    e.push_back({p + "output.LayerNorm.weight", {H}});
-    e.push_back({p + "output.LayerNorm.bias", {H}});
-  }
-  e.push_back({"cls.predictions.transform.dense.weight", {H, H}});
-  e.push_back({"cls.predictions.transform.dense.bias", {H}});
-  e.push_back({"cls.predictions.transform.LayerNorm.weight", {H}});
-  e.push_back({"cls.predictions.transform.LayerNorm.bias", {H}});
-  e.push_back({"cls.predictions.bias", {V}});
-  if (!c.tie_word_embeddings) e.push_back({"cls.predictions.decoder.weight", {V, H}});
-  return e;
-}
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Device& device) {
   std::unique_ptr<BertModel> m(new BertModel());
@@ -98,49 +48,58 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
   m->report_.format = files.format;
   m->report_.files = files.files;
 
-  const auto expected = expected_tensors(m->config_);
-  std::map<std::string, std::vector<int64_t>> shapes(expected.begin(), expected.end());
+  const BertConfig& c = m->config_;
+  const std::vector<TensorSpec> expected = expected_tensors(c);
+  std::map<std::string, const TensorSpec*> specs;
+  for (const TensorSpec& e : expected) specs[e.name] = &e;
+  const std::string decoder_bias_name = c.family == Family::Bert ? "cls.predictions.decoder.bias" : "";
   std::map<std::string, at::Tensor> found;
   at::Tensor decoder_bias;
   for (auto& [raw_name, t] : raw) {
-    const std::string name = canonical_name(raw_name);
-    if (shapes.count(name)) {
+    const std::string name = canonical_name(c, raw_name);
+    if (specs.count(name)) {
       if (found.count(name)) throw std::runtime_error(dir + ": tensor \"" + name + "\" appears twice in the checkpoint");
       found[name] = t;
-    } else if (name == "cls.predictions.decoder.weight" && m->config_.tie_word_embeddings) {
-      m->report_.ignored.push_back(raw_name);  // tied: the word embeddings are the decoder
-    } else if (name == "cls.predictions.decoder.bias") {
-      decoder_bias = t;
+    } else if (ignored_tensor(c, name)) {
+      m->report_.ignored.push_back(raw_name);
+    } else if (!decoder_bias_name.empty() && name == decoder_bias_name) {
+      decoder_bias = t;  // HF's duplicate of cls.predictions.bias
       m->report_.ignored.push_back(raw_name);
     } else {
       m->report_.unexpected.push_back(raw_name);
       m->extras_.emplace_back(raw_name, t);
     }
   }
-  if (!found.count("cls.predictions.bias") && decoder_bias.defined()) {
-    found["cls.predictions.bias"] = decoder_bias;
+  const std::string& head_bias = m->names().head_bias;
+  if (!head_bias.empty() && !found.count(head_bias) && decoder_bias.defined()) {
+    found[head_bias] = decoder_bias;
     m->report_.ignored.pop_back();
   }
   std::vector<std::string> missing;
-  for (const auto& [name, shape] : expected) {
-    auto it = found.find(name);
+  for (const TensorSpec& e : expected) {
+    auto it = found.find(e.name);
     if (it == found.end()) {
-      missing.push_back(name);
+      missing.push_back(e.name);
       continue;
     }
-    if (it->second.sizes().vec() != shape)
-      throw std::runtime_error(dir + ": tensor \"" + name + "\" has shape " + shape_str(it->second.sizes()) +
-                               ", expected " + shape_str(shape) + " from config.json");
+    // HF's Conv1D stores [in, out]: the file's shape is the transpose of ours.
+    const std::vector<int64_t> stored = e.input_major ? std::vector<int64_t>{e.shape[1], e.shape[0]} : e.shape;
+    if (it->second.sizes().vec() != stored)
+      throw std::runtime_error(dir + ": tensor \"" + e.name + "\" has shape " + shape_str(it->second.sizes()) +
+                               ", expected " + shape_str(stored) + " from config.json");
     if (!it->second.is_floating_point())
-      throw std::runtime_error(dir + ": tensor \"" + name + "\" is not floating point");
+      throw std::runtime_error(dir + ": tensor \"" + e.name + "\" is not floating point");
+    if (e.input_major) it->second = it->second.t();
   }
   if (!missing.empty()) {
     std::string list;
     for (size_t i = 0; i < missing.size(); ++i) list += (i ? ", " : "") + missing[i];
-    throw std::runtime_error(dir + ": " + std::to_string(missing.size()) + " tensor(s) missing from the checkpoint: " + list);
+    throw std::runtime_error(dir + ": " + std::to_string(missing.size()) + " tensor(s) missing from the checkpoint of a " +
+                             family_name(c.family) + " model: " + list);
   }
   for (auto& [name, t] : found) m->params_[name] = t.to(device, at::kFloat).contiguous();
-  for (int64_t i = 0; i < m->config_.num_hidden_layers; ++i) m->layers_.push_back(resolve_layer(m->params_, i));
+  if (m->names().head_bias.empty()) m->zero_bias_ = at::zeros({c.vocab_size}, at::TensorOptions().device(device));
+  for (int64_t i = 0; i < m->config_.num_hidden_layers; ++i) m->layers_.push_back(resolve_layer(m->params_, c, i));
   return m;
 }
 
@@ -150,14 +109,23 @@ const at::Tensor& BertModel::param(const std::string& name) const {
   return it->second;
 }
 
-Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
-                             const at::Tensor& attention_mask) const {
+Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids, const at::Tensor& attention_mask,
+                             const at::Tensor& position_ids, const at::Tensor& branch_ids) const {
   if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) == 0 || input_ids.size(1) == 0)
     throw std::runtime_error("input_ids must be a non-empty [batch, seq] tensor");
   const auto sizes = input_ids.sizes();
-  if (sizes[1] > config_.max_position_embeddings)
+  if (!position_ids.defined() && sizes[1] > config_.max_position_embeddings)
     throw std::runtime_error("sequence length " + std::to_string(sizes[1]) + " exceeds max_position_embeddings " +
                              std::to_string(config_.max_position_embeddings));
+  // An optional [B, T] tensor of the batch's shape, int64 on the device, its values in [0, upper).
+  auto ids = [&](const at::Tensor& t, const char* what, int64_t upper, const std::string& range) {
+    if (t.sizes() != sizes) throw std::runtime_error(std::string(what) + " must have the shape of input_ids");
+    at::Tensor out = t.to(device_, at::kLong);
+    const int64_t lo = out.min().item<int64_t>(), hi = out.max().item<int64_t>();
+    if (lo < 0 || hi >= upper)
+      throw std::runtime_error(std::string(what) + " " + std::to_string(lo < 0 ? lo : hi) + " is outside " + range);
+    return out;
+  };
   Batch b;
   b.input_ids = input_ids.to(device_, at::kLong);
   const int64_t lo = b.input_ids.min().item<int64_t>(), hi = b.input_ids.max().item<int64_t>();
@@ -165,12 +133,11 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
     throw std::runtime_error("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary (size " +
                              std::to_string(config_.vocab_size) + ")");
   if (token_type_ids.defined()) {
-    if (token_type_ids.sizes() != sizes) throw std::runtime_error("token_type_ids must have the shape of input_ids");
-    b.token_type_ids = token_type_ids.to(device_, at::kLong);
-    const int64_t tlo = b.token_type_ids.min().item<int64_t>(), thi = b.token_type_ids.max().item<int64_t>();
-    if (tlo < 0 || thi >= config_.type_vocab_size)
-      throw std::runtime_error("token type id " + std::to_string(tlo < 0 ? tlo : thi) + " is outside [0, " +
-                               std::to_string(config_.type_vocab_size) + ")");
+    // A family without token types (GPT-2) takes all-zero ones, as patterns make them.
+    const int64_t types = std::max<int64_t>(config_.type_vocab_size, 1);
+    b.token_type_ids = ids(token_type_ids, "token type id", types,
+                           config_.type_vocab_size ? "[0, " + std::to_string(types) + ")" : "{0} (a " +
+                               std::string(family_name(config_.family)) + " model has no token types)");
   } else {
     b.token_type_ids = at::zeros_like(b.input_ids);
   }
@@ -180,14 +147,22 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
   } else {
     b.attention_mask = at::ones_like(b.input_ids);
   }
+  if (position_ids.defined())
+    b.position_ids = ids(position_ids, "position id", config_.max_position_embeddings,
+                         "the position table (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
+  if (branch_ids.defined()) b.branch_ids = ids(branch_ids, "branch id", std::numeric_limits<int64_t>::max(), ">= 0");
   return b;
+}
+
+at::Tensor BertModel::attention_bias(const Batch& b) const {
+  return petcore::attention_bias(config_, b.attention_mask, b.branch_ids);
 }
 
 at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows) const {
   RowOverride own{input_rows_, input_values_, false};
   if (!rows && input_rows_.defined()) rows = &own;
   const int64_t T = b.input_ids.size(1);
-  at::Tensor positions = at::arange(T, b.input_ids.options()).unsqueeze(0);
+  const at::Tensor positions = b.position_ids.defined() ? b.position_ids : at::arange(T, b.input_ids.options()).unsqueeze(0);
   at::Tensor words = at::embedding(word_embeddings(), b.input_ids);
   if (rows && rows->rows.defined()) {
     // Tokens of the replaced rows take their embedding from `values`; no copy of the [V, H] matrix is made, and
@@ -198,12 +173,19 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
     at::Tensor hit = k.ge(0);
     words = words.index_put({hit}, rows->values.to(words.scalar_type()).index_select(0, k.masked_select(hit)));
   }
+  const ModelNames& n = names();
+  const at::Tensor pos = at::embedding(param(n.position), positions);
+  const bool inference = !at::GradMode::is_enabled() && !train;
+  if (n.token_type.empty()) {
+    // GPT-2: words + positions, no LayerNorm.
+    at::Tensor x = inference ? words.add_(pos) : words + pos;
+    return apply_dropout(x, config_.embedding_dropout_prob, train);
+  }
   // Same order of additions as HF: (words + token types) + positions.
-  const at::Tensor types = at::embedding(param("bert.embeddings.token_type_embeddings.weight"), b.token_type_ids);
-  const at::Tensor pos = at::embedding(param("bert.embeddings.position_embeddings.weight"), positions);
-  const at::Tensor& ln_w = param("bert.embeddings.LayerNorm.weight");
-  const at::Tensor& ln_b = param("bert.embeddings.LayerNorm.bias");
-  if (!at::GradMode::is_enabled() && !train) {
+  const at::Tensor types = at::embedding(param(n.token_type), b.token_type_ids);
+  const at::Tensor& ln_w = param(n.embed_ln_w);
+  const at::Tensor& ln_b = param(n.embed_ln_b);
+  if (inference) {
     // Inference: in place on the fresh lookup (no tensor per step), LayerNorm through oneDNN where it can.
     return layer::layer_norm_(words.add_(types).add_(pos), ln_w, ln_b, config_.layer_norm_eps,
                               onednn_kernels_ && device_.is_cpu());
@@ -211,7 +193,14 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   at::Tensor x = words + types;
   x = x + pos;
   x = at::layer_norm(x, {config_.hidden_size}, ln_w, ln_b, config_.layer_norm_eps);
-  return apply_dropout(x, config_.hidden_dropout_prob, train);
+  return apply_dropout(x, config_.embedding_dropout_prob, train);
+}
+
+at::Tensor BertModel::final_norm(const at::Tensor& x) const {
+  const ModelNames& n = names();
+  if (n.final_ln_w.empty()) return x;
+  return layer::layer_norm(x, param(n.final_ln_w), param(n.final_ln_b), config_.layer_norm_eps,
+                           onednn_kernels_ && device_.is_cpu());
 }
 
 LayerOperands BertModel::operands(int64_t i, Precision precision) const {
@@ -258,7 +247,7 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   // Inference (eval, no autograd) on CPU: the layer kernel scheduled in tasks.
   if (const int threads = inference_tasks(*this, train)) return encode_in_tasks(*this, b, rows, threads, {}, precision);
   at::Tensor x = embed(b, train, rows);
-  const at::Tensor mask_bias = attention_mask_bias(b.attention_mask);
+  const at::Tensor mask_bias = attention_bias(b);
   const bool dropout = train && (config_.hidden_dropout_prob > 0 || config_.attention_probs_dropout_prob > 0);
   recompute = recompute && at::GradMode::is_enabled() && !(dropout && device_.is_cuda());
   // Training on CPU: the row-wise steps (projections, feed-forward, LayerNorms: most of the work) for the real
@@ -273,6 +262,7 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
     x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision, packed)
                   : layer_forward(i, x, mask_bias, train, precision, packed);
+  x = final_norm(x);
   if (packed.defined()) x = at::zeros({B * T, H}, x.options()).index_copy_(0, packed, x).view({B, T, H});
   return x;
 }
@@ -283,13 +273,15 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   const int threads = inference_tasks(*this, false);
   SerialBlasGuard serial_blas(threads > 1);
   std::unique_ptr<SerialOpsGuard> serial_ops(threads > 1 ? new SerialOpsGuard() : nullptr);
-  at::Tensor h = at::linear(hidden_rows, param("cls.predictions.transform.dense.weight"),
-                            param("cls.predictions.transform.dense.bias"));
-  h = activation(h, config_.hidden_act);
-  h = at::layer_norm(h, {config_.hidden_size}, param("cls.predictions.transform.LayerNorm.weight"),
-                     param("cls.predictions.transform.LayerNorm.bias"), config_.layer_norm_eps);
-  const at::Tensor& bias = param("cls.predictions.bias");
-  const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param("cls.predictions.decoder.weight");
+  const ModelNames& n = names();
+  at::Tensor h = hidden_rows;
+  if (!n.head_dense_w.empty()) {
+    h = at::linear(h, param(n.head_dense_w), param(n.head_dense_b));
+    h = activation(h, config_.hidden_act);
+    h = at::layer_norm(h, {config_.hidden_size}, param(n.head_ln_w), param(n.head_ln_b), config_.layer_norm_eps);
+  }
+  const at::Tensor& bias = n.head_bias.empty() ? zero_bias_ : param(n.head_bias);
+  const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param(n.decoder);
   at::Tensor logits;
   if (kernel_precision(precision, device_) == Precision::Bf16)
     logits = at::linear(h.to(at::kBFloat16), decoder.to(at::kBFloat16), bias.to(at::kBFloat16));
@@ -324,7 +316,7 @@ void BertModel::set_embedding_rows(const at::Tensor& rows, const at::Tensor& val
   if (r.numel() > 0 && (r.min().item<int64_t>() < 0 || r.max().item<int64_t>() >= config_.vocab_size))
     throw std::runtime_error("embedding row outside the vocabulary");
   at::NoGradGuard guard;
-  params_["bert.embeddings.word_embeddings.weight"].index_copy_(0, r, values.to(device_, at::kFloat));
+  params_[names().word].index_copy_(0, r, values.to(device_, at::kFloat));
 }
 
 bool BertModel::add_param(const std::string& name, const at::Tensor& init) {
@@ -345,9 +337,10 @@ void BertModel::save(const std::string& dir, uint64_t max_shard_bytes) const {
   make_directories(dir);
   NamedTensors out;
   std::set<std::string> mlm;
-  for (const auto& [name, t] : expected_tensors(config_)) {
-    out.emplace_back(name, param(name));
-    mlm.insert(name);
+  for (const TensorSpec& e : expected_tensors(config_)) {
+    // HF's Conv1D layout back for the projections that are input-major in the files.
+    out.emplace_back(e.name, e.input_major ? param(e.name).t().contiguous() : param(e.name));
+    mlm.insert(e.name);
   }
   for (const auto& [name, t] : params_)
     if (!mlm.count(name)) out.emplace_back(name, t);  // added heads

@@ -1,4 +1,5 @@
-// A BERT masked-language model held as named tensors with Hugging Face names, and its forward pass.
+// A language model held as named tensors with Hugging Face names, and its forward pass: a BERT masked LM or a
+// GPT-2 causal LM (config.h's families; model_family.h names their tensors), on the one encoder layer.
 #pragma once
 #include <map>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "config.h"
 #include "encoder_layer.h"
+#include "model_family.h"
 #include "onednn_primitives.h"
 #include "safetensors.h"
 
@@ -28,6 +30,8 @@ struct Batch {
   at::Tensor input_ids;
   at::Tensor token_type_ids;
   at::Tensor attention_mask;
+  at::Tensor position_ids;  // optional: 0, 1, 2, ... where undefined
+  at::Tensor branch_ids;    // optional: attention branches (attention_bias()); undefined: none
 };
 
 struct LoadReport {
@@ -51,17 +55,24 @@ class BertModel {
   // Trainable tensors, HF names, fp32 on device. The tied decoder is the word-embedding matrix itself.
   std::map<std::string, at::Tensor>& params() { return params_; }
   const at::Tensor& param(const std::string& name) const;
-  const at::Tensor& word_embeddings() const { return param("bert.embeddings.word_embeddings.weight"); }
+  const ModelNames& names() const { return model_names(config_.family); }
+  const at::Tensor& word_embeddings() const { return param(names().word); }
 
   // Throws a clear error for ids outside the vocabulary, a sequence longer than the position table, or
   // mismatched shapes; moves the tensors to the model's device as int64.
-  Batch check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
-                    const at::Tensor& attention_mask) const;
+  // position_ids and branch_ids are optional (undefined).
+  Batch check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids, const at::Tensor& attention_mask,
+                    const at::Tensor& position_ids = {}, const at::Tensor& branch_ids = {}) const;
+  // The batch's additive attention bias for this model (attention_bias()).
+  at::Tensor attention_bias(const Batch& b) const;
 
   // Embedding output after LayerNorm (and dropout when train). `rows` replaces some rows' embeddings
   // (gradient-masked row training, prompt encoders); null = the model's own input rows, if set.
   at::Tensor embed(const Batch& b, bool train, const RowOverride* rows = nullptr) const;
-  // Last hidden states [B, T, H]. recompute: keep only each layer's input for backward and run the layer again
+  // The last layer's output as the head reads it: after the final LayerNorm where the family has one (GPT-2's
+  // ln_f), else x itself.
+  at::Tensor final_norm(const at::Tensor& x) const;
+  // Last hidden states [B, T, H] (after final_norm()). recompute: keep only each layer's input for backward and run the layer again
   // there (less memory, about a third more compute; CPU dropout only — on CUDA with dropout it is not used).
   // precision: of the encoder's GEMMs (see encoder_layer.h); the hidden states are fp32 either way.
   at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false,
@@ -84,7 +95,8 @@ class BertModel {
   // (for comparisons).
   void set_row_packing(bool on) { row_packing_ = on; }
   bool row_packing() const { return row_packing_; }
-  // The MLM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V]. precision Bf16 (on CPU): the
+  // The LM head on selected hidden rows [M, H] -> full-vocabulary logits [M, V] (BERT: the MLM head's transform, the
+  // decoder and its bias; GPT-2: the decoder alone). precision Bf16 (on CPU): the
   // vocabulary GEMM in bf16 (oneDNN) with bf16 logits, as CUDA autocast runs it; callers normalise in fp32.
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr,
                         Precision precision = Precision::Fp32) const;
@@ -127,9 +139,7 @@ class BertModel {
   LayerOperands cached_operands(int64_t i, Precision precision) const;  // operands() without autograd
   NamedTensors extras_;
   at::Tensor input_rows_, input_values_;
+  at::Tensor zero_bias_;  // [V] zeros: the decoder's bias where the family has none (GPT-2)
 };
-
-// The names and shapes an MLM with this config must have.
-std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c);
 
 }  // namespace petcore

@@ -33,15 +33,46 @@ double probability(const nlohmann::json& j, const char* key, const std::string& 
 
 }  // namespace
 
-BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) fail(source, "config must be a JSON object");
-  BertConfig c;
-  c.raw = j;
-  if (j.contains("model_type") && j["model_type"].is_string()) {
-    const auto mt = j["model_type"].get<std::string>();
-    // RoBERTa proper shifts positions by padding_idx + 1; only BERT-layout models are handled.
-    if (mt != "bert") fail(source, "unsupported model_type \"" + mt + "\" (only BERT-family checkpoints)");
-  }
+const char* family_name(Family f) { return f == Family::Gpt2 ? "gpt2" : "bert"; }
+
+namespace {
+
+double positive_number(const nlohmann::json& j, const char* key, const std::string& source, double fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_number() || j[key].get<double>() <= 0) fail(source, std::string("\"") + key + "\" must be a positive number");
+  return j[key].get<double>();
+}
+
+Activation activation_named(const nlohmann::json& j, const char* key, const std::string& source, Activation fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_string()) fail(source, std::string("\"") + key + "\" must be a string");
+  const auto act = j[key].get<std::string>();
+  if (act == "gelu") return Activation::Gelu;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::GeluTanh;
+  if (act == "relu") return Activation::Relu;
+  fail(source, "unsupported " + std::string(key) + " \"" + act + "\" (gelu, gelu_new, gelu_pytorch_tanh, relu)");
+}
+
+bool flag(const nlohmann::json& j, const char* key, bool fallback) {
+  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : fallback;
+}
+
+// What config.json names the family: model_type, else the first architecture. Supported ones only.
+Family family_of(const nlohmann::json& j, const std::string& source) {
+  std::string type;
+  if (j.contains("model_type") && j["model_type"].is_string()) type = j["model_type"].get<std::string>();
+  std::string arch;
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string())
+    arch = j["architectures"][0].get<std::string>();
+  if (type.empty() && arch.rfind("GPT2", 0) == 0) type = "gpt2";
+  if (type.empty() || type == "bert") return Family::Bert;
+  if (type == "gpt2") return Family::Gpt2;
+  fail(source, "unsupported model_type \"" + type + "\"" + (arch.empty() ? "" : " (" + arch + ")") +
+                   ": supported are bert (BertForMaskedLM) and gpt2 (GPT2LMHeadModel)");
+}
+
+void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& c) {
   c.vocab_size = positive_int(j, "vocab_size", source, true, 0);
   c.hidden_size = positive_int(j, "hidden_size", source, true, 0);
   c.num_hidden_layers = positive_int(j, "num_hidden_layers", source, true, 0);
@@ -49,24 +80,45 @@ BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
   c.intermediate_size = positive_int(j, "intermediate_size", source, true, 0);
   c.max_position_embeddings = positive_int(j, "max_position_embeddings", source, false, 512);
   c.type_vocab_size = positive_int(j, "type_vocab_size", source, false, 2);
-  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
-  if (j.contains("layer_norm_eps")) {
-    if (!j["layer_norm_eps"].is_number() || j["layer_norm_eps"].get<double>() <= 0)
-      fail(source, "\"layer_norm_eps\" must be a positive number");
-    c.layer_norm_eps = j["layer_norm_eps"];
-  }
+  c.layer_norm_eps = positive_number(j, "layer_norm_eps", source, 1e-12);
   c.hidden_dropout_prob = probability(j, "hidden_dropout_prob", source, 0.1);
+  c.embedding_dropout_prob = c.hidden_dropout_prob;
   c.attention_probs_dropout_prob = probability(j, "attention_probs_dropout_prob", source, 0.1);
-  if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
-    if (!j["hidden_act"].is_string()) fail(source, "\"hidden_act\" must be a string");
-    const auto act = j["hidden_act"].get<std::string>();
-    if (act == "gelu") c.hidden_act = Activation::Gelu;
-    else if (act == "gelu_new" || act == "gelu_pytorch_tanh") c.hidden_act = Activation::GeluTanh;
-    else if (act == "relu") c.hidden_act = Activation::Relu;
-    else fail(source, "unsupported hidden_act \"" + act + "\" (gelu, gelu_new, gelu_pytorch_tanh, relu)");
-  }
-  if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
-    c.tie_word_embeddings = j["tie_word_embeddings"];
+  c.hidden_act = activation_named(j, "hidden_act", source, Activation::Gelu);
+}
+
+// GPT-2's own names (n_embd, n_layer, ...); the variants HF's GPT2 code has and this core does not are refused.
+void parse_gpt2(const nlohmann::json& j, const std::string& source, BertConfig& c) {
+  c.pre_norm = c.causal = true;
+  c.vocab_size = positive_int(j, "vocab_size", source, true, 0);
+  c.hidden_size = positive_int(j, "n_embd", source, true, 0);
+  c.num_hidden_layers = positive_int(j, "n_layer", source, true, 0);
+  c.num_attention_heads = positive_int(j, "n_head", source, true, 0);
+  c.intermediate_size = positive_int(j, "n_inner", source, false, 4 * c.hidden_size);
+  c.max_position_embeddings = positive_int(j, "n_positions", source, false, 1024);
+  c.type_vocab_size = 0;
+  c.layer_norm_eps = positive_number(j, "layer_norm_epsilon", source, 1e-5);
+  c.hidden_dropout_prob = probability(j, "resid_pdrop", source, 0.1);
+  c.embedding_dropout_prob = probability(j, "embd_pdrop", source, 0.1);
+  c.attention_probs_dropout_prob = probability(j, "attn_pdrop", source, 0.1);
+  c.hidden_act = activation_named(j, "activation_function", source, Activation::GeluTanh);
+  if (!flag(j, "scale_attn_weights", true)) fail(source, "GPT-2 with scale_attn_weights false is not supported");
+  if (flag(j, "scale_attn_by_inverse_layer_idx", false))
+    fail(source, "GPT-2 with scale_attn_by_inverse_layer_idx is not supported");
+  if (flag(j, "add_cross_attention", false)) fail(source, "GPT-2 with cross-attention is not supported");
+}
+
+}  // namespace
+
+BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) fail(source, "config must be a JSON object");
+  BertConfig c;
+  c.raw = j;
+  c.family = family_of(j, source);
+  if (c.family == Family::Gpt2) parse_gpt2(j, source, c);
+  else parse_bert(j, source, c);
+  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
+  c.tie_word_embeddings = flag(j, "tie_word_embeddings", true);
   if (c.hidden_size % c.num_attention_heads != 0)
     fail(source, "hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads " +
                      std::to_string(c.num_attention_heads));

@@ -70,7 +70,8 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const int64_t B = x.size(0), T = x.size(1), H = c.hidden_size;
   const int64_t R = B * T;
   x = x.reshape({R, H}).contiguous();
-  const at::Tensor mask_bias = attention_mask_bias(b.attention_mask);  // [B, 1, 1, T]
+  const at::Tensor mask_bias = m.attention_bias(b);  // [B, 1, 1, T], or [B, 1, T, T] (causal, branches)
+  const bool per_query = mask_bias.size(2) > 1;
 
   std::vector<LayerOperands> L;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) L.push_back(m.operands(i, precision));
@@ -101,23 +102,26 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   // Projections of row chunk ch for layer i (keys and values only where just some rows go on).
   auto project = [&](int64_t i, int64_t ch) {
     const at::Tensor out = qkv.narrow(0, ch * per, xs[ch].size(0));
-    if (i < full) layer::project(L[i], xs[ch], 0, 3, out);
-    else layer::project(L[i], xs[ch], 1, 2, out.narrow(1, H, 2 * H));
+    const at::Tensor in = layer::input_norm(c, L[i], xs[ch]);
+    if (i < full) layer::project(L[i], in, 0, 3, out);
+    else layer::project(L[i], in, 1, 2, out.narrow(1, H, 2 * H));
   };
   // In place through oneDNN: query rows q [n, H] of sequence bi, into out [n, H]; without the mask where the
   // sequence has no padding (the mask's pass costs a third of the scores' GEMM at these shapes). Keys are not cut
   // to each sequence's length: every length would be a new GEMM shape (a new oneDNN primitive), slower overall.
-  const std::vector<bool> no_mask = unpadded(b.attention_mask);
-  auto attend_in_place = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
+  // The queries q are the rows of sequence bi from column col on (the mask's rows, where each query has its own).
+  const std::vector<bool> no_mask = per_query ? std::vector<bool>(static_cast<size_t>(B), false) : unpadded(b.attention_mask);
+  auto attend_in_place = [&](int64_t i, const at::Tensor& q, int64_t bi, int64_t col, const at::Tensor& out) {
     const at::Tensor seq = qkv.narrow(0, bi * T, T);
-    const at::Tensor mask = no_mask[static_cast<size_t>(bi)] ? at::Tensor() : mask_bias.narrow(0, bi, 1);
+    const at::Tensor mask = no_mask[static_cast<size_t>(bi)] ? at::Tensor() : query_bias(mask_bias, bi, col, q.size(0));
     return layer::attend_in_place(c, L[i], q, seq.narrow(1, H, H), seq.narrow(1, 2 * H, H), mask, out);
   };
-  // Attention for query rows q [n, H] of sequence bi, into out [n, H].
-  auto attend = [&](int64_t i, const at::Tensor& q, int64_t bi, const at::Tensor& out) {
-    if (attend_in_place(i, q, bi, out)) return;
+  // Attention for query rows q [n, H] of sequence bi from column col, into out [n, H].
+  auto attend = [&](int64_t i, const at::Tensor& q, int64_t bi, int64_t col, const at::Tensor& out) {
+    if (attend_in_place(i, q, bi, col, out)) return;
     const at::Tensor seq = qkv.narrow(0, bi * T, T), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
-    layer::attend(c, L[i], q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask_bias.narrow(0, bi, 1), false, out);
+    layer::attend(c, L[i], q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), query_bias(mask_bias, bi, col, q.size(0)),
+                  false, out);
   };
 
   // Attention of every row of sequence bi: in place where oneDNN is called directly (fp32), else its queries, keys
@@ -125,7 +129,7 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   // oneDNN calls copy each of the three).
   const int64_t nh = c.num_attention_heads, dh = c.head_dim();
   auto attend_all = [&](int64_t i, int64_t bi) {
-    if (attend_in_place(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, ctx.narrow(0, bi * T, T))) return;
+    if (attend_in_place(i, qkv.narrow(0, bi * T, T).narrow(1, 0, H), bi, 0, ctx.narrow(0, bi * T, T))) return;
     const at::Tensor hm = qkv.narrow(0, bi * T, T).view({T, 3, nh, dh}).permute({1, 2, 0, 3}).contiguous();
     const at::Tensor h = layer::attend_heads(c, L[i], hm[0].unsqueeze(0), hm[1].unsqueeze(0), hm[2].unsqueeze(0),
                                              mask_bias.narrow(0, bi, 1), false);  // [1, nh, T, dh]
@@ -143,22 +147,22 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
     });
   }
   x = chunks == 1 ? xs[0] : at::cat(xs, 0);
-  if (!select) return x.view({B, T, H});
+  if (!select) return m.final_norm(x).view({B, T, H});
 
   // The last layer at the selected rows only.
   const LayerOperands& w = L[nl - 1];
   const int64_t M = positions.size(0);
   const at::Tensor seq = positions.select(1, 0), col = positions.select(1, 1);
   const at::Tensor x_at = x.index_select(0, seq * T + col);  // [M, H]
-  const at::Tensor qs = layer::project(w, x_at, 0, 1);
+  const at::Tensor qs = layer::project(w, layer::input_norm(c, w, x_at), 0, 1);
   at::Tensor cs = at::empty({M, H}, gemm_opts);
   const auto pos = positions.accessor<int64_t, 2>();
-  pool.run(threads, M, [&](int64_t r) { attend(nl - 1, qs.narrow(0, r, 1), pos[r][0], cs.narrow(0, r, 1)); });
+  pool.run(threads, M, [&](int64_t r) { attend(nl - 1, qs.narrow(0, r, 1), pos[r][0], pos[r][1], cs.narrow(0, r, 1)); });
   at::Tensor out = at::empty({M, H}, x.options());
   const int64_t mper = chunking(M);
   pool.run(threads, (M + mper - 1) / mper, [&](int64_t ch) {
     const int64_t r0 = ch * mper, n = std::min(mper, M - r0);
-    out.narrow(0, r0, n).copy_(layer::finish(c, w, cs.narrow(0, r0, n), x_at.narrow(0, r0, n), false));
+    out.narrow(0, r0, n).copy_(m.final_norm(layer::finish(c, w, cs.narrow(0, r0, n), x_at.narrow(0, r0, n), false)));
   });
   return out;
 }

@@ -128,20 +128,6 @@ at::Tensor& activation_(at::Tensor& x, Activation a) {
   return x;
 }
 
-LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i) {
-  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-  auto w = [&](const std::string& n) {
-    auto it = params.find(p + n);
-    if (it == params.end()) throw std::runtime_error("no tensor named \"" + p + n + "\"");
-    return it->second;
-  };
-  return {w("attention.self.query.weight"), w("attention.self.query.bias"), w("attention.self.key.weight"),
-          w("attention.self.key.bias"), w("attention.self.value.weight"), w("attention.self.value.bias"),
-          w("attention.output.dense.weight"), w("attention.output.dense.bias"), w("attention.output.LayerNorm.weight"),
-          w("attention.output.LayerNorm.bias"), w("intermediate.dense.weight"), w("intermediate.dense.bias"),
-          w("output.dense.weight"), w("output.dense.bias"), w("output.LayerNorm.weight"), w("output.LayerNorm.bias")};
-}
-
 bool fused_attention(const at::Device& device) {
 #if TORCH_VERSION_MAJOR >= 2
   return !device.is_cpu();
@@ -183,6 +169,25 @@ bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* fact
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask) {
   const at::Tensor keep = attention_mask.to(at::kFloat).unsqueeze(1).unsqueeze(2);
   return (1.0 - keep) * std::numeric_limits<float>::lowest();
+}
+
+at::Tensor attention_bias(const BertConfig& c, const at::Tensor& attention_mask, const at::Tensor& branch_ids) {
+  if (!c.causal && !branch_ids.defined()) return attention_mask_bias(attention_mask);
+  const int64_t T = attention_mask.size(1);
+  at::Tensor allowed = attention_mask.ne(0).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, T]: the key is a token
+  if (c.causal) allowed = allowed.logical_and(at::ones({T, T}, allowed.options()).tril().view({1, 1, T, T}));
+  if (branch_ids.defined()) {
+    const at::Tensor key = branch_ids.unsqueeze(1).unsqueeze(2), query = branch_ids.unsqueeze(1).unsqueeze(3);
+    allowed = allowed.logical_and(key.eq(0).logical_or(key.eq(query)));
+  }
+  allowed = allowed.expand({attention_mask.size(0), 1, T, T});
+  return at::zeros(allowed.sizes(), attention_mask.options().dtype(at::kFloat))
+      .masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
+}
+
+at::Tensor query_bias(const at::Tensor& bias, int64_t bi, int64_t col, int64_t n) {
+  const at::Tensor seq = bias.narrow(0, bi, 1);
+  return seq.size(2) == 1 ? seq : seq.narrow(2, col, n);
 }
 
 std::vector<bool> unpadded(const at::Tensor& attention_mask) {
@@ -237,6 +242,20 @@ at::Tensor layer_norm_(at::Tensor y, const at::Tensor& g, const at::Tensor& b, d
   return at::layer_norm(y, {H}, g, b, eps);
 }
 
+at::Tensor layer_norm(const at::Tensor& y, const at::Tensor& g, const at::Tensor& b, double eps, bool onednn) {
+  const int64_t H = y.size(-1);
+  if (onednn && !at::GradMode::is_enabled() && y.is_contiguous()) {
+    at::Tensor out = at::empty_like(y);
+    at::Tensor out_rows = out.view({-1, H});
+    if (onednn::layer_norm(y.view({-1, H}), g, b, eps, out_rows)) return out;
+  }
+  return at::layer_norm(y, {H}, g, b, eps);
+}
+
+at::Tensor input_norm(const BertConfig& c, const LayerOperands& w, const at::Tensor& x) {
+  return c.pre_norm ? layer_norm(x, w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps, w.onednn) : x;
+}
+
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
   const int64_t H = x.size(-1);
   if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out, w.onednn);
@@ -286,9 +305,36 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   return ctx.transpose(1, 2).reshape({B, n, H});
 }
 
+namespace {
+
+// Residual sum in fp32: float(a) + x (a mixed-dtype add, fp32 + bf16 in one op, would take TensorIterator's
+// element-wise casting loop: slower than converting first).
+at::Tensor residual_sum(const BertConfig& c, const at::Tensor& a, const at::Tensor& r, bool train, const at::Tensor& rows) {
+  return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train, rows), r);
+}
+
+// finish() of a pre-LayerNorm layer: h = x + attention output; h + feed-forward(LayerNorm(h)).
+at::Tensor finish_pre_norm(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x,
+                           bool train, const at::Tensor& rows) {
+  if (!train && !at::GradMode::is_enabled()) {
+    // Without autograd or dropout: each dense step with its epilogue (residual sum, activation) in one call.
+    const at::Tensor h = dense_epilogue(ctx, w.attn_out_w, w.attn_out_b, nullptr, x, w.onednn);
+    const at::Tensor f = dense_epilogue(layer_norm(h, w.out_ln_w, w.out_ln_b, c.layer_norm_eps, w.onednn), w.inter_w,
+                                        w.inter_b, &c.hidden_act, {}, w.onednn);
+    return dense_epilogue(f, w.out_w, w.out_b, nullptr, h, w.onednn);
+  }
+  const at::Tensor h = residual_sum(c, dense(ctx, w.attn_out_w, w.attn_out_b), x, train, rows);
+  const at::Tensor m = at::layer_norm(h, {c.hidden_size}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
+  const at::Tensor f = activation(dense(m, w.inter_w, w.inter_b), c.hidden_act);
+  return residual_sum(c, dense(f, w.out_w, w.out_b), h, train, rows);
+}
+
+}  // namespace
+
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train,
                   const at::Tensor& rows) {
   const int64_t H = c.hidden_size;
+  if (c.pre_norm) return finish_pre_norm(c, w, ctx, x, train, rows);
   if (!train && !at::GradMode::is_enabled()) {
     // Without autograd or dropout: each dense step with its epilogue (residual sum in fp32, activation) in one call,
     // each LayerNorm in place (oneDNN's where the kernels are, ~3x ATen's on these rows).
@@ -299,11 +345,7 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
     const at::Tensor f = dense_epilogue(h, w.inter_w, w.inter_b, &c.hidden_act, {}, w.onednn);
     return norm(dense_epilogue(f, w.out_w, w.out_b, nullptr, h, w.onednn), w.out_ln_w, w.out_ln_b);
   }
-  // Residual sum in fp32: float(a) + x (a mixed-dtype add, fp32 + bf16 in one op, would take TensorIterator's
-  // element-wise casting loop: slower than converting first).
-  auto residual = [&](const at::Tensor& a, const at::Tensor& r) {
-    return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train, rows), r);
-  };
+  auto residual = [&](const at::Tensor& a, const at::Tensor& r) { return residual_sum(c, a, r, train, rows); };
   const at::Tensor h = at::layer_norm(residual(dense(ctx, w.attn_out_w, w.attn_out_b), x), {H}, w.attn_ln_w,
                                       w.attn_ln_b, c.layer_norm_eps);
   const at::Tensor f = activation(dense(h, w.inter_w, w.inter_b), c.hidden_act);
@@ -315,7 +357,7 @@ at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor
   const int64_t B = mask_bias.size(0), T = mask_bias.size(-1), H = c.hidden_size;
   const bool packed = rows.defined();
   const at::Tensor flat = packed ? x : x.reshape({B * T, H});
-  const at::Tensor qkv = project(w, flat);
+  const at::Tensor qkv = project(w, input_norm(c, w, flat));
   // Packed: the real tokens' projections placed into the padded layout for attention (padded keys are masked out,
   // padded queries' results dropped), the context taken back at those rows.
   // (index_copy_ into the zeros, not index_copy: that would copy the zeros first)

@@ -1,8 +1,12 @@
-// One BERT encoder layer, written once. Its three pieces work on any rows: the whole batch at once (training,
+// One encoder layer, written once for every family. Its pieces work on any rows: the whole batch at once (training,
 // recomputation, the plain path) or cache-sized pieces scheduled on the CPU task pool (cpu_inference.cc).
-//   project: rows of x -> fused query/key/value projections
-//   attend:  queries of some rows x keys/values of their sequences -> attention context
-//   finish:  context + residual -> attention output, LayerNorm, feed-forward, LayerNorm
+//   input_norm: rows of x -> what the projections read (x itself; pre-LayerNorm: LayerNorm(x))
+//   project:    those rows -> fused query/key/value projections
+//   attend:     queries of some rows x keys/values of their sequences -> attention context
+//   finish:     context + residual -> attention output, LayerNorm, feed-forward, LayerNorm (post-LayerNorm, BERT), or
+//               residual sum, LayerNorm, feed-forward, residual sum (pre-LayerNorm, GPT-2)
+// The variants are the config's named options (config.h): pre_norm, and causal, which only the attention bias
+// (attention_bias()) carries.
 // Precision::Bf16 runs the GEMMs (projections, QK^T, attention x V, feed-forward) in bf16 (oneDNN on CPU) while
 // the residual stream, softmax and LayerNorm stay fp32; the fp32 master weights are what trains.
 #pragma once
@@ -26,14 +30,14 @@ const char* precision_name(Precision p);
 // fp32 operands, so the kernel itself stays fp32 there.
 inline Precision kernel_precision(Precision p, const at::Device& device) { return device.is_cuda() ? Precision::Fp32 : p; }
 
-// The HF tensors of one encoder layer, resolved once at load (no name look-ups per call).
+// The HF tensors of one encoder layer, resolved once at load (no name look-ups per call; model_family.h). The two
+// LayerNorms are the first and the second of the layer: after attention's and the feed-forward's residual sums in
+// BERT, before attention and before the feed-forward in pre-LayerNorm layers (GPT-2's ln_1, ln_2).
 struct LayerWeights {
   at::Tensor query_w, query_b, key_w, key_b, value_w, value_b;
   at::Tensor attn_out_w, attn_out_b, attn_ln_w, attn_ln_b;
   at::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
 };
-
-LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, int64_t i);
 
 // What the kernel multiplies with: the GEMM weights in the compute dtype, LayerNorm parameters fp32. Built from
 // LayerWeights; differentiable with respect to them. Query/key/value are one [3H, H] matrix (one GEMM whose output
@@ -80,6 +84,15 @@ bool exact_score_factor(const BertConfig& c, const LayerOperands& w, float* fact
 // Additive attention mask [B, 1, 1, T] (fp32): 0 where attended, the lowest float where padded (as HF does).
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask);
 
+// The attention bias of a batch for this config: attention_mask_bias() where every query sees the same keys, else
+// [B, 1, T, T]: causal attention (c.causal: a token sees itself and what precedes it) and branches (branch_ids
+// [B, T], optional: a token of branch k > 0 sees the shared tokens, branch 0, and its own branch only, so that
+// several continuations of one prefix read the prefix's keys and values in one pass).
+at::Tensor attention_bias(const BertConfig& c, const at::Tensor& attention_mask, const at::Tensor& branch_ids = {});
+
+// The rows of `bias` (attention_bias()) for the queries at columns [col, col + n) of sequence bi: [1, 1, n or 1, T].
+at::Tensor query_bias(const at::Tensor& bias, int64_t bi, int64_t col, int64_t n);
+
 // Per sequence of attention_mask [B, T]: whether it has no padding (all ones), so that its attention needs no mask.
 std::vector<bool> unpadded(const at::Tensor& attention_mask);
 
@@ -101,6 +114,11 @@ at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Te
 
 // Without autograd: LayerNorm of y [..., H] (fp32, contiguous; written in place where oneDNN runs it) with g, b.
 at::Tensor layer_norm_(at::Tensor y, const at::Tensor& g, const at::Tensor& b, double eps, bool onednn);
+// LayerNorm into a new tensor (autograd-capable; through oneDNN where `onednn` and no autograd).
+at::Tensor layer_norm(const at::Tensor& y, const at::Tensor& g, const at::Tensor& b, double eps, bool onednn);
+
+// What the projections of rows x [n, H] (fp32) read: x, or in pre-LayerNorm layers LayerNorm(x) (a new tensor).
+at::Tensor input_norm(const BertConfig& c, const LayerOperands& w, const at::Tensor& x);
 
 // Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
 // them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).
@@ -112,7 +130,7 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
 
 // Without autograd: the attention of one sequence, query rows q [n, H] over keys and values k, v [T, H] (rows, any
-// row stride) with mask_bias [1, 1, 1, T] (undefined: none), into out [n, H], read and written in place through oneDNN (no head-major
+// row stride) with mask_bias [1, 1, 1 or n, T] (query_bias(); undefined: none), into out [n, H], read and written in place through oneDNN (no head-major
 // copies), where w.onednn is on and the scale is exact (a power of two). False: nothing done.
 bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out);
@@ -122,12 +140,13 @@ bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tens
 at::Tensor attend_heads(const BertConfig& c, const LayerOperands& w, const at::Tensor& qh, const at::Tensor& kh,
                         const at::Tensor& vh, const at::Tensor& mask_bias, bool train);
 
-// Attention output, dropout, residual x, LayerNorm, feed-forward, dropout, residual, LayerNorm: ctx [n, H]
-// (compute dtype), x [n, H] fp32 -> [n, H] fp32. `rows`: x holds those rows of the padded batch (dropout masks).
+// Attention output, dropout, residual x, LayerNorm, feed-forward, dropout, residual, LayerNorm (pre-LayerNorm: the
+// second LayerNorm before the feed-forward, none after it): ctx [n, H] (compute dtype), x [n, H] fp32 -> [n, H] fp32.
+// `rows`: x holds those rows of the padded batch (dropout masks).
 at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor& ctx, const at::Tensor& x, bool train,
                   const at::Tensor& rows = {});
 
-// The whole layer on x [B, T, H] (fp32): the three pieces over every row. Autograd-capable. With `rows` (int64,
+// The whole layer on x [B, T, H] (fp32): the pieces over every row. Autograd-capable. With `rows` (int64,
 // packed_rows()) x is [n, H], those rows of the [B * T] padded batch: projections, feed-forward and LayerNorms run on
 // them alone, attention in the padded layout; the result is [n, H] too.
 at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,

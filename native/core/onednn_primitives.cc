@@ -172,7 +172,8 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
   const int64_t n = q.size(0), T = k.size(0), H = q.size(1);
   if (heads <= 0 || H % heads != 0 || k.size(1) != H || v.size(0) != T || v.size(1) != H || ctx.size(0) != n ||
       ctx.size(1) != H || n == 0 ||
-      (mask_bias.defined() && (mask_bias.scalar_type() != at::kFloat || mask_bias.numel() != T || !mask_bias.is_contiguous())))
+      (mask_bias.defined() && (mask_bias.scalar_type() != at::kFloat || (mask_bias.numel() != T && mask_bias.numel() != n * T) ||
+                               !mask_bias.is_contiguous())))
     return false;
   const int64_t dh = H / heads;
   // Heads of rows [m, H] as views, no copy: [heads, m, dh], or transposed [heads, dh, m].
@@ -184,7 +185,7 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
   // neither, the GEMM runs ~1.5x as fast at these shapes).
   at::Tensor scores = at::empty({heads, n, T}, q.options().dtype(at::kFloat));
   if (!matmul(per_head(q, false), per_head(k, true), scores, scale,
-              mask_bias.defined() ? mask_bias.view({1, 1, T}) : at::Tensor()))
+              mask_bias.defined() ? mask_bias.view({1, mask_bias.numel() / T, T}) : at::Tensor()))
     return false;
   // Probabilities: softmax over each row of scores in fp32, written in the values' dtype (in place for fp32).
   at::Tensor probs = dt == memory::data_type::f32 ? scores : at::empty({heads, n, T}, v.options());

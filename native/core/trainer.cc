@@ -26,8 +26,10 @@ namespace petcore {
 namespace {
 
 bool no_decay(const std::string& name) {
-  return name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 ||
-                              name.find("LayerNorm.weight") != std::string::npos);
+  // Biases and LayerNorm weights (BERT's "LayerNorm.weight", GPT-2's "ln_1" / "ln_2" / "ln_f") take no decay.
+  auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
+  return (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || has("LayerNorm.weight") ||
+         has(".ln_1.weight") || has(".ln_2.weight") || has(".ln_f.weight");
 }
 
 at::Tensor checked_targets(const at::Tensor& t, int64_t n, int64_t upper, const at::Device& device, const char* what) {
@@ -514,7 +516,7 @@ StepResult Trainer::finish_step(StepResult r) {
   }
   if (rows_param_.defined()) {
     at::NoGradGuard guard;
-    model_.params()["bert.embeddings.word_embeddings.weight"].index_copy_(0, rows_index_, rows_param_.detach());
+    model_.params()[model_.names().word].index_copy_(0, rows_index_, rows_param_.detach());
   }
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
   r.step = step_;

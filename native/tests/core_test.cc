@@ -1,5 +1,6 @@
 // Parity of the C++ core with the HF fixtures, without Node (for machines such as the GPU one).
 //   core_test <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]
+//             [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]
 // Prints each check and its error; exits 1 if any check is out of tolerance (with bf16 on CUDA, the bf16
 // logits too, within a tolerance set by bf16's precision).
 #include <cstdio>
@@ -313,9 +314,85 @@ static void check_onednn_attention_layer(const BertModel& m) {
   }
 }
 
+// GPT-2 (GPT2LMHeadModel) against HF on tiny-gpt2: three right-padded rows (embeddings, last hidden state after
+// ln_f, logits at every position), the P-tuning LM loss and the gradient of the prompt rows; and the branches of
+// one pass (several continuations of a prefix) equal to separate passes.
+static void check_gpt2(const std::string& dir, const std::string& ref_path, const at::Device& device, bool bf16) {
+  std::map<std::string, at::Tensor> ref;
+  for (auto& [name, t] : read_safetensors(ref_path)) ref[name] = t;
+  auto model = BertModel::load(dir, device);
+  if (model->config().family != Family::Gpt2) {
+    std::printf("%s: not loaded as a GPT-2\n", dir.c_str());
+    ++failures;
+    return;
+  }
+  Batch b = model->check_batch(ref["input_ids"], {}, ref["attention_mask"]);
+  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  const at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+  {
+    c10::InferenceMode guard;
+    check("gpt2: embedding output, max abs error", (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
+    check("gpt2: last hidden state, max abs error", (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
+    const at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
+    check("gpt2: logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-5, true);
+    model->set_task_scheduling(false);
+    const at::Tensor plain = logits_at(*model, b, pos).view({B, T, -1});
+    model->set_task_scheduling(true);
+    check("gpt2: plain vs task-scheduled logits", (plain - logits).abs().max().item<double>(), 1e-5, true);
+    // Only some positions: on the task path the last layer runs for those rows alone (causal rows of the mask).
+    const at::Tensor some = at::tensor({0L, 3L, 1L, 0L, 2L, 13L}, at::kLong).view({3, 2});
+    const at::Tensor at_some = logits_at(*model, b, some);
+    const at::Tensor want_some = at::stack({ref["logits"][0][3], ref["logits"][1][0], ref["logits"][2][13]});
+    check("gpt2: logits at 3 positions, max abs error", (at_some - want_some).abs().max().item<double>(), 1e-5, true);
+    if (device.is_cpu() && onednn::compiled()) {
+      model->set_onednn_kernels(false);
+      const at::Tensor aten = logits_at(*model, b, pos).view({B, T, -1});
+      model->set_onednn_kernels(true);
+      check("gpt2: oneDNN vs ATen kernels, logits", (aten - logits).abs().max().item<double>(), 1e-5, true);
+    }
+    if (bf16 || device.is_cpu()) {
+      const at::Tensor l = logits_at(*model, b, pos, Precision::Bf16).view({B, T, -1});
+      const double scale = ref["logits"].abs().max().item<double>();
+      check("gpt2: bf16 logits, max abs error", (l - ref["logits"]).abs().max().item<double>(), scale / 32, true);
+    }
+    // Branches: row 0's first 6 tokens as the prefix, then two continuations of 3 tokens each in one sequence
+    // (positions 6..8 for both, each branch seeing the prefix and itself) = each continuation in its own pass.
+    const at::Tensor ids = ref["input_ids"][0];
+    const at::Tensor a = at::tensor({2523L, 4007L, 511L}, at::kLong), c = at::tensor({679L, 4007L, 6230L}, at::kLong);
+    const at::Tensor prefix = ids.narrow(0, 0, 6);
+    const at::Tensor joint = at::cat({prefix, a, c}).unsqueeze(0);
+    const at::Tensor positions = at::cat({at::arange(9), at::arange(6, 9)}).unsqueeze(0);
+    const at::Tensor branches = at::cat({at::zeros({6}, at::kLong), at::ones({3}, at::kLong), at::full({3}, 2, at::kLong)}).unsqueeze(0);
+    Batch jb = model->check_batch(joint, {}, {}, positions, branches);
+    const at::Tensor jp = at::stack({at::zeros({6}, at::kLong), at::arange(6, 12)}, 1);
+    const at::Tensor joint_logits = logits_at(*model, jb, jp);
+    Batch sb = model->check_batch(at::stack({at::cat({prefix, a}), at::cat({prefix, c})}), {}, {});
+    const at::Tensor sp = at::stack({at::cat({at::zeros({3}, at::kLong), at::ones({3}, at::kLong)}), at::arange(6, 9).repeat({2})}, 1);
+    const at::Tensor separate = logits_at(*model, sb, sp);
+    check("gpt2: two branches in one pass vs two passes", (joint_logits - separate).abs().max().item<double>(), 1e-5, true);
+  }
+  // P-tuning as in the seed's gpt.py: the LM loss over the whole sequence (positions 0..n-2 predict 1..n-1), only
+  // the prompt rows 1..8 learning; their gradient holds both sides of the tied head.
+  TrainableSpec spec;
+  spec.kind = TrainableSpec::Kind::EmbeddingRows;
+  spec.rows = {1, 2, 3, 4, 5, 6, 7, 8};
+  Trainer trainer(*model, spec, OptimConfig());
+  Batch pb = model->check_batch(ref["ptuning_input_ids"], {}, {});
+  const int64_t n = pb.input_ids.size(1);
+  LossSpec loss;
+  loss.vocab_positions = at::stack({at::zeros({n - 1}, at::kLong), at::arange(n - 1)}, 1);
+  loss.vocab_targets = ref["ptuning_input_ids"][0].narrow(0, 1, n - 1);
+  NamedTensors grads;
+  StepResult r = trainer.loss_and_grads(pb, loss, false, &grads);
+  const double ref_loss = ref["ptuning_loss"].item<double>();
+  check("gpt2: p-tuning LM loss, relative error", std::abs(r.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
+  const at::Tensor g = grads.at(0).second.cpu(), rg = ref["ptuning_grad_rows_1_8"];
+  check("gpt2: p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5, true);
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16] [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]\n", argv[0]);
     return 2;
   }
   const std::string device_name = argc > 3 ? argv[3] : "cpu";
@@ -407,6 +484,7 @@ int main(int argc, char** argv) {
     if (device.is_cpu()) check_cross_entropy();
     check_fused_adamw(argv[1], device, ref);
     check_dist_group_of_one(device);
+    if (argc > 6) check_gpt2(argv[5], argv[6], device, bf16);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;
