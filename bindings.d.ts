@@ -41,6 +41,10 @@ export interface NativeModelInfo {
   config: {
     /** the checkpoint family: 'bert' (BertForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
     family: NativeFamily
+    /** the name of the word-embedding matrix [vocab, hidden] (getTensor), e.g. 'transformer.wte.weight' */
+    wordEmbeddings: string
+    /** the name of the learned position embeddings [positions, hidden] */
+    positionEmbeddings: string
     vocabSize: number
     hiddenSize: number
     numHiddenLayers: number

@@ -1,7 +1,7 @@
 // A BERT masked-language model: the native core plus the tokenizer of its directory.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeCandidateScores, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
+import type { NativeBatch, NativeCandidateScores, NativeFamily, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
@@ -74,12 +74,19 @@ export class MaskedLM {
   }
 
   get maxPositions (): number { return this.info.config.maxPositionEmbeddings }
+  /** 'bert' (a masked LM: answers at [MASK]) or 'gpt2' (a causal LM: answers as the continuation of a prefix) */
+  get family (): NativeFamily { return this.info.config.family }
+  /** a left-to-right LM: a token sees only what precedes it */
+  get isCausal (): boolean { return this.family === 'gpt2' }
   /** of the GEMMs in scoring, and the default of training (setTrainable) */
   get precision (): NativePrecision { return this.#core.info().precision }
 
-  /** Candidate logits and log-normalisers at (row, column) positions of one padded batch. */
-  scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: readonly number[]): Promise<NativeCandidateScores> {
-    return this.callAsync(m => m.scoreCandidates(batch, positions, Int32Array.from(candidates), candidates.length))
+  /**
+   * Candidate logits and log-normalisers at (row, column) positions of one padded batch: `candidates` shared by
+   * every position, or with `numCandidates` C a list of C per position ([positions, C]).
+   */
+  scoreCandidates (batch: NativeBatch, positions: Int32Array, candidates: readonly number[], numCandidates = candidates.length): Promise<NativeCandidateScores> {
+    return this.callAsync(m => m.scoreCandidates(batch, positions, Int32Array.from(candidates), numCandidates))
   }
 
   /** Full-vocabulary logits [positions, vocab] of one padded batch. */

@@ -66,9 +66,10 @@ export const optionTable = {
   verbalizer: o('verbalizer', 'label -> words, e.g. {"positive":["很"],"negative":["不"]}', { arg: 'JSON' }),
   manyToOne: o('enum', 'several words per label: mean of their scores (PET) or log of summed probabilities', { default: 'mean', values: ['mean', 'logsumexp'] }),
   multiToken: o('enum', "multi-token words: sum or per-token mean of their tokens' log-probabilities, or iterative decoding; auto: sum when every word has the same token count (PET's), mean when they differ (a sum favours short words: TNEWS zero-shot with 2-4 character names 17.1 % sum, 21.4 % mean)", { default: 'auto', values: ['auto', 'sum', 'mean', 'iterative'] }),
-  maskRate: o('number', 'share of the other tokens randomly masked as extra MLM targets', { default: 0.15, min: 0, max: 0.999 }),
-  labelLoss: o('enum', "'vocab' (the seed's: label word as an MLM target) or 'verbalizer' (PET's: cross-entropy over label scores)", { default: 'vocab', values: ['vocab', 'verbalizer'] }),
-  alpha: o('number', "verbalizer-loss weight; the MLM loss gets 1 - alpha (--label-loss verbalizer)", { default: 0.9999, min: 0, above: true, max: 1 }),
+  continuation: o('enum', "causal LMs (GPT-2): a label's score is its word's log-probability after the pattern's prefix ('word'), or that plus the log-probability of the rest of the pattern after the word ('word+suffix')", { default: 'word', values: ['word', 'word+suffix'] }),
+  maskRate: o('number', 'share of the other tokens randomly masked as extra MLM targets (default 0.15 with a masked LM; a causal LM has no random masking)', { min: 0, max: 0.999 }),
+  labelLoss: o('enum', "'vocab' (the seed's: label word as an MLM target; a causal LM: the LM loss over the pattern with the label word) or 'verbalizer' (PET's: cross-entropy over label scores)", { default: 'vocab', values: ['vocab', 'verbalizer'] }),
+  alpha: o('number', "verbalizer-loss weight; the MLM (a causal LM: LM) loss gets 1 - alpha (--label-loss verbalizer)", { default: 0.9999, min: 0, above: true, max: 1 }),
   unlabeledRatio: o('number', 'unlabeled texts per labeled example in a batch', { default: 1, min: 0, max: 1000 }),
   // training loop
   epochs: o('integer', 'epochs', { default: 30, min: 1, max: 100000 }),
@@ -101,12 +102,12 @@ export const optionTable = {
   scaleFactor: o('number', 'the training set grows by this factor per generation', { default: 5, min: 1, max: 1000 }),
   // P-tuning
   promptTokens: o('integer', 'prompt tokens ([unusedN]) in the generated pattern', { default: 8, min: 1, max: 99 }),
-  layout: o('enum', 'where the prompt tokens go around the [MASK]', { default: 'around', values: ['around', 'prefix', 'suffix'] }),
+  layout: o('enum', 'where the prompt tokens go: around the [MASK] (a masked LM), around the text with the [MASK] last (a causal LM)', { default: 'around', values: ['around', 'prefix', 'suffix'] }),
   mode: o('enum', 'frozen (few labels: only the prompt learns) or full (every weight trains)', { default: 'frozen', values: ['frozen', 'full'] }),
   encoder: o('enum', 'prompt encoder producing the prompt rows', { default: 'none', values: ['none', 'lstm', 'mlp'] }),
   promptLr: o('number', "the prompt encoder's learning rate (default: --lr)", { min: 0, above: true, max: 10 }),
   promptInit: o('string', "start the raw prompt rows from the embeddings of this text's tokens, one per prompt token", { arg: 'TEXT' }),
-  auxMlmWeight: o('number', 'weight of the auxiliary MLM loss (0: off)', { default: 0, min: 0, max: 1000 }),
+  auxMlmWeight: o('number', 'weight of the auxiliary MLM loss (a causal LM: the LM loss over the sequence) beside the label loss (0: off)', { default: 0, min: 0, max: 1000 }),
   recompute: o('enum', 'recompute activations in backward (less memory, more compute); default: on for frozen, off for full', { values: ['on', 'off'] }),
   // prediction
   prompt: o('string', 'a P-tuning adapter folder to plug onto --model', { arg: 'DIR' }),
@@ -148,7 +149,7 @@ const dataOpts = ['train', 'dev', 'test', 'textField', 'labelField', 'labelMap',
 const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', 'warmup', 'maxGradNorm', 'seed', 'patience', 'resume'] as const
 /** data parallelism: the workflows lib/distributed/worker.ts can run (training in one runTraining, or sharded scoring) */
 const distOpts = ['nproc', 'distTimeout'] as const
-const scoreRule = ['manyToOne', 'multiToken'] as const
+const scoreRule = ['manyToOne', 'multiToken', 'continuation'] as const
 const petOpts = ['verbalizer', 'maskRate', 'labelLoss', 'alpha', 'unlabeled', 'unlabeledRatio', ...scoreRule] as const
 const ensembleOpts = [...modelOpts, ...control, ...dataOpts, ...loopOpts, ...distOpts, ...petOpts, 'patterns', 'weighting', 'models'] as const
 

@@ -3,6 +3,7 @@
 // with raw logits or log-probabilities, how a label's words combine — and applied by inference (labelScores
 // below), by the training loss (the same matrix handed to the native core's verbalizer_label_scores, which
 // applies it differentiably) and so by ensembles, distillation and iPET, which score through inference.
+import type { NativeLoss } from '../../bindings'
 import type { Verbalizer } from './verbalizer'
 
 export interface LabelScoreOptions {
@@ -18,9 +19,14 @@ export interface LabelScoreOptions {
   multiToken: 'auto' | 'sum' | 'mean' | 'iterative'
   /** single-slot words: raw logits (PET) or log-probabilities; multi-slot words always use log-probabilities */
   score: 'logit' | 'logprob'
+  /**
+   * causal LMs (lm-score.ts): a word's score is its log-probability after the prefix ('word', the default), or that
+   * plus the log-probability of the rest of the pattern after the word ('word+suffix')
+   */
+  continuation?: 'word' | 'word+suffix'
 }
 
-export const defaultLabelScoreOptions: LabelScoreOptions = { manyToOne: 'mean', multiToken: 'auto', score: 'logit' }
+export const defaultLabelScoreOptions: LabelScoreOptions = { manyToOne: 'mean', multiToken: 'auto', score: 'logit', continuation: 'word' }
 
 export interface ScoringRule {
   /** C: the candidate token ids scored at every slot */
@@ -121,4 +127,18 @@ export function softmax (xs: readonly number[], temperature = 1): number[] {
   const e = xs.map(x => Math.exp((x - max) / temperature))
   const z = e.reduce((a, b) => a + b, 0)
   return e.map(x => x / z)
+}
+
+/** The verbalizer loss terms (cross-entropy over the labels' scores at the answer slots) of a step's loss. */
+export function labelLossTerms (rule: ScoringRule, positions: readonly number[], targets: readonly number[], weight: number): NativeLoss {
+  return {
+    labelPositions: Int32Array.from(positions),
+    labelCandidates: Int32Array.from(rule.candidates),
+    wordMatrix: rule.wordMatrix,
+    wordLabel: rule.wordLabel,
+    labelTargets: Int32Array.from(targets),
+    labelScore: rule.logprob ? 'logprob' : 'logit',
+    labelAggregate: rule.logsumexp ? 'logsumexp' : 'mean',
+    labelWeight: weight
+  }
 }

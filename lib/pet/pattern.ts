@@ -21,6 +21,15 @@ export interface EncodedInput {
   truncated: number
 }
 
+/** An example in a pattern for a causal LM: what stands before the [MASK] and what follows it. */
+export interface CausalInput {
+  /** [CLS] + the pattern up to its [MASK] (the answer is read as its continuation) */
+  prefix: number[]
+  /** the rest of the pattern after the [MASK] (no [SEP]: a causal LM's text simply ends) */
+  suffix: number[]
+  truncated: number
+}
+
 const TOKEN_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}|\[(MASK|SEP|unused\d+)\]/g
 
 export class Pattern {
@@ -64,9 +73,41 @@ export class Pattern {
    */
   encode (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, maskSpan = 1): EncodedInput {
     if (maskSpan !== 1 && this.maskCount !== 1) throw new PetError(`the pattern '${this.source}' has ${this.maskCount} [MASK]: only a single [MASK] spans several tokens`, 'EPATTERN')
+    const { parts, truncated } = this.fit(fields, tokenizer, maxLength, 2, maskSpan) // [CLS] + [SEP]
+    const inputIds = [tokenizer.clsId]
+    const tokenTypeIds = [0]
+    const maskPositions: number[] = []
+    let segment = 0
+    this.pieces.forEach((p, i) => {
+      for (const id of parts[i]) {
+        if (p.kind === 'mask') maskPositions.push(inputIds.length)
+        inputIds.push(id)
+        tokenTypeIds.push(segment)
+      }
+      if (p.kind === 'special' && p.token === '[SEP]') segment = 1
+    })
+    inputIds.push(tokenizer.sepId)
+    tokenTypeIds.push(segment)
+    return { inputIds, tokenTypeIds, maskPositions, truncated }
+  }
+
+  /**
+   * For a causal LM: [CLS] + the pieces before the [MASK] (the prefix), and the pieces after it (the suffix). The
+   * answer takes `answerLength` tokens at the [MASK]; prefix + answer + suffix fit in maxLength, the text truncated
+   * as in encode(). One [MASK] only: a left-to-right LM writes one answer.
+   */
+  encodeCausal (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, answerLength: number): CausalInput {
+    if (this.maskCount !== 1) throw new PetError(`the pattern '${this.source}' has ${this.maskCount} [MASK]: a causal LM's pattern has one, where the answer goes`, 'EPATTERN')
+    const { parts, truncated } = this.fit(fields, tokenizer, maxLength, 1, answerLength) // [CLS]
+    const at = this.pieces.findIndex(p => p.kind === 'mask')
+    return { prefix: [tokenizer.clsId, ...parts.slice(0, at).flat()], suffix: parts.slice(at + 1).flat(), truncated }
+  }
+
+  /** Each piece's tokens (a [MASK] as maskSpan of them), the fields truncated (the longest first, from its end) so that all fit with `extra` tokens more. */
+  private fit (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, extra: number, maskSpan: number): { parts: number[][], truncated: number } {
     const parts: number[][] = []
     const isField: boolean[] = []
-    let fixed = 2 // [CLS] + [SEP]
+    let fixed = extra
     for (const p of this.pieces) {
       let ids: number[]
       if (p.kind === 'text') ids = tokenizer.encode(p.value)
@@ -86,7 +127,7 @@ export class Pattern {
     if (fixed > maxLength) {
       throw new PetError(`the pattern '${this.source}' needs ${fixed} tokens, more than the maximum length ${maxLength}`, 'EPATTERN')
     }
-    let total = parts.reduce((n, ids) => n + ids.length, 2)
+    let total = parts.reduce((n, ids) => n + ids.length, extra)
     let truncated = 0
     while (total > maxLength) {
       let longest = -1
@@ -98,21 +139,7 @@ export class Pattern {
       total -= cut
       truncated += cut
     }
-    const inputIds = [tokenizer.clsId]
-    const tokenTypeIds = [0]
-    const maskPositions: number[] = []
-    let segment = 0
-    this.pieces.forEach((p, i) => {
-      for (const id of parts[i]) {
-        if (p.kind === 'mask') maskPositions.push(inputIds.length)
-        inputIds.push(id)
-        tokenTypeIds.push(segment)
-      }
-      if (p.kind === 'special' && p.token === '[SEP]') segment = 1
-    })
-    inputIds.push(tokenizer.sepId)
-    tokenTypeIds.push(segment)
-    return { inputIds, tokenTypeIds, maskPositions, truncated }
+    return { parts, truncated }
   }
 }
 

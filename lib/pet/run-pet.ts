@@ -27,6 +27,8 @@ export interface PetRunOptions {
 export interface PetRunResult extends LoopResult {
   test?: number
   verbalizer: Verbalizer
+  /** the share of tokens randomly masked, as settled for the model (0 for a causal LM) */
+  maskRate: number
   /** the best model's accuracy per label and most confused pairs, on test (else dev) */
   breakdown?: LabelBreakdown
 }
@@ -87,5 +89,5 @@ export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
       final = await scoreFinal(best, o.pattern, verbalizer, o, o)
     } finally { best.dispose() }
   }
-  return { ...result, ...final, verbalizer }
+  return { ...result, ...final, verbalizer, maskRate: steps.maskRate }
 }

@@ -12,6 +12,7 @@ import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule,
 import { Pattern, type EncodedInput } from './pattern'
 import { Verbalizer } from './verbalizer'
 import { clozeLengths, encodeClozes } from './cloze'
+import { causalScores, checkCausalOptions } from './lm-score'
 
 export interface ScoreOptions extends Control {
   batchSize: number
@@ -37,7 +38,8 @@ function scoreOptions (options: unknown): ScoreOptions {
     labelScores: (x, n) => v.options<LabelScoreOptions>(x, n, defaultLabelScoreOptions, {
       manyToOne: (y, m) => v.oneOf(y, m, ['mean', 'logsumexp'] as const),
       multiToken: (y, m) => v.oneOf(y, m, ['auto', 'sum', 'mean', 'iterative'] as const),
-      score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const)
+      score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const),
+      continuation: (y, m) => v.optionValue(optionTable.continuation, y, m) as LabelScoreOptions['continuation']
     }),
     shard: (x, n) => {
       if (!v.isPlainObject(x) || typeof x.allReduceSum !== 'function') throw v.invalid('process group (rank, worldSize, allReduceSum)', n, x)
@@ -86,6 +88,7 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
   if (!(pattern instanceof Pattern)) throw v.invalid('Pattern', 'pattern', pattern)
   if (!(verbalizer instanceof Verbalizer)) throw v.invalid('Verbalizer', 'verbalizer', verbalizer)
   if (!Array.isArray(examples)) throw v.invalid('array of examples', 'examples', examples)
+  if (model.isCausal) return await scoreCausal(model, pattern, verbalizer, examples, opts)
   const encoded = encodeClozes(model, pattern, verbalizer, examples, opts.maxLength)
   const rule = scoringRule(verbalizer, opts.labelScores)
   const out: Prediction[] = new Array(examples.length)
@@ -109,18 +112,53 @@ export async function scoreExamples (model: MaskedLM, pattern: Pattern, verbaliz
     done += bucket.length
     opts.onProgress?.({ kind: 'score', done, total: examples.length })
   }
-  if (shard !== undefined) {
-    // Each rank's scores in its rows, zeros elsewhere; the sum (fp64, adding exact zeros) is every score, bit for bit.
-    const L = verbalizer.labels.length
-    const mine = new Float64Array(examples.length * L)
-    out.forEach((p, i) => { mine.set(p.scores, i * L) })
-    const all = await shard.allReduceSum(mine)
-    for (let i = 0; i < examples.length; i++) {
-      const scores = Array.from(all.subarray(i * L, (i + 1) * L))
-      out[i] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
-    }
+  return await mergeShards(shard, verbalizer, out)
+}
+
+/** Sharded scoring: every rank ends with all the scores. Each rank's in its rows, zeros elsewhere; the sum (fp64, adding exact zeros) is every score, bit for bit. */
+async function mergeShards (shard: ScoreShard | undefined, verbalizer: Verbalizer, out: Prediction[]): Promise<Prediction[]> {
+  if (shard === undefined) return out
+  const L = verbalizer.labels.length
+  const mine = new Float64Array(out.length * L)
+  out.forEach((p, i) => { mine.set(p.scores, i * L) })
+  const all = await shard.allReduceSum(mine)
+  for (let i = 0; i < out.length; i++) {
+    const scores = Array.from(all.subarray(i * L, (i + 1) * L))
+    out[i] = { label: verbalizer.labels[argmax(scores)], scores, probs: softmax(scores) }
   }
   return out
+}
+
+/** The causal LM's scoring (lm-score.ts): prefixes batched by length, every word a branch of its example's pass. */
+async function scoreCausal (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
+  opts: ScoreOptions): Promise<Prediction[]> {
+  checkCausalOptions(opts.labelScores)
+  const limit = Math.min(opts.maxLength, model.maxPositions)
+  const answer = Math.max(...verbalizer.lengths)
+  const encoded = examples.map(e => {
+    try {
+      return pattern.encodeCausal(e.fields, model.tokenizer, limit, answer)
+    } catch (err) {
+      if (err instanceof PetError) throw new PetError(`${e.source}: ${err.message}`, err.code)
+      throw err
+    }
+  })
+  const rule = scoringRule(verbalizer, opts.labelScores)
+  const out: Prediction[] = new Array(examples.length)
+  let done = 0
+  const buckets = lengthBuckets(encoded.map(e => e.prefix.length), opts.batchSize)
+  for (let k = 0; k < buckets.length; k++) {
+    if (opts.shard !== undefined && k % opts.shard.worldSize !== opts.shard.rank) continue
+    throwIfAborted(opts.signal, 'scoring')
+    const bucket = buckets[k]
+    const scored = await causalScores(model, verbalizer, rule, opts.labelScores, bucket.map(i => encoded[i]))
+    bucket.forEach((index, b) => {
+      out[index] = { label: verbalizer.labels[argmax(scored[b])], scores: scored[b], probs: softmax(scored[b]) }
+    })
+    done += bucket.length
+    opts.onProgress?.({ kind: 'score', done, total: examples.length })
+  }
+  return await mergeShards(opts.shard, verbalizer, out)
 }
 
 /** One pass per cloze; each example's slots gathered in the rule's order and scored by it. items[g][b]. */

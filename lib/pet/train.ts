@@ -8,9 +8,10 @@ import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import { randomMasking } from '../train/masking'
 import type { Rng } from '../train/rng'
-import { scoringRule, type LabelScoreOptions } from './label-scores'
+import { labelLossTerms, scoringRule, type LabelScoreOptions } from './label-scores'
 import type { EncodedInput, Pattern } from './pattern'
 import { encodeClozes } from './cloze'
+import { causalSteps } from './causal-train'
 import type { Verbalizer } from './verbalizer'
 
 export interface PetLossOptions {
@@ -21,8 +22,8 @@ export interface PetLossOptions {
    */
   labelLoss: 'vocab' | 'verbalizer'
   alpha: number
-  /** share of the other tokens randomly masked (0: none) */
-  maskRate: number
+  /** share of the other tokens randomly masked (0: none); unset: 0.15 with a masked LM, none with a causal LM */
+  maskRate?: number
   /** unlabeled examples per labeled one in a batch (semi-supervised) */
   unlabeledRatio: number
   labelScores: LabelScoreOptions
@@ -32,13 +33,25 @@ export interface PetLossOptions {
 /** a labeled example in each cloze (cloze.ts: one per distinct word length) */
 interface Item { encs: EncodedInput[], label: number }
 
-export interface PetStepBuilder {
-  items: Item[]
-  buildStep (items: readonly Item[], rng: Rng): { batch: ReturnType<typeof padBatch>, loss: NativeLoss }
+export interface PetStepBuilder<I = unknown> {
+  items: I[]
+  buildStep (items: readonly I[], rng: Rng): { batch: ReturnType<typeof padBatch>, loss: NativeLoss }
+  /** the share of tokens randomly masked in the steps (maskRate as settled for the model) */
+  maskRate: number
 }
 
+/** The default share of randomly masked tokens of a masked LM's PET steps (the seed's). */
+export const defaultMaskRate = 0.15
+
+/** PET's training steps for the model: a masked LM's here, a causal LM's in causal-train.ts. */
 export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder {
+  if (model.isCausal) return causalSteps(model, pattern, verbalizer, train, unlabeled, o) as PetStepBuilder
+  return maskedSteps(model, pattern, verbalizer, train, unlabeled, { ...o, maskRate: o.maskRate ?? defaultMaskRate })
+}
+
+function maskedSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
+  unlabeled: readonly Example[], o: PetLossOptions & { maskRate: number }): PetStepBuilder<Item> {
   const tok = model.tokenizer
   const clozes = encodeClozes(model, pattern, verbalizer, train, o.maxLength)
   const items: Item[] = train.map((e, i) => {
@@ -61,6 +74,7 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
 
   return {
     items,
+    maskRate: o.maskRate,
     buildStep (batchItems, rng) {
       const rows: Array<{ inputIds: number[], tokenTypeIds: number[] }> = []
       const vocabPos: number[] = []
@@ -107,16 +121,7 @@ export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbali
         loss.vocabTargets = Int32Array.from(vocabTgt)
         loss.vocabWeight = o.labelLoss === 'vocab' ? 1 : 1 - o.alpha
       }
-      if (labelTgt.length > 0) {
-        loss.labelPositions = Int32Array.from(labelPos)
-        loss.labelCandidates = Int32Array.from(rule.candidates)
-        loss.wordMatrix = rule.wordMatrix
-        loss.wordLabel = rule.wordLabel
-        loss.labelTargets = Int32Array.from(labelTgt)
-        loss.labelScore = rule.logprob ? 'logprob' : 'logit'
-        loss.labelAggregate = rule.logsumexp ? 'logsumexp' : 'mean'
-        loss.labelWeight = o.alpha
-      }
+      if (labelTgt.length > 0) Object.assign(loss, labelLossTerms(rule, labelPos, labelTgt, o.alpha))
       return { batch, loss }
     }
   }

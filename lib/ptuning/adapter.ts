@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import type { NativeFamily } from '../../bindings'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import type { LabelScoreOptions } from '../pet/label-scores'
@@ -19,6 +20,8 @@ export interface AdapterConfig {
   base_model_name_or_path: string
   /** sha256 of the base config's shape fields and of tensors P-tuning never changes */
   base_model_fingerprint: string
+  /** the base model's family ('bert' where absent: adapters from before GPT-2 loaded) */
+  base_model_family?: NativeFamily
   /** the word-embedding rows the prompt replaces, in the order of prompt_embeddings */
   prompt_rows: number[]
   /** true: the rows are the word-embedding rows themselves (input and tied output); false: input side only */
@@ -31,12 +34,20 @@ export interface AdapterConfig {
   fields: string[]
 }
 
+/** Per family, tensors P-tuning never changes that tell one base model from another (a BERT's are unchanged from
+ * the first adapters, so those still load). */
+const fingerprintTensors: Record<string, readonly string[]> = {
+  bert: ['bert.embeddings.position_embeddings.weight', 'bert.encoder.layer.0.attention.self.query.weight', 'cls.predictions.bias'],
+  gpt2: ['transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight', 'transformer.ln_f.weight']
+}
+
 /** Identifies a base model by what P-tuning leaves untouched (not the word embeddings, whose rows it trains). */
 export function baseFingerprint (model: MaskedLM): string {
   const c = model.info.config
   const h = createHash('sha256')
   h.update(JSON.stringify([c.vocabSize, c.hiddenSize, c.numHiddenLayers, c.numAttentionHeads, c.intermediateSize, c.maxPositionEmbeddings]))
-  for (const name of ['bert.embeddings.position_embeddings.weight', 'bert.encoder.layer.0.attention.self.query.weight', 'cls.predictions.bias']) {
+  if (c.family !== 'bert') h.update(c.family)
+  for (const name of fingerprintTensors[c.family]) {
     const t = model.getTensor(name)
     h.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
   }
@@ -47,7 +58,7 @@ export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<Adapt
   const H = model.info.config.hiddenSize
   let values: Float32Array
   if (cfg.tied) {
-    const w = model.getTensor('bert.embeddings.word_embeddings.weight').data
+    const w = model.getTensor(model.info.config.wordEmbeddings).data
     values = new Float32Array(cfg.prompt_rows.length * H)
     cfg.prompt_rows.forEach((r, i) => values.set(w.subarray(r * H, (r + 1) * H), i * H))
   } else {
@@ -82,6 +93,10 @@ export function readAdapterConfig (dir: string): AdapterConfig {
 export function loadAdapter (model: MaskedLM, dir: string): AdapterConfig {
   const c = readAdapterConfig(dir)
   const fp = baseFingerprint(model)
+  const family = c.base_model_family ?? 'bert'
+  if (family !== model.family) {
+    throw new PetError(`the adapter ${dir} was trained on a ${family} model (${c.base_model_name_or_path}); ${model.dir} is a ${model.family} model`, 'EADAPTER')
+  }
   if (fp !== c.base_model_fingerprint) {
     throw new PetError(`the adapter ${dir} was trained on another base model (${c.base_model_name_or_path}); ` +
       `${model.dir} does not match it (fingerprint ${fp.slice(0, 12)}… vs ${c.base_model_fingerprint.slice(0, 12)}…)`, 'EADAPTER')

@@ -6,13 +6,20 @@ import { Pattern } from '../pet/pattern'
 export type PromptLayout = 'around' | 'prefix' | 'suffix'
 
 /**
- * around (the seed's): [unused1..k] [MASK] [unused(k+1)..n] {text}, k = n/2; prefix: [unused1..n] [MASK] {text};
+ * A masked LM (the seed's bert.py): around: [unused1..k] [MASK] [unused(k+1)..n] {text}, k = n/2; prefix:
+ * [unused1..n] [MASK] {text}; suffix: {text} [unused1..n] [MASK]. A causal LM reads its answer after everything
+ * else, so the [MASK] comes last and the prompt goes around the text (the seed's gpt.py: [CLS] [u1..u4] text
+ * [u5..u8] label): around: [unused1..k] {text} [unused(k+1)..n] [MASK]; prefix: [unused1..n] {text} [MASK];
  * suffix: {text} [unused1..n] [MASK]. `first` is the first [unusedN] index.
  */
-export function promptPattern (tokens: number, layout: PromptLayout, first = 1): string {
+export function promptPattern (tokens: number, layout: PromptLayout, first = 1, causal = false): string {
   if (!Number.isInteger(tokens) || tokens < 1 || first + tokens - 1 > 99) throw new PetError(`--prompt-tokens must be 1..${100 - first}`, 'EINVAL')
   const u = (i: number) => `[unused${first + i}]`
   const all = Array.from({ length: tokens }, (_, i) => u(i))
+  if (causal) {
+    const k = layout === 'around' ? Math.ceil(tokens / 2) : layout === 'prefix' ? tokens : 0
+    return `${all.slice(0, k).join('')}{text}${all.slice(k).join('')}[MASK]`
+  }
   if (layout === 'around') {
     const k = Math.ceil(tokens / 2)
     return `${all.slice(0, k).join('')}[MASK]${all.slice(k).join('')}{text}`
@@ -45,7 +52,7 @@ export function promptInitValues (model: MaskedLM, text: string, rows: readonly 
     throw new PetError(`--prompt-init must give one token per prompt token (${rows.length}); '${text}' gives ${ids.length}: ` +
       model.tokenizer.tokenize(text).join(' '), 'EINVAL')
   }
-  const w = model.getTensor('bert.embeddings.word_embeddings.weight')
+  const w = model.getTensor(model.info.config.wordEmbeddings)
   const h = w.shape[1]
   const out = new Float32Array(ids.length * h)
   ids.forEach((id, i) => out.set(w.data.subarray(id * h, (id + 1) * h), i * h))

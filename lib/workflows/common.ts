@@ -83,6 +83,8 @@ export interface PetOptions {
   unlabeledRatio?: number
   manyToOne?: LabelScoreOptions['manyToOne']
   multiToken?: LabelScoreOptions['multiToken']
+  /** causal LMs: score the word ('word') or the word and the rest of the pattern ('word+suffix') */
+  continuation?: LabelScoreOptions['continuation']
 }
 
 /** Options with the table's defaults filled in (workflowOptions). */
@@ -143,7 +145,7 @@ export function petLoss (o: Settled<PetOptions & DataOptions>): PetLossOptions {
     alpha: o.alpha,
     maskRate: o.maskRate,
     unlabeledRatio: o.unlabeledRatio,
-    labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit' },
+    labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit', continuation: o.continuation },
     maxLength: o.maxLength
   }
 }

@@ -66,22 +66,34 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   // Frozen: raw rows at 3e-3 (measured on sentiment, 168 labels, 30 epochs: 6e-4 — the seed's — 73.5 % test, 3e-3 76.1 %).
   o.lr ??= mode === 'frozen' ? 3e-3 : 1e-4
   o.weightDecay ??= mode === 'frozen' ? 0 : 0.01
-  o.maskRate ??= o.auxMlmWeight > 0 ? 0.15 : 0
-  const pattern = new Pattern(o.pattern ?? promptPattern(o.promptTokens, o.layout))
-  const splits = readSplits(o, pattern.fields)
-  const loss = petLoss(o)
-  if (o.auxMlmWeight > 0) { loss.labelLoss = 'verbalizer'; loss.alpha = 1 / (1 + o.auxMlmWeight) }
-  const unlabeled = readUnlabeled(o, pattern.fields)
+  if (o.promptInit !== undefined && encoder !== 'none') throw new PetError('promptInit sets raw prompt rows: use it with encoder none', 'EINVAL')
   const load = loadOptionsOf(o)
   const modelDir = modelDirOf(o)
-  const out = runDir(o, 'ptune')
-  if (o.promptInit !== undefined && encoder !== 'none') throw new PetError('promptInit sets raw prompt rows: use it with encoder none', 'EINVAL')
-
   const probe = await MaskedLM.load(modelDir, load)
+  // A causal LM: the prompt goes around the text, the answer last; its loss (labelLoss 'vocab') is the LM loss
+  // over the whole sequence, and the auxiliary loss (auxMlmWeight) is that LM loss beside PET's label loss.
+  const causal = probe.isCausal
+  let pattern: Pattern
+  let splits: ReturnType<typeof readSplits>
+  let unlabeled: ReturnType<typeof readUnlabeled>
+  try {
+    pattern = new Pattern(o.pattern ?? promptPattern(o.promptTokens, o.layout, 1, causal))
+    splits = readSplits(o, pattern.fields)
+    unlabeled = readUnlabeled(o, pattern.fields)
+  } catch (err) {
+    probe.dispose()
+    throw err
+  }
+  o.maskRate ??= o.auxMlmWeight > 0 && !causal ? 0.15 : 0
+  const loss = petLoss(o)
+  if (o.auxMlmWeight > 0) { loss.labelLoss = 'verbalizer'; loss.alpha = 1 / (1 + o.auxMlmWeight) }
+  const out = runDir(o, 'ptune')
+
   let verbalizer: Verbalizer
   let steps: ReturnType<typeof petSteps>
   let rows: number[]
   let fingerprint: string
+  const family = probe.family
   let initValues: Float32Array | undefined
   try {
     verbalizer = new Verbalizer(o.verbalizer!, probe.tokenizer)
@@ -108,6 +120,7 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
     encoder_reparameterization_type: (encoder === 'none' ? 'NONE' : encoder.toUpperCase()) as 'NONE' | 'LSTM' | 'MLP',
     base_model_name_or_path: modelDir,
     base_model_fingerprint: fingerprint,
+    base_model_family: family,
     prompt_rows: trainRows,
     tied,
     pattern: pattern.source,

@@ -49,7 +49,7 @@ export async function train (options: TrainOptions): Promise<TrainResult> {
   })
   const summary = {
     command: 'train' as const, pattern: pattern.source, labeled: splits.train.length, unlabeled: unlabeled.length,
-    labelLoss: loss.labelLoss, maskRate: loss.maskRate, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
+    labelLoss: loss.labelLoss, maskRate: r.maskRate, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: r.test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: r.bestDir
   }

@@ -28,6 +28,8 @@ export interface ZeroShotOptions extends ModelOptions, Control {
   maxLength?: number
   manyToOne?: LabelScoreOptions['manyToOne']
   multiToken?: LabelScoreOptions['multiToken']
+  /** causal LMs: score the word ('word') or the word and the rest of the pattern ('word+suffix') */
+  continuation?: LabelScoreOptions['continuation']
   /** accepted for uniformity: scoring is deterministic */
   seed?: number
   /** local worker processes, each scoring every N-th batch; rank 0 returns (and writes) all, in input order */
@@ -65,7 +67,7 @@ export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResul
     const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
     const t0 = performance.now()
     const preds = await scoreExamples(model, pattern, verbalizer, examples, {
-      batchSize: o.batchSize, maxLength: o.maxLength, labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit' },
+      batchSize: o.batchSize, maxLength: o.maxLength, labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit', continuation: o.continuation },
       signal: o.signal, onProgress: o.onProgress, shard: group
     })
     const seconds = (performance.now() - t0) / 1000

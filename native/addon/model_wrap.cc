@@ -9,6 +9,7 @@
 #include "convert.h"
 #include "dist_wrap.h"
 #include "job.h"
+#include "model_family.h"
 #include "scoring.h"
 
 namespace petaddon {
@@ -154,6 +155,8 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   auto cfg = Napi::Object::New(env);
   cfg.Set("family", petcore::family_name(c.family));
+  cfg.Set("wordEmbeddings", petcore::model_names(c.family).word);
+  cfg.Set("positionEmbeddings", petcore::model_names(c.family).position);
   cfg.Set("vocabSize", static_cast<double>(c.vocab_size));
   cfg.Set("hiddenSize", static_cast<double>(c.hidden_size));
   cfg.Set("numHiddenLayers", static_cast<double>(c.num_hidden_layers));

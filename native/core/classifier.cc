@@ -43,18 +43,27 @@ at::Tensor classifier_logits(const BertModel& m, const at::Tensor& cls, bool tra
                     m.param("classifier.bias"));
 }
 
+at::Tensor summary_positions(const BertModel& m, const Batch& b) {
+  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(b.input_ids.device());
+  at::Tensor column = at::zeros({B}, opts);
+  if (m.config().causal) {
+    // right padding: the last 1 of the attention mask (a row of padding only reads column 0)
+    column = b.attention_mask.defined() ? (b.attention_mask.to(at::kLong).sum(1) - 1).clamp_min(0) : at::full({B}, T - 1, opts);
+  }
+  return at::stack({at::arange(B, opts), column}, 1);
+}
+
 at::Tensor classify(const BertModel& m, const Batch& b, Precision precision) {
   // Fail before the encoder pass, not after it.
   require_classifier(m);
   c10::InferenceMode guard;
   CudaBf16Autocast autocast(precision == Precision::Bf16, m.device());
-  // Only the [CLS] rows are read: on the CPU task path the last layer runs for them alone.
-  const int64_t B = b.input_ids.size(0);
-  const auto opts = at::TensorOptions().dtype(at::kLong).device(b.input_ids.device());
-  const at::Tensor cls_positions = at::stack({at::arange(B, opts), at::zeros({B}, opts)}, 1);
+  // Only the summary rows are read: on the CPU task path the last layer runs for them alone.
+  const at::Tensor positions = summary_positions(m, b);
   at::Tensor logits;
   in_inference_scope(m, [&] {
-    logits = classifier_logits(m, encode_at_positions(m, b, cls_positions, kernel_precision(precision, m.device())), false);
+    logits = classifier_logits(m, encode_at_positions(m, b, positions, kernel_precision(precision, m.device())), false);
   });
   return logits.to(at::kCPU, at::kFloat).contiguous();
 }

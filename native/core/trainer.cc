@@ -383,7 +383,8 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       add(l, loss.label_weight);
     }
     if (has_cls) {
-      at::Tensor z = classifier_logits(model_, hidden.select(1, 0), train).to(at::kFloat);
+      const at::Tensor at_ = summary_positions(model_, b);
+      at::Tensor z = classifier_logits(model_, hidden.index({at_.select(1, 0), at_.select(1, 1)}), train).to(at::kFloat);
       at::Tensor l;
       if (ct.defined()) {
         // PET's distillation: KL(softmax(teacher / T) || softmax(student / T)), batch mean, times T^2.
