@@ -118,6 +118,9 @@ export const optionTable = {
   peerModel: o('string', "the transformers.js peer's ONNX model (default ../shared/models/zh-mini-mlm-onnx)", { arg: 'DIR' }),
   noPeer: o('boolean', 'skip transformers.js'),
   noTrain: o('boolean', 'skip the PET training steps'),
+  gptModel: o('string', 'a causal LM (GPT-2) benched beside the masked LM (default ../shared/models/zh-mini-gpt where present)', { arg: 'DIR' }),
+  gptPattern: o('string', "the causal LM's pattern: [MASK] is the answer, after the text", { default: '感觉如何？{text}[MASK]满意。', arg: 'P' }),
+  noGpt: o('boolean', 'skip the causal LM'),
   batchSizes: o('integer-list', 'scoring batch sizes', { default: [1, 8, 32, 128], min: 1, max: 65536, arg: '1,8,32,128' }),
   runs: o('integer', 'fresh processes per side and batch size', { default: 5, min: 1, max: 1000 }),
   order: o('enum', 'batch order: sorted by length, or as in the data', { default: 'sorted', values: ['sorted', 'dataset'] }),
@@ -216,7 +219,7 @@ export const workflows = {
   bench: {
     name: 'bench',
     options: ['data', 'limit', 'model', 'peerModel', 'noPeer', 'pattern', 'verbalizer', 'batchSizes', 'runs', 'maxLength', 'order',
-      'warmupBatches', 'noTrain', 'trainBatchSize', 'trainSteps', 'threads', 'outJson', 'outMd'],
+      'warmupBatches', 'noTrain', 'trainBatchSize', 'trainSteps', 'gptModel', 'gptPattern', 'noGpt', 'threads', 'outJson', 'outMd'],
     defaults: { pattern: '[MASK]满意。{text}', verbalizer: { positive: ['很'], negative: ['不'] } }
   },
   tokenize: {

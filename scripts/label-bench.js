@@ -9,6 +9,8 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { MaskedLM, Pattern, Verbalizer, scoreExamples, toExamples } = require('../dist/lib')
+// the same label sets as `pet bench`'s causal-LM sweep
+const { syntheticLabels, tnewsLabels } = require('../dist/lib/bench/gpt')
 
 const arg = (name, fallback) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : fallback }
 const limit = Number(arg('limit', '512'))
@@ -18,30 +20,15 @@ const modelDir = arg('model', undefined)
 const continuation = arg('continuation', 'word')
 const data = path.resolve(__dirname, '../data/sentiment/test.jsonl')
 
-/** `count` distinct words of 1-5 characters from the vocabulary's CJK characters (a fixed, seeded draw). */
-function syntheticLabels (tok, count) {
-  const chars = []
-  for (let id = 0; id < 21128; id++) { const t = tok.idToToken(id); if (t && /^[\u4e00-\u9fff]$/.test(t)) chars.push(t) }
-  let s = 12345
-  const rand = n => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s % n }
-  const words = new Set()
-  while (words.size < count) words.add(Array.from({ length: 1 + (words.size % 5) }, () => chars[rand(chars.length)]).join(''))
-  return Object.fromEntries([...words].map((w, i) => [`label${i}`, [w]]))
-}
-
 async function main () {
   const model = await MaskedLM.load(modelDir)
   const causal = model.isCausal
   const texts = fs.readFileSync(data, 'utf8').trim().split('\n').slice(0, limit).map(l => JSON.parse(l).text)
   const examples = toExamples(texts)
-  const tnews = {
-    民间故事: ['民间故事'], 文化艺术: ['文化艺术'], 娱乐明星: ['娱乐明星'], 体育: ['体育'], 财经: ['财经'], 房地产: ['房地产'], 汽车: ['汽车'],
-    教育: ['教育'], 科学技术: ['科学技术'], 军事: ['军事'], 旅游: ['旅游'], 国际: ['国际'], 股票: ['股票'], 农业农村: ['农业农村'], 电子竞技: ['电子竞技']
-  }
   // A causal LM reads the answer after the text: the same prompts with the text first.
   const cases = [
     { name: '2 labels (sentiment, 1 token)', pattern: causal ? '{text}总之，[MASK]好。' : '[MASK]满意。{text}', spec: { positive: ['很'], negative: ['不'] } },
-    { name: '15 labels (TNEWS long names, 2-4 tokens)', pattern: causal ? '{text}这是一则[MASK]新闻。' : '[MASK]新闻：{text}', spec: tnews },
+    { name: '15 labels (TNEWS long names, 2-4 tokens)', pattern: causal ? '{text}这是一则[MASK]新闻。' : '[MASK]新闻：{text}', spec: tnewsLabels },
     { name: '120 labels (1-5 tokens)', pattern: causal ? '{text}这是[MASK]。' : '这是[MASK]。{text}', spec: syntheticLabels(model.tokenizer, 120) }
   ]
   const opts = { batchSize, labelScores: { manyToOne: 'mean', multiToken: 'auto', score: 'logit', continuation } }

@@ -80,11 +80,33 @@ t.test('pet bench --no-peer --json: summary line, JSON and markdown reports', as
   t.match(md, /LibTorch/)
   t.match(md, /\| ours bf16 \| 8/)
   t.match(md, /GEMM rate at start/)
+  // the causal LM beside it (../shared/models/zh-mini-gpt by default)
+  const g = report.gpt
+  t.ok(g, 'the GPT was benched')
+  t.same(g.fp32.by_batch_size.map((b: { batch_size: number }) => b.batch_size), [1, 8])
+  t.ok(summary.gpt_sentences_per_s > 0 && summary.gpt_bf16_sentences_per_s > 0, 'GPT scoring in both precisions')
+  t.ok(summary.gpt_train_steps_per_s > 0 && summary.gpt_train_bf16_steps_per_s > 0, 'GPT training in both precisions')
+  // zh-mini-gpt's LM loss is about 4.9 on its corpus: finite, and well below a uniform guess's ln(V)
+  t.ok(g.training.first_loss > 2 && g.training.first_loss < Math.log(21128), `GPT training's LM loss ${g.training.first_loss}`)
+  t.equal(g.fp32.by_batch_size[0].accuracy, g.fp32.by_batch_size[1].accuracy, 'batch size does not change a GPT prediction')
+  t.same(g.labels.rows.map((r: { labels: number }) => r.labels), [2, 15, 120])
+  for (const row of g.labels.rows) t.ok(row.tokensPerExample < row.separatePassTokens, `${row.case}: one branched pass reads fewer tokens than k passes`)
+  t.match(md, /GPT zh-mini-gpt, pattern/)
+})
+
+t.test('pet bench --no-gpt skips the causal LM', async t => {
+  const dir = tmpDir()
+  const r = bench('--limit', '8', '--runs', '1', '--batch-sizes', '8', '--no-peer', '--no-train', '--no-gpt',
+    '--out-json', path.join(dir, 'b.json'), '--out-md', path.join(dir, 'b.md'), '--json')
+  t.equal(r.status, 0, r.stderr)
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.equal(summary.gpt_sentences_per_s, null)
+  t.equal(JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8')).gpt, null)
 })
 
 t.test('pet bench with the transformers.js peer', { skip: hasPeer ? false : 'no @huggingface/transformers or no ONNX model' }, async t => {
   const dir = tmpDir()
-  const r = bench('--limit', '16', '--runs', '1', '--batch-sizes', '1,8', '--no-train', '--peer-model', peerModel,
+  const r = bench('--limit', '16', '--runs', '1', '--batch-sizes', '1,8', '--no-train', '--no-gpt', '--peer-model', peerModel,
     '--out-json', path.join(dir, 'b.json'), '--out-md', path.join(dir, 'b.md'), '--json')
   t.equal(r.status, 0, r.stderr)
   const lines = r.stdout.trim().split('\n')

@@ -4,7 +4,7 @@
 // fresh child process (see jobs.ts); runs of the sides alternate so that background load falls on both.
 import type { BatchOrder } from './inputs'
 import type { NativeKernels } from '../../bindings'
-import type { BatchSizeResult, GemmRunResult, ScoreRunResult, TrainRunResult } from './jobs'
+import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, ScoreRunResult, TrainRunResult } from './jobs'
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
 import { runJob } from './worker'
@@ -26,7 +26,31 @@ export interface BenchOptions {
   trainBatchSize: number
   trainSteps: number
   threads?: number
+  /** a causal LM (GPT-2) benched beside the masked LM: its directory and its pattern (the verbalizer is shared) */
+  gptModel?: string
+  gptPattern: string
   onProgress?: (message: string) => void
+}
+
+/** The causal LM's figures, per precision: scoring sentences/s per batch size (min / median / max over runs). */
+export interface GptSide {
+  by_batch_size: Array<{ batch_size: number, sentences_per_s: Spread, p50_ms: Spread, accuracy: number | null }>
+  best_batch_size: number
+  best_sentences_per_s: number
+  peak_rss_mb: Spread
+}
+
+export interface GptReport {
+  model: string
+  pattern: string
+  fp32: GptSide
+  bf16: GptSide
+  /** share of the labels equal between fp32 and bf16 at their best batch sizes (first run) */
+  bf16_label_agreement: number
+  training: TrainReport | null
+  training_bf16: TrainReport | null
+  /** fp32, one run: the one-pass scoring with 2, 15 and 120 labels */
+  labels: GptLabelsResult
 }
 
 export interface SideBatchSize {
@@ -110,6 +134,7 @@ export interface BenchReport {
   /** share of the labels equal between ours fp32 and ours bf16 (each at its best batch size, first run) */
   bf16_label_agreement: number
   train_bf16_steps_per_s: number | null
+  gpt: GptReport | null
 }
 
 export async function runBench (o: BenchOptions): Promise<BenchReport> {
@@ -125,6 +150,8 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const peer: ScoreRunResult[] = []
   const train: TrainRunResult[] = []
   const trainBf16: TrainRunResult[] = []
+  const gpt: Record<'fp32' | 'bf16', GptScoreResult[]> = { fp32: [], bf16: [] }
+  const gptTrain: Record<'fp32' | 'bf16', TrainRunResult[]> = { fp32: [], bf16: [] }
   const rate = (r: ScoreRunResult) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
   const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
   say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} on ${gemm.threads} core(s): ` +
@@ -152,6 +179,39 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
         say(`run ${run}/${o.runs} training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
         load1Max = Math.max(load1Max, load1())
       }
+    }
+    if (o.gptModel !== undefined) {
+      const gptInput = { data: o.data, limit: o.limit, model: o.gptModel, pattern: o.gptPattern, verbalizer: o.verbalizer, maxLength: o.maxLength }
+      for (const precision of ['fp32', 'bf16'] as const) {
+        const r = await runJob<GptScoreResult>({ kind: 'gpt-score', ...gptInput, batchSizes: o.batchSizes, threads: o.threads, precision })
+        gpt[precision].push(r)
+        say(`run ${run}/${o.runs} GPT ${precision}: ${r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')} (load ${load1()})`)
+        if (o.train) {
+          const t = await runJob<TrainRunResult>({
+            kind: 'gpt-train', ...gptInput, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
+            maskProb: 0, seed: 42, lr: 1e-4, threads: o.threads, precision
+          })
+          gptTrain[precision].push(t)
+          say(`run ${run}/${o.runs} GPT training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (load ${load1()})`)
+        }
+        load1Max = Math.max(load1Max, load1())
+      }
+    }
+  }
+  let gptReport: GptReport | null = null
+  if (o.gptModel !== undefined) {
+    const labels = await runJob<GptLabelsResult>({ kind: 'gpt-labels', data: o.data, limit: o.limit, model: o.gptModel, maxLength: o.maxLength, batchSize: 32, threads: o.threads })
+    say(`GPT labels: ${labels.rows.map(r => `${r.labels} labels ${r.sentencesPerS.toFixed(1)}/s`).join(', ')}`)
+    const fp32 = gptSide(gpt.fp32)
+    const bf16 = gptSide(gpt.bf16)
+    const at = (runs: GptScoreResult[], s: GptSide) => runs[0].results.find(r => r.batchSize === s.best_batch_size)!.labels
+    const a = at(gpt.fp32, fp32)
+    const b = at(gpt.bf16, bf16)
+    gptReport = {
+      model: o.gptModel, pattern: o.gptPattern, fp32, bf16, bf16_label_agreement: a.filter((l, i) => l === b[i]).length / a.length,
+      training: gptTrain.fp32.length > 0 ? trainReport(gptTrain.fp32) : null,
+      training_bf16: gptTrain.bf16.length > 0 ? trainReport(gptTrain.bf16) : null,
+      labels
     }
   }
   const finished = new Date()
@@ -198,8 +258,23 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
     ours_bf16_sentences_per_s: oursBf16Report.best_sentences_per_s,
     ours_bf16_accuracy: accuracyAt(oursBf16Report),
     bf16_label_agreement: fp32Labels.filter((l, i) => l === bf16Labels[i]).length / fp32Labels.length,
-    train_bf16_steps_per_s: trainingBf16?.steps_per_s.median ?? null
+    train_bf16_steps_per_s: trainingBf16?.steps_per_s.median ?? null,
+    gpt: gptReport
   }
+}
+
+function gptSide (runs: GptScoreResult[]): GptSide {
+  const by = runs[0].results.map(first => {
+    const rs = runs.map(r => r.results.find(x => x.batchSize === first.batchSize)!)
+    return {
+      batch_size: first.batchSize,
+      sentences_per_s: spread(rs.map(r => r.sentencesPerS)),
+      p50_ms: spread(rs.map(r => r.p50Ms)),
+      accuracy: first.labeled > 0 ? first.correct / first.labeled : null
+    }
+  })
+  const best = by.reduce((a, b) => b.sentences_per_s.median > a.sentences_per_s.median ? b : a)
+  return { by_batch_size: by, best_batch_size: best.batch_size, best_sentences_per_s: best.sentences_per_s.median, peak_rss_mb: spread(runs.map(r => r.peakRssMb)) }
 }
 
 function side (runs: ScoreRunResult[], gemmGflopPerS: number): SideReport {

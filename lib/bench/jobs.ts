@@ -20,7 +20,8 @@ export interface ScoreJob extends InputSpec {
 }
 
 export interface TrainJob extends InputSpec {
-  kind: 'ours-train'
+  /** ours-train: a masked LM's PET steps; gpt-train: a causal LM's (the LM loss over the cloze with the gold word) */
+  kind: 'ours-train' | 'gpt-train'
   batchSize: number
   steps: number
   warmupSteps: number
@@ -32,13 +33,39 @@ export interface TrainJob extends InputSpec {
   precision?: NativePrecision
 }
 
+/** A causal LM's zero-shot scoring (its own pattern and verbalizer; `model` is the GPT's directory). */
+export interface GptScoreJob {
+  kind: 'gpt-score'
+  data: string
+  limit?: number
+  model: string
+  pattern: string
+  verbalizer: string
+  maxLength: number
+  batchSizes: number[]
+  threads?: number
+  precision?: NativePrecision
+}
+
+/** A causal LM's scoring with 2, 15 and 120 labels (one pass per example: the prefix once, every word a branch). */
+export interface GptLabelsJob {
+  kind: 'gpt-labels'
+  data: string
+  limit?: number
+  model: string
+  maxLength: number
+  batchSize: number
+  threads?: number
+  precision?: NativePrecision
+}
+
 /** The CPU's GEMM rate per precision, measured as the inference path uses the cores. */
 export interface GemmJob {
   kind: 'gemm-probe'
   threads?: number
 }
 
-export type Job = ScoreJob | TrainJob | GemmJob
+export type Job = ScoreJob | TrainJob | GemmJob | GptScoreJob | GptLabelsJob
 
 export interface BatchSizeResult {
   batchSize: number
@@ -106,7 +133,24 @@ export interface GemmRunResult {
   bf16_gflop_per_s: number
 }
 
-export type JobResult = ScoreRunResult | TrainRunResult | GemmRunResult
+export interface GptScoreResult {
+  side: 'gpt'
+  n: number
+  loadMs: number
+  results: Array<{ batchSize: number, seconds: number, sentencesPerS: number, p50Ms: number, correct: number, labeled: number, labels: number[] }>
+  peakRssMb: number
+  threads?: number
+}
+
+export interface GptLabelsResult {
+  side: 'gpt-labels'
+  n: number
+  batchSize: number
+  /** per label set: sentences/s, and tokens per example in the one branched pass vs k separate passes */
+  rows: Array<{ case: string, labels: number, sentencesPerS: number, tokensPerExample: number, separatePassTokens: number }>
+}
+
+export type JobResult = ScoreRunResult | TrainRunResult | GemmRunResult | GptScoreResult | GptLabelsResult
 
 export type WorkerReply = { ok: true, result: JobResult } | { ok: false, message: string, code?: string }
 

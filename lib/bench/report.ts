@@ -47,6 +47,28 @@ function allRows (r: BenchReport): Row[] {
   return [...rows('ours', r.ours), ...rows('ours bf16', r.ours_bf16), ...(r.peer ? rows('peer', r.peer) : [])]
 }
 
+/** The causal LM's lines: scoring per precision and batch size, training, and the label-count sweep. */
+function gptLines (r: BenchReport): string[] {
+  const g = r.gpt
+  if (!g) return []
+  const side = (name: string, s: typeof g.fp32) => `${name} ` + s.by_batch_size.map(b =>
+    `b${b.batch_size}${b.batch_size === s.best_batch_size ? '*' : ''} ${formatSpread(b.sentences_per_s)}/s`).join(', ') +
+    `; accuracy ${s.by_batch_size[0].accuracy?.toFixed(4) ?? '–'}; peak RSS ${formatSpread(s.peak_rss_mb, 0)} MB`
+  const out = [`GPT ${path.basename(g.model)}, pattern ${g.pattern}, zero-shot (one pass per example: the prefix once, each word a branch): ` +
+    `${side('fp32', g.fp32)}; ${side('bf16', g.bf16)}; bf16 labels equal ${(g.bf16_label_agreement * 100).toFixed(2)}%; ` +
+    `GPT / BERT fp32 ${(g.fp32.best_sentences_per_s / r.ours_sentences_per_s).toFixed(2)}x`]
+  for (const [name, t] of [['fp32', g.training], ['bf16', g.training_bf16]] as const) {
+    if (!t) continue
+    out.push(`GPT training ${name} (LM loss over the cloze with the gold word, AdamW, batch ${t.batch_size}, mean padded length ${t.mean_seq_len.toFixed(0)}): ` +
+      `${formatSpread(t.steps_per_s, 2)} steps/s; loss ${t.first_loss.toFixed(3)} -> ${t.last_loss.toFixed(3)}`)
+  }
+  const base = g.labels.rows[0].sentencesPerS
+  out.push(`GPT labels (fp32, batch ${g.labels.batchSize}, one run): ` + g.labels.rows.map(x =>
+    `${x.case}: ${x.sentencesPerS.toFixed(1)}/s (${(x.sentencesPerS / base).toFixed(2)}x of 2 labels), ` +
+    `${x.tokensPerExample.toFixed(0)} tokens per example vs ${x.separatePassTokens.toFixed(0)} in separate passes`).join('; '))
+  return out
+}
+
 function footer (r: BenchReport): string[] {
   const out: string[] = []
   const rss = [`ours scoring ${formatSpread(r.ours.peak_rss_mb, 0)}`]
@@ -62,6 +84,7 @@ function footer (r: BenchReport): string[] {
     `labels equal ${(r.bf16_label_agreement * 100).toFixed(2)}%; accuracy fp32 ${r.ours_accuracy?.toFixed(4)}, bf16 ${r.ours_bf16_accuracy?.toFixed(4)}` +
     (r.train_steps_per_s && r.train_bf16_steps_per_s ? `; training ${(r.train_bf16_steps_per_s / r.train_steps_per_s).toFixed(2)}x steps/s` : ''))
   out.push(`peak RSS MB: ${rss.join('; ')}`)
+  out.push(...gptLines(r))
   const split = (name: string, sr: SideReport) => {
     const b = sr.by_batch_size.find(x => x.batch_size === sr.best_batch_size)!
     return `${name} (batch ${b.batch_size}): JS batch building ${b.split_s.prep.toFixed(2)} s, model call ${b.split_s.call.toFixed(2)} s, ` +

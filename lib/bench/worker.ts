@@ -9,6 +9,9 @@ async function execute (job: Job): Promise<JobResult> {
     case 'ours-train': return (await import('./ours')).runOursTrain(job)
     case 'peer-score': return (await import('./peer')).runPeerScore(job)
     case 'gemm-probe': return (await import('./ours')).runGemmProbe(job)
+    case 'gpt-score': return (await import('./gpt')).runGptScore(job)
+    case 'gpt-labels': return (await import('./gpt')).runGptLabels(job)
+    case 'gpt-train': return (await import('./gpt')).runGptTrain(job)
   }
 }
 

@@ -11,11 +11,13 @@ import { flagUsage, Output, parseFlags } from './command'
 const sharedData = path.resolve(packageRoot, '../shared/datasets/sentiment/test.jsonl')
 const bundledData = path.join(packageRoot, 'data/sentiment/test.jsonl')
 const defaultPeerModel = path.resolve(packageRoot, '../shared/models/zh-mini-mlm-onnx')
+const defaultGptModel = path.resolve(packageRoot, '../shared/models/zh-mini-gpt')
 
 export const usage = `pet bench [options]
   Zero-shot scoring throughput (sentences/s, p50/p95 batch latency) of ours in fp32 and bf16 and of
   transformers.js (onnxruntime-node, fp32, cpu) on the same padded batches, PET training steps/s per precision
-  and peak RSS; every figure min / median / max over --runs fresh processes per side. The CPU's ISA and its
+  and peak RSS; a causal LM (GPT-2, --gpt-model) beside them: scoring and training in both precisions, and its
+  one-pass scoring with 2, 15 and 120 labels; every figure min / median / max over --runs fresh processes per side. The CPU's ISA and its
   GEMM rate per precision, measured at start, put the executed GFLOP/s in proportion. --data defaults to
   ../shared/datasets/sentiment/test.jsonl (else the bundled copy). With --json the last stdout line is
   {"ours_sentences_per_s":…, "ours_bf16_sentences_per_s":…, "bf16_label_agreement":…, "peer_sentences_per_s":…,
@@ -47,6 +49,8 @@ export async function run (argv: string[]): Promise<void> {
     trainBatchSize: d('trainBatchSize') as number,
     trainSteps: d('trainSteps') as number,
     threads: a.threads,
+    gptModel: a.noGpt === true ? undefined : a.gptModel !== undefined ? path.resolve(a.gptModel) : fs.existsSync(defaultGptModel) ? defaultGptModel : undefined,
+    gptPattern: d('gptPattern') as string,
     onProgress: msg => process.stderr.write(`pet bench: ${msg}\n`)
   })
   const outJson = d('outJson') as string
@@ -71,6 +75,11 @@ export async function run (argv: string[]): Promise<void> {
     ours_bf16_accuracy: report.ours_bf16_accuracy,
     bf16_label_agreement: report.bf16_label_agreement,
     train_bf16_steps_per_s: report.train_bf16_steps_per_s,
+    gpt_sentences_per_s: report.gpt?.fp32.best_sentences_per_s ?? null,
+    gpt_bf16_sentences_per_s: report.gpt?.bf16.best_sentences_per_s ?? null,
+    gpt_train_steps_per_s: report.gpt?.training?.steps_per_s.median ?? null,
+    gpt_train_bf16_steps_per_s: report.gpt?.training_bf16?.steps_per_s.median ?? null,
+    gpt_labels_sentences_per_s: report.gpt ? Object.fromEntries(report.gpt.labels.rows.map(r => [r.labels, r.sentencesPerS])) : null,
     cpu_isa: report.cpu.isa,
     gemm_fp32_gflop_per_s: report.cpu.gemm.fp32_gflop_per_s,
     gemm_bf16_gflop_per_s: report.cpu.gemm.bf16_gflop_per_s,
