@@ -12,7 +12,7 @@ import { ptune, train, zeroShot } from '../lib/index'
 import { hashTensors } from './helpers/hash'
 import { sentimentLines } from './helpers/cli'
 import { readSafetensors } from './helpers/safetensors'
-import { miniMlm, repo, tinyBertDir, tmpDir } from './helpers/paths'
+import { miniMlm, repo, shared, tinyBertDir, tmpDir } from './helpers/paths'
 
 const dir = tmpDir()
 const trainFile = path.join(dir, 'train.jsonl')
@@ -83,6 +83,37 @@ t.test('PET: 2 workers end with the weights and dev accuracy of 1 process on the
   for (const f of ['report.json', 'history.json', 'best/pet.json']) t.ok(fs.existsSync(path.join(dir, 'pet2', f)), `rank 0 wrote ${f}`)
 })
 
+// zh-mini-gpt (GPT-2) without dropout, for the same check with a causal LM
+const miniGpt = path.join(shared, 'models/zh-mini-gpt')
+const gptNoDropout = path.join(dir, 'gpt-no-dropout')
+fs.mkdirSync(gptNoDropout)
+for (const f of fs.readdirSync(miniGpt)) if (f !== 'config.json') fs.symlinkSync(path.join(miniGpt, f), path.join(gptNoDropout, f))
+const gptConfig = JSON.parse(fs.readFileSync(path.join(miniGpt, 'config.json'), 'utf8'))
+fs.writeFileSync(path.join(gptNoDropout, 'config.json'), JSON.stringify({ ...gptConfig, resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0 }))
+
+t.test('PET with a GPT: 2 workers end with the weights and dev accuracy of 1 process', { skip: !available }, async t => {
+  const common = { pattern: '感觉如何？{text}[MASK]满意。', verbalizer: P1.verbalizer, model: gptNoDropout, train: trainFile, dev: devFile, epochs: 2, batchSize: 8, seed: 5, threads: 1, evalBatchSize: 8 }
+  const one = await train({ ...common, out: path.join(dir, 'gpt1') })
+  const two = await train({ ...common, out: path.join(dir, 'gpt2'), nproc: 2, distTimeout: 60 })
+  t.equal(two.steps, one.steps, 'the same number of (global) steps')
+  t.same(two.history.map(h => h.dev), one.history.map(h => h.dev), 'the same dev accuracy every epoch')
+  two.history.forEach((h, i) => t.ok(Math.abs(h.loss - one.history[i].loss) < 1e-5, `epoch ${i + 1} LM loss ${h.loss} vs ${one.history[i].loss}`))
+  const a = readSafetensors(path.join(one.model, 'model.safetensors'))
+  const b = readSafetensors(path.join(two.model, 'model.safetensors'))
+  t.same([...b.keys()].sort(), [...a.keys()].sort())
+  let worst = 0
+  let moved = 0
+  const base = readSafetensors(path.join(miniGpt, 'model.safetensors'))
+  for (const [name, x] of a) {
+    const y = b.get(name)!.data as Float32Array
+    worst = Math.max(worst, maxDiff(x.data as Float32Array, y))
+    const z = base.get(name)
+    if (z) moved = Math.max(moved, maxDiff(x.data as Float32Array, z.data as Float32Array))
+  }
+  t.ok(moved > 1e-5, `training moved the weights (by up to ${moved.toExponential(2)})`)
+  t.ok(worst < WEIGHT_TOL, `largest weight difference ${worst.toExponential(2)} < ${WEIGHT_TOL}`)
+})
+
 t.test('frozen P-tuning: 2 workers learn the prompt rows of 1 process; every base weight stays bit-identical', { skip: !available }, async t => {
   const common = { model: noDropout, train: trainFile, dev: devFile, verbalizer: P1.verbalizer, promptTokens: 4, epochs: 2, batchSize: 8, seed: 7, threads: 1, maskRate: 0, evalBatchSize: 8 }
   const one = await ptune({ ...common, out: path.join(dir, 'pt1') })
@@ -141,6 +172,15 @@ t.test('sharded zero-shot: 2 workers give every score of 1 process, written in i
   t.same(two.predictions, one.predictions, 'the same scores, bit for bit (each batch scored as one process scores it)')
   t.equal(two.accuracy, one.accuracy)
   t.equal(fs.readFileSync(path.join(dir, 'zs2.jsonl'), 'utf8'), fs.readFileSync(path.join(dir, 'zs1.jsonl'), 'utf8'), 'rank 0 wrote the same file')
+})
+
+t.test('sharded zero-shot with a GPT: 2 workers give every score of 1 process', { skip: !available }, async t => {
+  const common = { pattern: '感觉如何？{text}[MASK]满意。', verbalizer: P1.verbalizer, model: miniGpt, data: devFile, batchSize: 8, threads: 1 }
+  const one = await zeroShot(common)
+  const two = await zeroShot({ ...common, nproc: 2, distTimeout: 60 })
+  t.equal(one.predictions.length, 40)
+  t.same(two.predictions, one.predictions, 'the same scores, bit for bit')
+  t.equal(two.accuracy, one.accuracy)
 })
 
 t.test('sharded predict: 2 workers give every prediction of 1 process, PET and [CLS] models alike', { skip: !available }, async t => {
