@@ -62,14 +62,21 @@ const tasks = {
     labelFlags (dir) { return ['--label-field', 'label_desc', '--label-map', JSON.stringify(this.labelTable(dir))] }
   }
 }
+// --model DIR: another model for every run (a GPT-2 folder: the LM patterns G1/G2, both scoring forms, and the
+// rows that apply to a causal LM; runs in runs/reproduce-<model folder name>)
+const modelArg = arg('model')
+const causal = modelArg !== undefined && JSON.parse(fs.readFileSync(path.join(modelArg, 'config.json'), 'utf8')).model_type === 'gpt2'
+const modelFlag = modelArg !== undefined ? ['--model', path.resolve(modelArg)] : []
 const taskName = arg('task', 'sentiment')
 const task = tasks[taskName]
+// the seed's two LM patterns (the answer after the text, as a causal LM reads it); HF's counts: fixtures/hf-reference
+if (causal && task) task.patterns = { G1: '感觉如何？{text}[MASK]满意。', G2: '{text}总之，[MASK]好。' }
 if (!task) throw new Error(`--task: unknown task ${taskName} (${Object.keys(tasks).join(', ')})`)
 const data = path.resolve(arg('data', task.data))
-const defaultOut = taskName === 'sentiment' ? 'runs/reproduce' : `runs/reproduce-${taskName}`
+const defaultOut = (taskName === 'sentiment' ? 'runs/reproduce' : `runs/reproduce-${taskName}`) + (modelArg !== undefined ? `-${path.basename(path.resolve(modelArg))}` : '')
 const out = path.resolve(arg('out', path.join(root, quick ? `${defaultOut}-quick` : defaultOut)))
 const seeds = arg('seeds', quick ? '1' : '1,2,3').split(',').map(Number)
-const only = arg('only', 'zero-shot,zero-shot-2,pet,semi,pretrain-pet,finetune,distill,ptune').split(',')
+const only = arg('only', causal ? 'zero-shot,pet,finetune,ptune' : 'zero-shot,zero-shot-2,pet,semi,pretrain-pet,finetune,distill,ptune').split(',')
 const epochs = quick ? '2' : '30'
 const V = JSON.stringify(task.verbalizer(data))
 const textFlag = task.textField ? ['--text-field', task.textField] : [] // pretrain reads text only
@@ -102,7 +109,9 @@ function pet (name, args) {
   if (tableOnly) return null
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${name}: pet ${args.join(' ')}`)
   const t0 = Date.now()
-  const r = spawnSync(process.execPath, [path.join(root, 'bin/pet.js'), ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  // --model from the command line, unless the run names its own (a pretrained checkpoint)
+  const withModel = args.includes('--model') ? args : [...args, ...modelFlag]
+  const r = spawnSync(process.execPath, [path.join(root, 'bin/pet.js'), ...withModel, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   if (r.status !== 0) throw new Error(`${name} failed (exit ${r.status})`)
   const summary = { ...JSON.parse(r.stdout.trim().split('\n').pop()), wall_seconds: (Date.now() - t0) / 1000 }
   fs.writeFileSync(file, JSON.stringify(summary, null, 2) + '\n')
@@ -116,7 +125,7 @@ const stats = xs => {
 }
 // The HF implementation's accuracies with the same model (shared/models/zh-mini-mlm/reference_results.json), as a column
 const refFile = arg('reference', path.join(root, '../shared/models/zh-mini-mlm/reference_results.json'))
-const ref = fs.existsSync(refFile) ? JSON.parse(fs.readFileSync(refFile, 'utf8')) : {}
+const ref = !modelArg && fs.existsSync(refFile) ? JSON.parse(fs.readFileSync(refFile, 'utf8')) : {}
 const refCell = (v, t) => v === undefined && t === undefined ? '' : `${v === undefined ? '—' : (100 * v).toFixed(1)} / ${t === undefined ? '—' : (100 * t).toFixed(1)}`
 const refs = {
   sentiment: {
@@ -133,7 +142,13 @@ if (only.includes('zero-shot')) {
   for (const [k, p] of Object.entries(P)) {
     const v = pet(`zero-shot-${k}-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V, ...taskFlags])
     const t = pet(`zero-shot-${k}-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V, ...taskFlags])
-    if (v && t) row(`zero-shot ${k} \`${p}\``, v.accuracy, t.accuracy, '', `zero-shot-${k}`)
+    if (v && t) row(`zero-shot ${k} \`${p}\`${causal ? ' (the word)' : ''}`, v.accuracy, t.accuracy, '', `zero-shot-${k}`)
+    if (!causal) continue
+    // the seed's other LM scoring form: the word and the rest of the pattern after it
+    const ws = ['--continuation', 'word+suffix']
+    const v2 = pet(`zero-shot-${k}-suffix-valid`, ['zero-shot', '--data', valid, '--pattern', p, '--verbalizer', V, ...ws, ...taskFlags])
+    const t2 = pet(`zero-shot-${k}-suffix-test`, ['zero-shot', '--data', test, '--pattern', p, '--verbalizer', V, ...ws, ...taskFlags])
+    if (v2 && t2) row(`zero-shot ${k} \`${p}\` (the word + the rest of the pattern)`, v2.accuracy, t2.accuracy)
   }
 }
 // Continued MLM pretraining on the unlabeled text (shared by zero-shot 2 and the two-stage semi-supervised rows)
@@ -156,7 +171,8 @@ const seeded = (label, name, args) => {
   return runs
 }
 const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]
-const petArgs = p => ['train', ...common, '--pattern', p, '--verbalizer', V]
+// a causal LM's few-shot PET: cross-entropy over the label words at the answer position (P-tuning keeps the LM loss)
+const petArgs = p => ['train', ...common, '--pattern', p, '--verbalizer', V, ...(causal ? ['--label-loss', 'verbalizer'] : [])]
 if (only.includes('pet')) {
   for (const [k, p] of Object.entries(P)) seeded(`few-shot PET ${k} (${labeledCount} labels)`, `pet-${k}`, petArgs(p))
 }
