@@ -12,7 +12,7 @@ import { readTask, type PetTask } from './pet/task'
 import { Verbalizer } from './pet/verbalizer'
 import type { Control } from './progress'
 import { loadAdapter, readAdapterConfig } from './ptuning/adapter'
-import { optionTable } from './options'
+import { optionTable, precisions, type Precision } from './options'
 import * as v from './validate'
 
 export interface ClassifierLoadOptions {
@@ -21,7 +21,7 @@ export interface ClassifierLoadOptions {
   device?: string
   threads?: number
   /** 'fp32' (default) or 'bf16' GEMMs */
-  precision?: 'fp32' | 'bf16'
+  precision?: Precision
   /** record key of the text for one-field tasks (default 'text', falling back to 'sentence') */
   textField?: string
   /** examples per batch (default 64) */
@@ -100,8 +100,8 @@ export class Classifier {
     const o = v.options<Required<Pick<ClassifierLoadOptions, 'textField' | 'batchSize'>> & ClassifierLoadOptions>(options, 'Classifier.load options', { textField: 'text', batchSize: 64 }, {
       model: (x, n) => v.string(x, n),
       device: (x, n) => v.string(x, n),
-      threads: (x, n) => v.integer(x, n, 1, 1024),
-      precision: (x, n) => v.oneOf(x, n, ['fp32', 'bf16'] as const),
+      threads: (x, n) => v.integer(x, n, optionTable.threads.min, optionTable.threads.max),
+      precision: (x, n) => v.oneOf(x, n, precisions),
       textField: (x, n) => v.string(x, n),
       batchSize: (x, n) => v.integer(x, n, 1, 65536)
     })

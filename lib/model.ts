@@ -2,6 +2,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { NativeBatch, NativeCandidateScores, NativeFamily, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
+import { optionTable, precisions } from './options'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
@@ -9,7 +10,6 @@ import * as v from './validate'
 
 export const defaultModelDir = path.join(packageRoot, 'models', 'zh-mini-mlm')
 
-export const precisions = ['fp32', 'bf16'] as const
 
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda', 'cuda:N' */
@@ -44,7 +44,7 @@ export class MaskedLM {
     v.string(dir, 'model directory')
     const opts = v.options<LoadOptions>(options, 'load options', { device: 'cpu' }, {
       device: (x, n) => v.string(x, n),
-      threads: (x, n) => v.integer(x, n, 1, 1024),
+      threads: (x, n) => v.integer(x, n, optionTable.threads.min, optionTable.threads.max),
       precision: (x, n) => v.oneOf(x, n, precisions),
       schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const),
       kernels: (x, n) => v.oneOf(x, n, ['onednn', 'aten'] as const)

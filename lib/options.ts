@@ -2,6 +2,10 @@
 // options against this table (validate.ts) and the CLI derives its flags from it (cli/flags.ts: `batchSize` is
 // `--batch-size`), so a default or a range cannot differ between the two.
 
+/** The GEMM precisions of scoring and training. */
+export const precisions = ['fp32', 'bf16'] as const
+export type Precision = typeof precisions[number]
+
 export type OptionKind =
   | 'integer' | 'number' | 'string' | 'boolean' | 'enum'
   /** a JSONL path or an in-memory array of records (strings or objects) */
@@ -47,7 +51,7 @@ export const optionTable = {
   model: o('string', 'model directory (HF layout); default: the bundled zh-mini-mlm', { arg: 'DIR' }),
   device: o('string', "'cpu', 'cuda' or 'cuda:N'", { default: 'cpu', arg: 'cpu|cuda' }),
   threads: o('integer', 'intra-op threads (default: all cores, or PET_MLM_THREADS)', { min: 1, max: 1024, arg: 'N' }),
-  precision: o('enum', 'GEMMs in fp32, or in bf16 (oneDNN on CPU; LayerNorm, softmax and master weights stay fp32) for scoring and training', { default: 'fp32', values: ['fp32', 'bf16'] }),
+  precision: o('enum', 'GEMMs in fp32, or in bf16 (oneDNN on CPU; LayerNorm, softmax and master weights stay fp32) for scoring and training', { default: 'fp32', values: precisions }),
   // data
   data: o('data', 'the examples to score (JSONL path or records)', { arg: 'FILE' }),
   train: o('data', 'labeled training examples (JSONL path or records)', { arg: 'FILE' }),

@@ -8,6 +8,7 @@ import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, S
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
 import { runJob } from './worker'
+import type { Precision } from '../options'
 
 export interface BenchOptions {
   data: string
@@ -150,8 +151,8 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const peer: ScoreRunResult[] = []
   const train: TrainRunResult[] = []
   const trainBf16: TrainRunResult[] = []
-  const gpt: Record<'fp32' | 'bf16', GptScoreResult[]> = { fp32: [], bf16: [] }
-  const gptTrain: Record<'fp32' | 'bf16', TrainRunResult[]> = { fp32: [], bf16: [] }
+  const gpt: Record<Precision, GptScoreResult[]> = { fp32: [], bf16: [] }
+  const gptTrain: Record<Precision, TrainRunResult[]> = { fp32: [], bf16: [] }
   const rate = (r: ScoreRunResult) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
   const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
   say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} on ${gemm.threads} core(s): ` +

@@ -8,6 +8,7 @@ import { lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes } from '
 import { summarise } from './batch-result'
 import { maxRssMb, type BatchSizeResult, type GemmJob, type GemmRunResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { native } from '../native'
+import type { Precision } from '../options'
 import { percentile } from './stats'
 import type { NativeKernels } from '../../bindings'
 
@@ -159,6 +160,6 @@ export async function runGemmProbe (job: GemmJob): Promise<GemmRunResult> {
   if (job.threads !== undefined) addon.setNumThreads(job.threads)
   const threads = addon.getNumThreads()
   const [rows, inF, out] = probeShape
-  const rate = (precision: 'fp32' | 'bf16') => addon.gemmRate({ rows, in: inF, out, precision, threads })
+  const rate = (precision: Precision) => addon.gemmRate({ rows, in: inF, out, precision, threads })
   return { side: 'gemm', shape: probeShape, threads, fp32_gflop_per_s: rate('fp32'), bf16_gflop_per_s: rate('bf16') }
 }

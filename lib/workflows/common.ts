@@ -7,6 +7,7 @@ import { launchWorkers } from '../distributed/launch'
 import { PetError } from '../errors'
 import { fieldMap, loadExamples, type DataInput, type Example } from '../data/examples'
 import { defaultModelDir, type LoadOptions } from '../model'
+import type { Precision } from '../options'
 import type { LabelScoreOptions } from '../pet/label-scores'
 import type { PetLossOptions } from '../pet/train'
 import type { VerbalizerSpec } from '../pet/verbalizer'
@@ -24,7 +25,7 @@ export interface ModelOptions {
   /** intra-op threads; default: all cores (or PET_MLM_THREADS) */
   threads?: number
   /** 'fp32' (default) or 'bf16' GEMMs, for scoring and training */
-  precision?: 'fp32' | 'bf16'
+  precision?: Precision
 }
 
 /** Labeled splits, as JSONL paths or records in memory, and how to read them. */
