@@ -32,6 +32,7 @@ export function readSafetensorsF32 (file: string): Record<string, F32Tensor> {
   if (buf.length < 8) throw bad('too short')
   const n = Number(buf.readBigUInt64LE(0))
   if (n > buf.length - 8) throw bad('header length exceeds the file')
+  // biome-ignore lint/suspicious/noExplicitAny: the JSON header, checked entry by entry below
   let header: Record<string, any>
   try { header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) } catch { throw bad('header is not JSON') }
   const out: Record<string, F32Tensor> = {}

@@ -69,7 +69,7 @@ const examples = encoded.map((e, i) => {
 // a seeded share of the other (non-special, non-[MASK]) tokens becomes MLM targets (replaced by [MASK]).
 const random = rng(seed)
 const special = new Set([tokenizer.clsId, tokenizer.sepId, tokenizer.padId, tokenizer.maskId])
-const labeled = gold.map((g, i) => i).filter(i => gold[i] >= 0)
+const labeled = gold.map((_, i) => i).filter(i => gold[i] >= 0)
 const steps = []
 if (labeled.length > 0) {
   for (let s = 0; s < trainSteps; s++) {

@@ -167,7 +167,7 @@ const seeded = (label, name, args) => {
   if (runs.length === 0) return runs
   const v = stats(runs.map(r => r.dev_accuracy))
   const t = stats(runs.map(r => r.test_accuracy))
-  row(label, v, t, `seeds ${seeds.filter((s, i) => runs[i]).join(', ')}; ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run (mean)`, name)
+  row(label, v, t, `seeds ${seeds.filter((_, i) => runs[i]).join(', ')}; ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run (mean)`, name)
   return runs
 }
 const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]

@@ -28,6 +28,7 @@ ${flagUsage(workflows.bench)}`
 export async function run (argv: string[]): Promise<void> {
   const { options, json, help } = parseFlags(argv, workflows.bench)
   if (help) { console.log(usage); return }
+  // biome-ignore lint/suspicious/noExplicitAny: the flags as parsed against the bench's option list
   const a = options as Record<string, any>
   const d = (name: Parameters<typeof defaultOf>[1]) => a[name] ?? defaultOf(workflows.bench, name)
   const out = new Output(json)

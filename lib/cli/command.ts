@@ -30,6 +30,7 @@ export interface Command<R> {
   workflow: WorkflowSpec
   /** what the command does, for --help */
   about: string
+  // biome-ignore lint/suspicious/noExplicitAny: each command's workflow takes its own options type
   run: (options: any) => Promise<R>
   /** the human lines (not with --json) */
   print: (result: R, out: Output) => void

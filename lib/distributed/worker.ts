@@ -13,6 +13,7 @@ import { train } from '../workflows/train'
 import { zeroShot } from '../workflows/zero-shot'
 import type { FromWorker, ToWorker } from './launch'
 
+// biome-ignore lint/suspicious/noExplicitAny: options arrive over IPC for whichever workflow is named
 const workflows: Record<string, (o: any) => Promise<unknown>> = { train, finetune, pretrain, ptune, ensemble, ipet, distill, zeroShot, predict }
 const controller = new AbortController()
 const send = (m: FromWorker) => new Promise<void>(resolve => {

@@ -1,7 +1,7 @@
 // P-tuning prompt layouts: never-used [unusedN] tokens around the [MASK], as a pattern.
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
-import { Pattern } from '../pet/pattern'
+import type { Pattern } from '../pet/pattern'
 
 export type PromptLayout = 'around' | 'prefix' | 'suffix'
 

@@ -104,6 +104,7 @@ function charClass(cp: number): number {
   return f
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII, control characters included
 const RE_NON_ASCII = /[^\x00-\x7f]/
 const RE_MN = /\p{Mn}/u
 const RE_MN_G = /\p{Mn}/gu

@@ -2,7 +2,7 @@
 // evaluation on a dev set each epoch, the best checkpoint kept atomically, early stopping, resume.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeLoss, NativeTrainable } from '../../bindings'
+import type { NativeBatch, NativeLoss, NativeStepResult, NativeTrainable } from '../../bindings'
 import { nativeError, PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import { joinGroup, shareOf, type DistGroup } from '../distributed/group'
@@ -184,7 +184,7 @@ async function loop<T> (model: MaskedLM, task: LoopTask<T>, o: LoopOptions, stat
       }
       const items = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map(i => task.items[i])
       const context = `epoch ${epoch}, step ${s + 1}`
-      let r
+      let r: NativeStepResult
       if (dist === undefined) {
         if (o.signal?.aborted === true) throw await stopHere()
         const { batch, loss } = task.buildStep(items, rng)

@@ -7,7 +7,7 @@ import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } 
 import { writeTask } from '../pet/task'
 import type { ScoreShard } from '../pet/score'
 import type { LabelBreakdown } from '../report/per-label'
-import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
+import { runTraining, type LoopOptions, type LoopResult, type LoopTask } from '../train/loop'
 import type { Splits } from './common'
 
 export interface ClassifierRun {
@@ -29,7 +29,7 @@ export interface ClassifierRun {
 export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { test?: number, breakdown?: LabelBreakdown }> {
   const { labels, fields, maxLength, splits } = o
   const probe = await MaskedLM.load(o.modelDir, o.load)
-  let task
+  let task: LoopTask<ReturnType<typeof classifierSteps>['items'][number]>
   try {
     const items = o.train.map(t => ({ input: encodePlain(probe, t.example, fields, maxLength), label: t.label, teacher: t.teacher }))
     const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))

@@ -75,7 +75,7 @@ export async function ipet (options: IpetOptions): Promise<IpetResult> {
       if (g > 0) {
         const teachers = pickTeachers(i, members.length, o.logitsShare, rng).map(j => members[j])
         const { scores } = await ensembleScores(teachers, unlabeled, eo)
-        const target = Math.round(splits.train.length * Math.pow(o.scaleFactor, g))
+        const target = Math.round(splits.train.length * o.scaleFactor ** g)
         const chosen = selectPseudoLabeled(scores, ratio, Math.max(0, target - splits.train.length))
         train = [...splits.train, ...chosen.map(c => ({ ...unlabeled[c.index], label: labels[c.label] }))]
       }
