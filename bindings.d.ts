@@ -37,25 +37,28 @@ export type NativePrecision = 'fp32' | 'bf16'
 
 export type NativeFamily = 'bert' | 'gpt2'
 
+/** A model folder's config.json, read and checked as a load reads it (family, sizes, names). */
+export interface NativeConfig {
+  /** the checkpoint family: 'bert' (BertForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
+  family: NativeFamily
+  /** the name of the word-embedding matrix [vocab, hidden] (getTensor), e.g. 'transformer.wte.weight' */
+  wordEmbeddings: string
+  /** the name of the learned position embeddings [positions, hidden] */
+  positionEmbeddings: string
+  vocabSize: number
+  hiddenSize: number
+  numHiddenLayers: number
+  numAttentionHeads: number
+  intermediateSize: number
+  maxPositionEmbeddings: number
+  typeVocabSize: number
+  tieWordEmbeddings: boolean
+  /** config.json as read, re-serialised */
+  raw: string
+}
+
 export interface NativeModelInfo {
-  config: {
-    /** the checkpoint family: 'bert' (BertForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
-    family: NativeFamily
-    /** the name of the word-embedding matrix [vocab, hidden] (getTensor), e.g. 'transformer.wte.weight' */
-    wordEmbeddings: string
-    /** the name of the learned position embeddings [positions, hidden] */
-    positionEmbeddings: string
-    vocabSize: number
-    hiddenSize: number
-    numHiddenLayers: number
-    numAttentionHeads: number
-    intermediateSize: number
-    maxPositionEmbeddings: number
-    typeVocabSize: number
-    tieWordEmbeddings: boolean
-    /** config.json as read, re-serialised */
-    raw: string
-  }
+  config: NativeConfig
   device: string
   /** 'safetensors' | 'safetensors-sharded' | 'pytorch' | 'pytorch-sharded' */
   format: string
@@ -225,6 +228,8 @@ export declare class NativeModel {
 
 export interface NativeAddon {
   NativeModel: typeof NativeModel
+  /** dir/config.json as NativeModelInfo.config, without loading any weights (throws on a bad or unknown config) */
+  readConfig (dir: string): NativeConfig
   setNumThreads (n: number): void
   getNumThreads (): number
   cudaAvailable (): boolean

@@ -1,11 +1,11 @@
 // A BERT masked-language model: the native core plus the tokenizer of its directory.
-import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { NativeBatch, NativeCandidateScores, NativeFamily, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
+import type { NativeBatch, NativeCandidateScores, NativeConfig, NativeFamily, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
+import { ModelFolder } from './model-folder'
 import { optionTable, precisions } from './options'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
-import { WordPieceTokenizer } from './tokenizer/wordpiece'
+import type { WordPieceTokenizer } from './tokenizer/wordpiece'
 import * as v from './validate'
 
 export const defaultModelDir = path.join(packageRoot, 'models', 'zh-mini-mlm')
@@ -32,10 +32,14 @@ export class MaskedLM {
   readonly info: NativeModelInfo
   readonly #core: NativeModel
 
-  private constructor (dir: string, core: NativeModel, tokenizer: WordPieceTokenizer) {
-    this.dir = dir
+  /** the folder it was loaded from: config and tokenizer */
+  readonly folder: ModelFolder
+
+  private constructor (folder: ModelFolder, core: NativeModel) {
+    this.folder = folder
+    this.dir = folder.dir
     this.#core = core
-    this.tokenizer = tokenizer
+    this.tokenizer = folder.tokenizer
     this.info = core.info()
   }
 
@@ -49,11 +53,7 @@ export class MaskedLM {
       schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const),
       kernels: (x, n) => v.oneOf(x, n, ['onednn', 'aten'] as const)
     })
-    const abs = path.resolve(dir)
-    if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new PetError(`model directory not found: ${abs}`, 'ENOENT')
-    const vocab = path.join(abs, 'vocab.txt')
-    if (!fs.existsSync(vocab)) throw new PetError(`${abs}: no vocab.txt (a BERT WordPiece vocabulary is needed)`, 'ENOENT')
-    const tokenizer = WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: false })
+    const folder = ModelFolder.read(dir)
     const addon = native()
     if (opts.kernels === 'onednn' && addon.onednnVersion === '') {
       throw new PetError("kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's headers, " +
@@ -61,23 +61,19 @@ export class MaskedLM {
     }
     let core: NativeModel
     try {
-      core = await addon.NativeModel.load(abs, { device: opts.device, threads: opts.threads, precision: opts.precision, schedule: opts.schedule, kernels: opts.kernels })
+      core = await addon.NativeModel.load(folder.dir, { device: opts.device, threads: opts.threads, precision: opts.precision, schedule: opts.schedule, kernels: opts.kernels })
     } catch (err) {
       throw nativeError(err)
     }
-    const model = new MaskedLM(abs, core, tokenizer)
-    if (model.info.config.vocabSize !== tokenizer.vocabSize) {
-      core.dispose()
-      throw new PetError(`${abs}: vocab.txt has ${tokenizer.vocabSize} entries but config.json says vocab_size ${model.info.config.vocabSize}`, 'EMODEL')
-    }
-    return model
+    return new MaskedLM(folder, core)
   }
 
-  get maxPositions (): number { return this.info.config.maxPositionEmbeddings }
+  get config (): NativeConfig { return this.folder.config }
+  get maxPositions (): number { return this.folder.maxPositions }
   /** 'bert' (a masked LM: answers at [MASK]) or 'gpt2' (a causal LM: answers as the continuation of a prefix) */
-  get family (): NativeFamily { return this.info.config.family }
+  get family (): NativeFamily { return this.folder.family }
   /** a left-to-right LM: a token sees only what precedes it */
-  get isCausal (): boolean { return this.family === 'gpt2' }
+  get isCausal (): boolean { return this.folder.isCausal }
   /** of the GEMMs in scoring, and the default of training (setTrainable) */
   get precision (): NativePrecision { return this.#core.info().precision }
 

@@ -3,7 +3,8 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
-import { miniMlm, repo, tinyBertDir, tmpDir } from './helpers/paths'
+import { ModelFolder } from '../lib/model-folder'
+import { miniMlm, repo, shared, tinyBertDir, tmpDir } from './helpers/paths'
 import { maxAbsDiff, readSafetensors, writeSafetensors } from './helpers/safetensors'
 
 const POS = Int32Array.from([0, 1, 0, 4])
@@ -143,4 +144,28 @@ t.test('bad inputs to a loaded model are errors naming the problem', async t => 
   const fine = await model.logitsAt(ok, Int32Array.from([0, 1]))
   t.equal(fine.length, 21128, 'the model still works after the errors')
   t.equal(maxAbsDiff(fine, before), 0, 'and gives the same logits as before them')
+})
+
+t.test('ModelFolder reads config.json and the tokenizer without any weights', async t => {
+  const dir = tmpDir()
+  for (const f of ['config.json', 'vocab.txt']) fs.copyFileSync(path.join(miniMlm, f), path.join(dir, f))
+  const folder = ModelFolder.read(dir) // no model.safetensors here: nothing but config and vocabulary is read
+  t.equal(folder.family, 'bert')
+  t.equal(folder.isCausal, false)
+  t.equal(folder.maxPositions, 512)
+  t.equal(folder.config.vocabSize, 21128)
+  t.equal(folder.tokenizer.maskId, 103)
+  const gpt = ModelFolder.read(path.join(shared, 'models/zh-mini-gpt'))
+  t.equal(gpt.family, 'gpt2')
+  t.equal(gpt.isCausal, true)
+  t.equal(gpt.config.wordEmbeddings, 'transformer.wte.weight')
+  // the same checks as a load: an unknown architecture, a vocabulary of another size
+  const bad = tmpDir()
+  fs.copyFileSync(path.join(miniMlm, 'vocab.txt'), path.join(bad, 'vocab.txt'))
+  fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ model_type: 'mamba', architectures: ['MambaForCausalLM'] }))
+  t.throws(() => ModelFolder.read(bad), /mamba/)
+  const config = JSON.parse(fs.readFileSync(path.join(miniMlm, 'config.json'), 'utf8'))
+  fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ ...config, vocab_size: 100 }))
+  t.throws(() => ModelFolder.read(bad), { code: 'EMODEL', message: /vocab.txt has 21128 entries but config.json says vocab_size 100/ })
+  t.throws(() => ModelFolder.read(path.join(bad, 'nope')), { code: 'ENOENT' })
 })

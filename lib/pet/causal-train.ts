@@ -7,7 +7,7 @@ import type { NativeLoss } from '../../bindings'
 import { padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import type { MaskedLM } from '../model'
+import type { ModelView } from '../model-folder'
 import { nextTokenTargets } from '../train/lm-targets'
 import { checkCausalOptions } from './lm-score'
 import { labelLossTerms, scoringRule } from './label-scores'
@@ -17,7 +17,7 @@ import type { Verbalizer } from './verbalizer'
 
 interface CausalItem { input: CausalInput, label: number }
 
-export function causalSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
+export function causalSteps (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder<CausalItem> {
   checkCausalOptions(o.labelScores)
   if (o.maskRate !== undefined && o.maskRate > 0) {

@@ -3,7 +3,7 @@
 // per label; a pattern with several [MASK]s is its own single cloze, for words of exactly that many tokens.
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import type { MaskedLM } from '../model'
+import type { ModelView } from '../model-folder'
 import type { EncodedInput, Pattern } from './pattern'
 import type { Verbalizer } from './verbalizer'
 
@@ -15,7 +15,7 @@ export function clozeLengths (pattern: Pattern, verbalizer: Verbalizer): readonl
 }
 
 /** encoded[g][i]: example i in cloze g. A cloze that leaves the text no room is an error naming its labels. */
-export function encodeClozes (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
+export function encodeClozes (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
   maxLength: number): EncodedInput[][] {
   const limit = Math.min(maxLength, model.maxPositions)
   return clozeLengths(pattern, verbalizer).map(k => {

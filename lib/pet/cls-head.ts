@@ -5,6 +5,7 @@ import { lengthBuckets, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import { MaskedLM, type LoadOptions } from '../model'
+import type { ModelView } from '../model-folder'
 import { throwIfAborted, type Control } from '../progress'
 import { argmax, softmax } from './label-scores'
 import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
@@ -13,7 +14,7 @@ import { accuracy, type Prediction, type ScoreShard } from './score'
 export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
 
 /** [CLS] a [SEP] (b [SEP]) with the fields in the given order, longest field truncated first. */
-export function encodePlain (model: MaskedLM, e: Example, fields: readonly string[], maxLength: number): ClassifierInput {
+export function encodePlain (model: ModelView, e: Example, fields: readonly string[], maxLength: number): ClassifierInput {
   const tok = model.tokenizer
   const limit = Math.min(maxLength, model.maxPositions)
   const parts = fields.map(f => {
@@ -71,7 +72,7 @@ interface Item { input: ClassifierInput, label?: number, teacher?: number[] }
  * Steps for the classifier: hard labels (fine-tuning) or teacher logits (distillation: KL at temperature T,
  * scaled by T^2 as in PET).
  */
-export function classifierSteps (model: MaskedLM, items: Item[], numLabels: number, temperature: number) {
+export function classifierSteps (model: ModelView, items: Item[], numLabels: number, temperature: number) {
   return {
     items,
     buildStep (batchItems: readonly Item[]): { batch: ReturnType<typeof padBatch>, loss: NativeLoss } {

@@ -1,6 +1,7 @@
 // One PET training run (one pattern): train with model selection on dev, then score the best checkpoint on test.
 import type { Example } from '../data/examples'
 import { joinGroup } from '../distributed/group'
+import { ModelFolder } from '../model-folder'
 import { MaskedLM, type LoadOptions } from '../model'
 import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Pattern } from './pattern'
@@ -64,15 +65,9 @@ export async function scoreFinal (model: MaskedLM, pattern: Pattern, verbalizer:
 
 export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   // The verbalizer and the data are checked against the vocabulary before the (long) run starts.
-  const probe = await MaskedLM.load(o.modelDir, o.load)
-  let verbalizer: Verbalizer
-  let steps: ReturnType<typeof petSteps>
-  try {
-    verbalizer = new Verbalizer(o.verbalizer, probe.tokenizer)
-    steps = petSteps(probe, o.pattern, verbalizer, o.train, o.unlabeled, o.loss)
-  } finally {
-    probe.dispose()
-  }
+  const folder = ModelFolder.read(o.modelDir)
+  const verbalizer = new Verbalizer(o.verbalizer, folder.tokenizer)
+  const steps = petSteps(folder, o.pattern, verbalizer, o.train, o.unlabeled, o.loss)
   const result = await runTraining(dir => MaskedLM.load(dir ?? o.modelDir, o.load), {
     items: steps.items,
     buildStep: (items, rng) => steps.buildStep(items, rng),

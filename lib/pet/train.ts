@@ -5,7 +5,7 @@ import type { NativeLoss } from '../../bindings'
 import { padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
-import type { MaskedLM } from '../model'
+import type { ModelView } from '../model-folder'
 import { randomMasking } from '../train/masking'
 import type { Rng } from '../train/rng'
 import { labelLossTerms, scoringRule, type LabelScoreOptions } from './label-scores'
@@ -44,13 +44,13 @@ export interface PetStepBuilder<I = unknown> {
 export const defaultMaskRate = 0.15
 
 /** PET's training steps for the model: a masked LM's here, a causal LM's in causal-train.ts. */
-export function petSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
+export function petSteps (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder {
   if (model.isCausal) return causalSteps(model, pattern, verbalizer, train, unlabeled, o) as PetStepBuilder
   return maskedSteps(model, pattern, verbalizer, train, unlabeled, { ...o, maskRate: o.maskRate ?? defaultMaskRate })
 }
 
-function maskedSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
+function maskedSteps (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions & { maskRate: number }): PetStepBuilder<Item> {
   const tok = model.tokenizer
   const clozes = encodeClozes(model, pattern, verbalizer, train, o.maxLength)
@@ -68,7 +68,7 @@ function maskedSteps (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer,
     return [tok.clsId, ...tok.encode(text).slice(0, limit - 2), tok.sepId]
   })
   const special = new Set([tok.clsId, tok.sepId, tok.padId, tok.maskId, tok.unkId])
-  const maskOpts = { rate: o.maskRate, maskId: tok.maskId, vocabSize: model.info.config.vocabSize, special }
+  const maskOpts = { rate: o.maskRate, maskId: tok.maskId, vocabSize: model.config.vocabSize, special }
   // The training loss applies inference's scoring rule (iterative decoding is for scoring: one pass here).
   const rule = scoringRule(verbalizer, o.labelScores)
 

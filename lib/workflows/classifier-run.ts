@@ -3,11 +3,12 @@
 import type { Example } from '../data/examples'
 import { joinGroup } from '../distributed/group'
 import { MaskedLM, type LoadOptions } from '../model'
+import { ModelFolder } from '../model-folder'
 import { classifierAccuracy, classifierSteps, encodePlain, evaluateClassifier } from '../pet/cls-head'
 import { writeTask } from '../pet/task'
 import type { ScoreShard } from '../pet/score'
 import type { LabelBreakdown } from '../report/per-label'
-import { runTraining, type LoopOptions, type LoopResult, type LoopTask } from '../train/loop'
+import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Splits } from './common'
 
 export interface ClassifierRun {
@@ -28,18 +29,13 @@ export interface ClassifierRun {
 
 export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { test?: number, breakdown?: LabelBreakdown }> {
   const { labels, fields, maxLength, splits } = o
-  const probe = await MaskedLM.load(o.modelDir, o.load)
-  let task: LoopTask<ReturnType<typeof classifierSteps>['items'][number]>
-  try {
-    const items = o.train.map(t => ({ input: encodePlain(probe, t.example, fields, maxLength), label: t.label, teacher: t.teacher }))
-    const devInputs = splits.dev?.map(e => encodePlain(probe, e, fields, maxLength))
-    task = {
-      ...classifierSteps(probe, items, labels.length, o.temperature),
-      evaluate: splits.dev ? (m: MaskedLM, shard?: ScoreShard) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize, shard) : undefined,
-      describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength, fields })
-    }
-  } finally {
-    probe.dispose()
+  const folder = ModelFolder.read(o.modelDir)
+  const items = o.train.map(t => ({ input: encodePlain(folder, t.example, fields, maxLength), label: t.label, teacher: t.teacher }))
+  const devInputs = splits.dev?.map(e => encodePlain(folder, e, fields, maxLength))
+  const task = {
+    ...classifierSteps(folder, items, labels.length, o.temperature),
+    evaluate: splits.dev ? (m: MaskedLM, shard?: ScoreShard) => classifierAccuracy(m, labels, splits.dev!, devInputs!, o.evalBatchSize, shard) : undefined,
+    describe: (dir: string) => writeTask(dir, { mode: 'classifier', labels, maxLength, fields })
   }
   const r = await runTraining(async dir => {
     const model = await MaskedLM.load(dir ?? o.modelDir, o.load)

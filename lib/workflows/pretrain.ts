@@ -4,6 +4,7 @@ import { padBatch } from '../batch'
 import { fieldMap, loadExamples, type DataInput } from '../data/examples'
 import { PetError } from '../errors'
 import { MaskedLM } from '../model'
+import { ModelFolder } from '../model-folder'
 import type { Control } from '../progress'
 import { workflows } from '../options'
 import { runTraining, type EpochRecord } from '../train/loop'
@@ -51,12 +52,11 @@ export async function pretrain (options: PretrainOptions): Promise<PretrainResul
   const modelDir = modelDirOf(o)
   const load = loadOptionsOf(o)
   const out = runDir(o, 'pretrain')
-  const probe = await MaskedLM.load(modelDir, load)
-  const tok = probe.tokenizer
-  const causal = probe.isCausal
-  const limit = Math.min(o.maxLength, probe.maxPositions)
-  const vocabSize = probe.info.config.vocabSize
-  probe.dispose()
+  const folder = ModelFolder.read(modelDir)
+  const tok = folder.tokenizer
+  const causal = folder.isCausal
+  const limit = Math.min(o.maxLength, folder.maxPositions)
+  const vocabSize = folder.config.vocabSize
   if (causal && o.maskRate !== undefined) throw new PetError(`maskRate ${o.maskRate}: a causal LM pretrains on the LM objective, with no masking`, 'EINVAL')
   const rate = o.maskRate ?? defaultMaskRate
   if (!causal && !(rate > 0)) throw new PetError('maskRate must be > 0 for MLM pretraining', 'EINVAL')

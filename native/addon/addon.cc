@@ -59,6 +59,7 @@ Napi::Value GemmRate(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace petaddon;
   exports.Set("NativeModel", ModelWrap::Define(env));
+  exports.Set("readConfig", Napi::Function::New(env, ReadConfig));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable));

@@ -147,12 +147,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       });
 }
 
-Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto st = Live(env);
-  const auto& m = *st->model;
-  const auto& c = m.config();
-  auto o = Napi::Object::New(env);
+Napi::Object ConfigToJs(Napi::Env env, const petcore::BertConfig& c) {
   auto cfg = Napi::Object::New(env);
   cfg.Set("family", petcore::family_name(c.family));
   cfg.Set("wordEmbeddings", petcore::model_names(c.family).word);
@@ -166,7 +161,29 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   cfg.Set("typeVocabSize", static_cast<double>(c.type_vocab_size));
   cfg.Set("tieWordEmbeddings", c.tie_word_embeddings);
   cfg.Set("raw", c.raw.dump());
-  o.Set("config", cfg);
+  return cfg;
+}
+
+Napi::Value ReadConfig(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected a model directory");
+  const std::string dir = info[0].As<Napi::String>().Utf8Value();
+  try {
+    return ConfigToJs(env, petcore::load_config(dir + "/config.json"));
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = Live(env);
+  const auto& m = *st->model;
+  const auto& c = m.config();
+  auto o = Napi::Object::New(env);
+  o.Set("config", ConfigToJs(env, c));
   o.Set("device", m.device().str());
   o.Set("format", m.report().format);
   o.Set("files", ToStringArray(env, m.report().files));

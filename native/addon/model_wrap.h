@@ -12,6 +12,11 @@
 
 namespace petaddon {
 
+// A config.json's family and sizes as the JS object NativeModelInfo.config (also without loading any weights).
+Napi::Object ConfigToJs(Napi::Env env, const petcore::BertConfig& c);
+// readConfig(dir): dir/config.json read and checked as a model load reads it, no weights.
+Napi::Value ReadConfig(const Napi::CallbackInfo& info);
+
 struct ModelState {
   std::mutex mu;
   std::unique_ptr<petcore::BertModel> model;
