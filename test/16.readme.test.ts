@@ -1,5 +1,6 @@
-// Every example of the README runs: the library's code blocks from the package folder (as a user's script would,
-// with 'pet-mlm' resolved to this checkout), the main job's command line and the data-parallel commands.
+// Every example of the README and docs/ runs: the library's code blocks (README's Library section, then
+// docs/library.md) from the package folder (as a user's script would, with 'pet-mlm' resolved to this checkout), the
+// README's main-job command line and the data-parallel commands of docs/distributed.md.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -9,8 +10,30 @@ import { pathToFileURL } from 'node:url'
 import { repo, tmpDir } from './helpers/paths'
 
 const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8')
-const library = readme.slice(readme.indexOf('## Library'), readme.indexOf('\n## ', readme.indexOf('## Library') + 1))
-const blocks = [...library.matchAll(/```js\n([\s\S]*?)```/g)].map(m => m[1])
+const docsDir = path.join(repo, 'docs')
+const readDoc = (name: string) => fs.readFileSync(path.join(docsDir, name), 'utf8')
+const jsBlocks = (text: string) => [...text.matchAll(/```js\n([\s\S]*?)```/g)].map(m => m[1])
+
+/** The section under the heading `title` (any level) up to the next heading of the same or a higher level, headings
+ * inside code blocks not counted; '' where there is no such heading. */
+function section (text: string, title: string): string {
+  const out: string[] = []
+  let level = 0
+  let inCode = false
+  for (const line of text.split('\n')) {
+    const heading = inCode ? null : /^(#+) (.*)$/.exec(line)
+    if (line.startsWith('```')) inCode = !inCode
+    if (heading && level && heading[1].length <= level) break
+    if (heading && !level && heading[2] === title) level = heading[1].length
+    if (level) out.push(line)
+  }
+  return out.join('\n')
+}
+
+// the README's Library section has the first example, docs/library.md the other three, in this order
+const readmeBlocks = jsBlocks(section(readme, 'Library'))
+const libraryBlocks = jsBlocks(readDoc('library.md'))
+const blocks = [...readmeBlocks, ...libraryBlocks]
 const entry = pathToFileURL(path.join(repo, 'dist/lib/index.js')).href
 
 /** Runs one block as an ES module in a folder that has the package's data/ (runs/ is written there). */
@@ -29,6 +52,16 @@ const isAccuracy = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1
 
 t.test('the README has its four library examples', async t => {
   t.equal(blocks.length, 4)
+  t.equal(readmeBlocks.length, 1, "one in the README's Library section")
+  t.equal(libraryBlocks.length, 3, 'three in docs/library.md')
+})
+
+t.test('every js example in README and docs is run', async t => {
+  const docs = fs.readdirSync(docsDir).filter(f => f.endsWith('.md')).sort()
+  const all = [readme, ...docs.map(readDoc)].flatMap(jsBlocks)
+  // the library tests below run blocks[0..3]; an example added anywhere without a test here fails this count
+  t.equal(all.length, blocks.length, `js blocks in README.md and docs/*.md (${docs.join(', ')}) = the examples run`)
+  t.equal(blocks.length, 4)
 })
 
 t.test('README: few-shot PET on records, then Classifier.load and classify', async t => {
@@ -40,7 +73,7 @@ t.test('README: few-shot PET on records, then Classifier.load and classify', asy
   t.match(r.stdout, /^(positive|negative) \{ positive: 0\.\d+, negative: 0\.\d+ \}$/m, 'a label and its probabilities')
 })
 
-t.test('README: an aborted run rejects with EABORT and resume finishes it', async t => {
+t.test('docs/library.md: an aborted run rejects with EABORT and resume finishes it', async t => {
   const r = runBlock(blocks[1])
   t.equal(r.status, 0, r.stderr)
   t.match(r.stdout, /^EABORT training \(.*epoch 1, step 4 of 4; resume continues it\) was aborted$/m)
@@ -48,7 +81,7 @@ t.test('README: an aborted run rejects with EABORT and resume finishes it', asyn
   t.ok(isAccuracy(r.last?.devAccuracy))
 })
 
-t.test('README: zeroShot, finetune, ptune, ensemble, distill, ipet, pretrain, predict, tokenize', async t => {
+t.test('docs/library.md: zeroShot, finetune, ptune, ensemble, distill, ipet, pretrain, predict, tokenize', async t => {
   const r = runBlock(blocks[2])
   t.equal(r.status, 0, r.stderr)
   for (const k of ['zs', 'ft', 'pt', 'en', 'ds', 'ip', 'pr']) t.ok(isAccuracy(r.last?.[k]), `${k}: an accuracy (${r.last?.[k]})`)
@@ -57,7 +90,7 @@ t.test('README: zeroShot, finetune, ptune, ensemble, distill, ipet, pretrain, pr
   t.match(r.stdout, /^ptuning (positive|negative)$/m, 'the adapter loads as a classifier')
 })
 
-t.test('README: MaskedLM.load with each layer kernel gives the same [MASK] logits', async t => {
+t.test('docs/library.md: MaskedLM.load with each layer kernel gives the same [MASK] logits', async t => {
   const r = runBlock(blocks[3])
   t.equal(r.status, 0, r.stderr)
   t.equal(r.last?.vocab, 21128, 'full-vocabulary logits at the [MASK]')
@@ -75,9 +108,9 @@ t.test('README: the main job', async t => {
   t.match(r.stdout, new RegExp(`^accuracy: ${cmd![2].replace('.', '\\.')} \\(${cmd![3]}/${cmd![4]}\\)`, 'm'), 'prints what the README says')
 })
 
-t.test('README: data-parallel training, --nproc 2 and the environment variables, give the same run', async t => {
-  const section = readme.slice(readme.indexOf('## Data-parallel training'), readme.indexOf('\n## ', readme.indexOf('## Data-parallel training') + 1))
-  const sh = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1])
+t.test('docs/distributed.md: data-parallel training, --nproc 2 and the environment variables, give the same run', async t => {
+  const dist = section(readDoc('distributed.md'), 'Data-parallel training')
+  const sh = [...dist.matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1])
   t.equal(sh.length, 2, 'two examples: --nproc, and the variables')
   const cwd = tmpDir('pet-readme-dist-')
   fs.symlinkSync(path.join(repo, 'data'), path.join(cwd, 'data'))

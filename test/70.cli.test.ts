@@ -113,3 +113,16 @@ t.test('pet zero-shot reads FewCLUE TNEWS: label_desc through --label-map, two-t
   t.equal(notObject.status, 2)
   t.match(notObject.stderr, /Expected object of raw label -> label name.* for --label-map but received/)
 })
+
+t.test('docs/cli.md carries the current option reference (regenerate: pet help --markdown)', async t => {
+  const marker = '<!-- options reference: generated below -->'
+  const doc = fs.readFileSync(path.join(repo, 'docs/cli.md'), 'utf8')
+  t.ok(doc.includes(marker), 'the marker line is in docs/cli.md')
+  const r = pet('help', '--markdown')
+  t.equal(r.status, 0, r.stderr)
+  t.match(r.stdout, /### pet train\n\n```\npet train \[options\]/, 'a section per command')
+  t.match(r.stdout, /--gpt-pattern P\n/, "the bench's flags, from the options table")
+  // the line after the marker is a note; then the generated part, byte for byte
+  const generated = doc.slice(doc.indexOf(marker) + marker.length).replace(/^\n[^\n]*\n\n/, '')
+  t.equal(generated, r.stdout, 'docs/cli.md is current: run `node bin/pet.js help --markdown` and paste it below the marker')
+})

@@ -19,6 +19,14 @@ const commands: Record<string, () => Command> = {
   info: () => require('./info')
 }
 
+/**
+ * The CLI reference as Markdown: every command's usage (its flags, types, ranges and defaults come from the options
+ * table). docs/cli.md holds it below its marker line; test/70 checks that it is current (`pet help --markdown`).
+ */
+export function cliReference (): string {
+  return Object.entries(commands).map(([name, load]) => `### pet ${name}\n\n\`\`\`\n${load().usage.trim()}\n\`\`\`\n`).join('\n')
+}
+
 function help (): string {
   return 'usage: pet <command> [options]   (pet <command> --help for its options)\n\ncommands:\n' +
     Object.keys(commands).map(c => `  ${c}`).join('\n')
@@ -26,6 +34,10 @@ function help (): string {
 
 export async function main (argv: string[]): Promise<number> {
   const [name, ...rest] = argv
+  if (name === 'help' && rest[0] === '--markdown') {
+    process.stdout.write(cliReference())
+    return 0
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(help())
     return name === undefined ? 2 : 0
