@@ -12,6 +12,7 @@ import { Rng } from '../train/rng'
 import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
 import { timeBatchSizes } from './inputs'
 import { maxRssMb, type GptLabelsJob, type GptLabelsResult, type GptScoreJob, type GptScoreResult, type TrainJob, type TrainRunResult } from './jobs'
+import { timeTrainSteps } from './ours'
 import { percentile } from './stats'
 
 function examplesOf (job: { data: string, limit?: number }, fields: string[]) {
@@ -119,23 +120,7 @@ export async function runGptTrain (job: TrainJob): Promise<TrainRunResult> {
       const items = Array.from({ length: job.batchSize }, (_, k) => builder.items[(s * job.batchSize + k) % builder.items.length])
       return builder.buildStep(items, rng)
     })
-    model.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
-    for (const s of steps.slice(0, job.warmupSteps)) await model.trainStep(s.batch, s.loss)
-    const latencies: number[] = []
-    const losses: number[] = []
-    const start = performance.now()
-    for (const s of steps.slice(job.warmupSteps)) {
-      const tb = performance.now()
-      losses.push((await model.trainStep(s.batch, s.loss)).loss)
-      latencies.push(performance.now() - tb)
-    }
-    const seconds = (performance.now() - start) / 1000
-    const timed = steps.slice(job.warmupSteps)
-    return {
-      side: 'ours-train', batchSize: job.batchSize, steps: job.steps, seconds, stepsPerS: job.steps / seconds,
-      p50Ms: percentile(latencies, 50), p95Ms: percentile(latencies, 95),
-      meanSeqLen: timed.reduce((a, s) => a + s.batch.seqLen, 0) / timed.length, losses, peakRssMb: maxRssMb()
-    }
+    return await timeTrainSteps(model, job, steps)
   } finally {
     model.dispose()
   }

@@ -10,7 +10,7 @@ import { maxRssMb, type BatchSizeResult, type GemmJob, type GemmRunResult, type 
 import { native } from '../native'
 import type { Precision } from '../options'
 import { percentile } from './stats'
-import type { NativeKernels } from '../../bindings'
+import type { NativeBatch, NativeKernels, NativeLoss } from '../../bindings'
 
 // PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option);
 // PET_MLM_KERNELS=aten|onednn: with the layer steps on ATen's ops or oneDNN (the model's kernels option)
@@ -60,6 +60,34 @@ export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   }
 }
 
+
+/** Trains on every step (all weights, AdamW at the job's lr), timing all but the first job.warmupSteps. */
+export async function timeTrainSteps (model: MaskedLM, job: TrainJob, steps: ReadonlyArray<{ batch: NativeBatch, loss: NativeLoss }>): Promise<TrainRunResult> {
+  model.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
+  for (const s of steps.slice(0, job.warmupSteps)) await model.trainStep(s.batch, s.loss)
+  const timed = steps.slice(job.warmupSteps)
+  const latencies: number[] = []
+  const losses: number[] = []
+  const start = performance.now()
+  for (const s of timed) {
+    const tb = performance.now()
+    losses.push((await model.trainStep(s.batch, s.loss)).loss)
+    latencies.push(performance.now() - tb)
+  }
+  const seconds = (performance.now() - start) / 1000
+  return {
+    side: 'ours-train',
+    batchSize: job.batchSize,
+    steps: timed.length,
+    seconds,
+    stepsPerS: timed.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p95Ms: percentile(latencies, 95),
+    meanSeqLen: timed.reduce((a, s) => a + s.batch.seqLen, 0) / timed.length,
+    losses,
+    peakRssMb: maxRssMb()
+  }
+}
 
 /** Seeded uniform [0, 1) stream, so every run masks the same tokens (scripts/gpu-inputs.js uses it too): the
  * training Rng started from the raw seed, i.e. mulberry32(seed). */
@@ -121,32 +149,7 @@ export async function runOursTrain (job: TrainJob): Promise<TrainRunResult> {
         }
       }
     }
-    model.setTrainable({ kind: 'all' }, { lr: job.lr, seed: job.seed })
-    const steps = Array.from({ length: job.warmupSteps + job.steps }, (_, s) => makeStep(s))
-    for (const s of steps.slice(0, job.warmupSteps)) await model.trainStep(s.batch, s.loss)
-    const latencies: number[] = []
-    const losses: number[] = []
-    const start = performance.now()
-    for (const s of steps.slice(job.warmupSteps)) {
-      const tb = performance.now()
-      const r = await model.trainStep(s.batch, s.loss)
-      latencies.push(performance.now() - tb)
-      losses.push(r.loss)
-    }
-    const seconds = (performance.now() - start) / 1000
-    const timed = steps.slice(job.warmupSteps)
-    return {
-      side: 'ours-train',
-      batchSize: job.batchSize,
-      steps: job.steps,
-      seconds,
-      stepsPerS: job.steps / seconds,
-      p50Ms: percentile(latencies, 50),
-      p95Ms: percentile(latencies, 95),
-      meanSeqLen: timed.reduce((a, s) => a + s.batch.seqLen, 0) / timed.length,
-      losses,
-      peakRssMb: maxRssMb()
-    }
+    return await timeTrainSteps(model, job, Array.from({ length: job.warmupSteps + job.steps }, (_, s) => makeStep(s)))
   } finally {
     model.dispose()
   }
