@@ -5,6 +5,7 @@ import { loadExamples } from '../data/examples'
 import { MaskedLM } from '../model'
 import { Pattern, type CausalInput } from '../pet/pattern'
 import { causalScores } from '../pet/lm-score'
+import { encodeCausalExamples } from '../pet/score'
 import { argmax, defaultLabelScoreOptions, scoringRule } from '../pet/label-scores'
 import { petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
@@ -40,13 +41,12 @@ export async function runGptScore (job: GptScoreJob): Promise<GptScoreResult> {
     const pattern = new Pattern(job.pattern)
     const verbalizer = Verbalizer.parse(job.verbalizer, model.tokenizer)
     const examples = examplesOf(job, [...pattern.fields])
-    const answer = Math.max(...verbalizer.lengths)
-    const inputs = examples.map(e => pattern.encodeCausal(e.fields, model.tokenizer, job.maxLength, answer))
+    const inputs = encodeCausalExamples(model, pattern, verbalizer, examples, job.maxLength)
     const gold = examples.map(e => e.label === undefined ? -1 : verbalizer.labelIndex(e.label))
+    const labeled = gold.filter(g => g >= 0).length
     const results = []
     for (const batchSize of job.batchSizes) {
       const r = await scorePass(model, verbalizer, inputs, batchSize)
-      const labeled = gold.filter(g => g >= 0).length
       const correct = gold.filter((g, i) => g >= 0 && r.labels[i] === g).length
       results.push({
         batchSize, seconds: r.seconds, sentencesPerS: inputs.length / r.seconds, p50Ms: percentile(r.latencies, 50),
@@ -86,9 +86,7 @@ export async function runGptLabels (job: GptLabelsJob): Promise<GptLabelsResult>
     for (const [name, source, spec] of cases) {
       const pattern = new Pattern(source)
       const verbalizer = new Verbalizer(spec, model.tokenizer)
-      const examples = examplesOf(job, [...pattern.fields])
-      const answer = Math.max(...verbalizer.lengths)
-      const inputs = examples.map(e => pattern.encodeCausal(e.fields, model.tokenizer, job.maxLength, answer))
+      const inputs = encodeCausalExamples(model, pattern, verbalizer, examplesOf(job, [...pattern.fields]), job.maxLength)
       const wordTokens = verbalizer.words.flat().reduce((a, w) => a + w.ids.length, 0)
       const prefix = inputs.reduce((a, e) => a + e.prefix.length, 0) / inputs.length
       const r = await scorePass(model, verbalizer, inputs, job.batchSize)

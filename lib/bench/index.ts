@@ -153,7 +153,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const trainBf16: TrainRunResult[] = []
   const gpt: Record<Precision, GptScoreResult[]> = { fp32: [], bf16: [] }
   const gptTrain: Record<Precision, TrainRunResult[]> = { fp32: [], bf16: [] }
-  const rate = (r: ScoreRunResult) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
+  const rate = (r: { results: ReadonlyArray<{ batchSize: number, sentencesPerS: number }> }) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
   const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
   say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} on ${gemm.threads} core(s): ` +
     `fp32 ${gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`)
@@ -186,7 +186,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
       for (const precision of ['fp32', 'bf16'] as const) {
         const r = await runJob<GptScoreResult>({ kind: 'gpt-score', ...gptInput, batchSizes: o.batchSizes, threads: o.threads, precision })
         gpt[precision].push(r)
-        say(`run ${run}/${o.runs} GPT ${precision}: ${r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')} (load ${load1()})`)
+        say(`run ${run}/${o.runs} GPT ${precision}: ${rate(r)} (load ${load1()})`)
         if (o.train) {
           const t = await runJob<TrainRunResult>({
             kind: 'gpt-train', ...gptInput, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,

@@ -10,7 +10,6 @@ import { maxRssMb, type BatchSizeResult, type ScoreJob, type ScoreRunResult } fr
 import { summarise } from './batch-result'
 import * as fs from 'node:fs'
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 // biome-ignore lint/suspicious/noExplicitAny: an optional dev dependency loaded at run time, with no types to import
 type TransformersModule = any
 

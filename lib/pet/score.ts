@@ -5,11 +5,12 @@ import { lengthBuckets, maskPositionPairs, padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
+import type { ModelView } from '../model-folder'
 import { throwIfAborted, type Control } from '../progress'
 import { optionTable } from '../options'
 import * as v from '../validate'
 import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
-import { Pattern, type EncodedInput } from './pattern'
+import { Pattern, type CausalInput, type EncodedInput } from './pattern'
 import { Verbalizer } from './verbalizer'
 import { clozeLengths, encodeClozes } from './cloze'
 import { causalScores, checkCausalOptions } from './lm-score'
@@ -76,6 +77,21 @@ export function encodeExamples (model: MaskedLM, pattern: Pattern, examples: rea
   })
 }
 
+/** A causal LM's inputs: each example's prefix (up to the [MASK]) and suffix, with room for the longest word. */
+export function encodeCausalExamples (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
+  maxLength: number): CausalInput[] {
+  const limit = Math.min(maxLength, model.maxPositions)
+  const answer = Math.max(...verbalizer.lengths)
+  return examples.map(e => {
+    try {
+      return pattern.encodeCausal(e.fields, model.tokenizer, limit, answer)
+    } catch (err) {
+      if (err instanceof PetError) throw new PetError(`${e.source}: ${err.message}`, err.code)
+      throw err
+    }
+  })
+}
+
 /**
  * Label scores of every example in the cloze, in the examples' order: one encoder pass per batch and per
  * distinct word length (cloze.ts), the MLM head only at the [MASK]s and only for the candidate tokens. Options
@@ -133,16 +149,7 @@ async function mergeShards (shard: ScoreShard | undefined, verbalizer: Verbalize
 async function scoreCausal (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
   opts: ScoreOptions): Promise<Prediction[]> {
   checkCausalOptions(opts.labelScores)
-  const limit = Math.min(opts.maxLength, model.maxPositions)
-  const answer = Math.max(...verbalizer.lengths)
-  const encoded = examples.map(e => {
-    try {
-      return pattern.encodeCausal(e.fields, model.tokenizer, limit, answer)
-    } catch (err) {
-      if (err instanceof PetError) throw new PetError(`${e.source}: ${err.message}`, err.code)
-      throw err
-    }
-  })
+  const encoded = encodeCausalExamples(model, pattern, verbalizer, examples, opts.maxLength)
   const rule = scoringRule(verbalizer, opts.labelScores)
   const out: Prediction[] = new Array(examples.length)
   let done = 0
