@@ -90,7 +90,7 @@ export class Classifier {
     this.#batchSize = o.batchSize
     if (task.mode === 'pet') {
       this.#pattern = new Pattern(task.pattern!)
-      this.#verbalizer = new Verbalizer(task.verbalizer!, model.tokenizer)
+      this.#verbalizer = new Verbalizer(task.verbalizer!, model.tokenizer, this.#pattern)
     }
   }
 

@@ -23,6 +23,8 @@ export { Classifier, type ClassifierLoadOptions, type ClassifyOptions, type Clas
 // building blocks
 export { MaskedLM, defaultModelDir, type LoadOptions } from './model'
 export { WordPieceTokenizer, type WordPieceOptions } from './tokenizer/wordpiece'
+export { HfTokenizer } from './tokenizer/hf-tokenizer'
+export type { Tokenizer } from './tokenizer/tokenizer'
 export { Pattern, type PatternPiece, type EncodedInput, type Fields } from './pet/pattern'
 export { Verbalizer, type VerbalizerSpec } from './pet/verbalizer'
 export { scoringRule, applyRule, labelScores, softmax, argmax, type LabelScoreOptions, type ScoringRule } from './pet/label-scores'

@@ -6,29 +6,34 @@ import * as path from 'node:path'
 import type { NativeConfig, NativeFamily } from '../bindings'
 import { nativeError, PetError } from './errors'
 import { native } from './native'
+import { HfTokenizer } from './tokenizer/hf-tokenizer'
+import type { Tokenizer } from './tokenizer/tokenizer'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
 
 /** What encoding and step building read of a model: a ModelFolder, or a loaded MaskedLM. */
 export type ModelView = Pick<ModelFolder, 'tokenizer' | 'maxPositions' | 'isCausal' | 'config'>
 
 export class ModelFolder {
-  private constructor (readonly dir: string, readonly config: NativeConfig, readonly tokenizer: WordPieceTokenizer) {}
+  private constructor (readonly dir: string, readonly config: NativeConfig, readonly tokenizer: Tokenizer) {}
 
-  /** Checks the folder, its vocab.txt and its config.json (an unknown architecture names the supported ones). */
+  /**
+   * Checks the folder, its tokenizer and its config.json (an unknown architecture names the supported ones). The
+   * tokenizer: vocab.txt (BERT WordPiece, our own exact port) when present, else tokenizer.json (any HF tokenizer).
+   */
   static read (dir: string): ModelFolder {
     const abs = path.resolve(dir)
     if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new PetError(`model directory not found: ${abs}`, 'ENOENT')
-    const vocab = path.join(abs, 'vocab.txt')
-    if (!fs.existsSync(vocab)) throw new PetError(`${abs}: no vocab.txt (a BERT WordPiece vocabulary is needed)`, 'ENOENT')
-    const tokenizer = WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: false })
+    const tokenizer = readTokenizer(abs)
     let config: NativeConfig
     try {
       config = native().readConfig(abs)
     } catch (err) {
       throw nativeError(err)
     }
-    if (config.vocabSize !== tokenizer.vocabSize) {
-      throw new PetError(`${abs}: vocab.txt has ${tokenizer.vocabSize} entries but config.json says vocab_size ${config.vocabSize}`, 'EMODEL')
+    // <=: RoBERTa-style checkpoints pad the embedding table beyond the tokenizer's ids
+    if (tokenizer.vocabSize > config.vocabSize) {
+      const file = tokenizer instanceof WordPieceTokenizer ? 'vocab.txt' : 'tokenizer.json'
+      throw new PetError(`${abs}: ${file} has ${tokenizer.vocabSize} entries but config.json says vocab_size ${config.vocabSize}`, 'EMODEL')
     }
     return new ModelFolder(abs, config, tokenizer)
   }
@@ -38,4 +43,12 @@ export class ModelFolder {
   get family (): NativeFamily { return this.config.family }
   /** a left-to-right LM: a token sees only what precedes it */
   get isCausal (): boolean { return this.family === 'gpt2' }
+}
+
+/** The tokenizer of a model folder: vocab.txt → WordPiece (user text never parsed for special tokens), else tokenizer.json. */
+export function readTokenizer (dir: string): Tokenizer {
+  const vocab = path.join(dir, 'vocab.txt')
+  if (fs.existsSync(vocab)) return WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: false })
+  if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return HfTokenizer.fromDir(dir)
+  throw new PetError(`${dir}: no vocab.txt and no tokenizer.json (the model's tokenizer is needed)`, 'ENOENT')
 }

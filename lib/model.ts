@@ -5,7 +5,7 @@ import { ModelFolder } from './model-folder'
 import { optionTable, precisions } from './options'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
-import type { WordPieceTokenizer } from './tokenizer/wordpiece'
+import type { Tokenizer } from './tokenizer/tokenizer'
 import * as v from './validate'
 
 export const defaultModelDir = path.join(packageRoot, 'models', 'zh-mini-mlm')
@@ -28,7 +28,7 @@ export interface LoadOptions {
 
 export class MaskedLM {
   readonly dir: string
-  readonly tokenizer: WordPieceTokenizer
+  readonly tokenizer: Tokenizer
   readonly info: NativeModelInfo
   readonly #core: NativeModel
 

@@ -15,7 +15,7 @@ t.test('layouts', async t => {
   t.equal(promptPattern(8, 'around'), '[unused1][unused2][unused3][unused4][MASK][unused5][unused6][unused7][unused8]{text}')
   t.equal(promptPattern(2, 'prefix'), '[unused1][unused2][MASK]{text}')
   t.equal(promptPattern(2, 'suffix'), '{text}[unused1][unused2][MASK]')
-  t.same(promptRows(new Pattern(promptPattern(3, 'around')), tok => Number(tok.match(/\d+/)![0])), [1, 2, 3])
+  t.same(promptRows(new Pattern(promptPattern(3, 'around')), { promptTokenId: n => n }), [1, 2, 3])
   t.throws(() => promptPattern(0, 'around'), /--prompt-tokens/)
 })
 

@@ -10,7 +10,7 @@ import { argmax, defaultLabelScoreOptions, scoringRule } from '../pet/label-scor
 import { petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
 import { Rng } from '../train/rng'
-import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
+import type { Tokenizer } from '../tokenizer/tokenizer'
 import { timeBatchSizes } from './inputs'
 import { maxRssMb, type GptLabelsJob, type GptLabelsResult, type GptScoreJob, type GptScoreResult, type TrainJob, type TrainRunResult } from './jobs'
 import { timeTrainSteps } from './ours'
@@ -39,7 +39,7 @@ export async function runGptScore (job: GptScoreJob): Promise<GptScoreResult> {
   const loadMs = performance.now() - t0
   try {
     const pattern = new Pattern(job.pattern)
-    const verbalizer = Verbalizer.parse(job.verbalizer, model.tokenizer)
+    const verbalizer = Verbalizer.parse(job.verbalizer, model.tokenizer, pattern)
     const examples = examplesOf(job, [...pattern.fields])
     const inputs = encodeCausalExamples(model, pattern, verbalizer, examples, job.maxLength)
     const gold = examples.map(e => e.label === undefined ? -1 : verbalizer.labelIndex(e.label))
@@ -60,7 +60,7 @@ export async function runGptScore (job: GptScoreJob): Promise<GptScoreResult> {
 }
 
 /** `count` distinct words of 1-5 characters from the vocabulary's CJK characters (a fixed, seeded draw). */
-export function syntheticLabels (tok: WordPieceTokenizer, count: number): Record<string, string[]> {
+export function syntheticLabels (tok: Tokenizer, count: number): Record<string, string[]> {
   const chars: string[] = []
   for (let id = 0; id < tok.vocabSize; id++) { const t = tok.idToToken(id); if (t && /^[\u4e00-\u9fff]$/.test(t)) chars.push(t) }
   let s = 12345
@@ -85,7 +85,7 @@ export async function runGptLabels (job: GptLabelsJob): Promise<GptLabelsResult>
     const rows = []
     for (const [name, source, spec] of cases) {
       const pattern = new Pattern(source)
-      const verbalizer = new Verbalizer(spec, model.tokenizer)
+      const verbalizer = new Verbalizer(spec, model.tokenizer, pattern)
       const inputs = encodeCausalExamples(model, pattern, verbalizer, examplesOf(job, [...pattern.fields]), job.maxLength)
       const wordTokens = verbalizer.words.flat().reduce((a, w) => a + w.ids.length, 0)
       const prefix = inputs.reduce((a, e) => a + e.prefix.length, 0) / inputs.length
@@ -107,7 +107,7 @@ export async function runGptTrain (job: TrainJob): Promise<TrainRunResult> {
   const model = await MaskedLM.load(job.model, { threads: job.threads, precision: job.precision })
   try {
     const pattern = new Pattern(job.pattern)
-    const verbalizer = Verbalizer.parse(job.verbalizer, model.tokenizer)
+    const verbalizer = Verbalizer.parse(job.verbalizer, model.tokenizer, pattern)
     const labeled = examplesOf(job, [...pattern.fields]).filter(e => e.label !== undefined)
     if (labeled.length === 0) throw new Error('training needs labeled examples')
     const builder = petSteps(model, pattern, verbalizer, labeled, [], {

@@ -38,7 +38,7 @@ export interface BenchInputs {
 export function prepareInputs (spec: InputSpec): BenchInputs {
   const tokenizer = WordPieceTokenizer.fromFile(path.join(spec.model, 'vocab.txt'), { splitSpecialTokens: false })
   const pattern = new Pattern(spec.pattern)
-  const verbalizer = Verbalizer.parse(spec.verbalizer, tokenizer)
+  const verbalizer = Verbalizer.parse(spec.verbalizer, tokenizer, pattern)
   checkPatternVerbalizer(pattern, verbalizer)
   let examples = loadExamples(spec.data, pattern.fields, { labelField: 'label' }, 'data')
   if (spec.limit !== undefined) examples = examples.slice(0, spec.limit)

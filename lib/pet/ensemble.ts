@@ -35,9 +35,10 @@ export async function ensembleScores (members: readonly EnsembleMember[], exampl
   for (const m of members) {
     const model = await MaskedLM.load(m.dir, o.load)
     try {
-      const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
+      const pattern = new Pattern(m.pattern)
+      const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer, pattern)
       labels = [...verbalizer.labels]
-      const preds = await scoreExamples(model, new Pattern(m.pattern), verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores, signal: o.signal, shard: o.shard })
+      const preds = await scoreExamples(model, pattern, verbalizer, examples, { batchSize: o.batchSize, maxLength: o.maxLength, labelScores: o.labelScores, signal: o.signal, shard: o.shard })
       preds.forEach((p, e) => p.scores.forEach((s, l) => { sum[e][l] = (sum[e][l] ?? 0) + s * m.weight / total }))
     } finally {
       model.dispose()

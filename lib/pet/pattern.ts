@@ -1,7 +1,7 @@
 // A cloze pattern: literal text, input fields ({text}, {text_a}, {text_b}, ...), [MASK] slots and literal
 // [unusedN] / [SEP] tokens. Special tokens are placed structurally: user text is never parsed for them.
 import { PetError } from '../errors'
-import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
+import type { Tokenizer } from '../tokenizer/tokenizer'
 
 export type PatternPiece =
   | { kind: 'text', value: string }
@@ -29,6 +29,29 @@ export interface CausalInput {
   suffix: number[]
   truncated: number
 }
+
+/**
+ * Where a label word stands in a pattern: 'space' when the pattern text directly before the [MASK] ends with
+ * whitespace ("It was [MASK]."), else 'joined' ("这是[MASK]。", "{text}[MASK]", "[MASK]{text}").
+ */
+export type MaskContext = 'space' | 'joined'
+
+/**
+ * The one rule for label words in context. For a tokenizer whose tokens carry the space before them (byte-level BPE
+ * "Ġgreat", Metaspace "▁great": `spaceSensitive`), a word after a space is encoded with that space (" great"), and
+ * the pattern text before the [MASK] loses its trailing whitespace (see Pattern.fit), so that the filled-in pattern
+ * has the ids HF gives for the whole string ("… It was great." → "Ġw as Ġ g re at" on tiny-roberta, checked with
+ * transformers 5.18); a word joined to what precedes it is encoded bare. WordPiece ignores whitespace: unchanged.
+ * A word that is itself a vocabulary entry ("##们") is that token; "[unusedN]" is the prompt token N.
+ */
+export function labelWordIds (word: string, tokenizer: Tokenizer, context: MaskContext): number[] {
+  const direct = tokenizer.tokenToId(word)
+  if (direct !== undefined) return [direct]
+  if (/^\[unused\d+\]$/.test(word)) return [tokenizer.promptTokenId(Number(word.slice(7, -1)))]
+  return tokenizer.encode(tokenizer.spaceSensitive && context === 'space' ? ` ${word}` : word)
+}
+
+const SPACE_BEFORE_MASK_RE = /\s+$/u
 
 const TOKEN_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}|\[(MASK|SEP|unused\d+)\]/g
 
@@ -61,6 +84,13 @@ export class Pattern {
     }
   }
 
+  /** Where the (first) [MASK]'s label word stands: after whitespace of the pattern text, or joined (see labelWordIds). */
+  get maskContext (): MaskContext {
+    const at = this.pieces.findIndex(p => p.kind === 'mask')
+    const before = at > 0 ? this.pieces[at - 1] : undefined
+    return before !== undefined && before.kind === 'text' && SPACE_BEFORE_MASK_RE.test(before.value) ? 'space' : 'joined'
+  }
+
   /** True when the first [MASK] comes before the first field (a prefix pattern). */
   get isPrefix (): boolean {
     return this.pieces.findIndex(p => p.kind === 'mask') < this.pieces.findIndex(p => p.kind === 'field')
@@ -71,7 +101,7 @@ export class Pattern {
    * end); the pattern itself never is. A [SEP] in the pattern starts segment 1 (token type 1) after it.
    * `maskSpan` k > 1 (a pattern with one [MASK] only) puts k [MASK]s there: the cloze for words of k tokens.
    */
-  encode (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, maskSpan = 1): EncodedInput {
+  encode (fields: Fields, tokenizer: Tokenizer, maxLength: number, maskSpan = 1): EncodedInput {
     if (maskSpan !== 1 && this.maskCount !== 1) throw new PetError(`the pattern '${this.source}' has ${this.maskCount} [MASK]: only a single [MASK] spans several tokens`, 'EPATTERN')
     const { parts, truncated } = this.fit(fields, tokenizer, maxLength, 2, maskSpan) // [CLS] + [SEP]
     const inputIds = [tokenizer.clsId]
@@ -96,7 +126,7 @@ export class Pattern {
    * answer takes `answerLength` tokens at the [MASK]; prefix + answer + suffix fit in maxLength, the text truncated
    * as in encode(). One [MASK] only: a left-to-right LM writes one answer.
    */
-  encodeCausal (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, answerLength: number): CausalInput {
+  encodeCausal (fields: Fields, tokenizer: Tokenizer, maxLength: number, answerLength: number): CausalInput {
     if (this.maskCount !== 1) throw new PetError(`the pattern '${this.source}' has ${this.maskCount} [MASK]: a causal LM's pattern has one, where the answer goes`, 'EPATTERN')
     const { parts, truncated } = this.fit(fields, tokenizer, maxLength, 1, answerLength) // [CLS]
     const at = this.pieces.findIndex(p => p.kind === 'mask')
@@ -104,15 +134,19 @@ export class Pattern {
   }
 
   /** Each piece's tokens (a [MASK] as maskSpan of them), the fields truncated (the longest first, from its end) so that all fit with `extra` tokens more. */
-  private fit (fields: Fields, tokenizer: WordPieceTokenizer, maxLength: number, extra: number, maskSpan: number): { parts: number[][], truncated: number } {
+  private fit (fields: Fields, tokenizer: Tokenizer, maxLength: number, extra: number, maskSpan: number): { parts: number[][], truncated: number } {
     const parts: number[][] = []
     const isField: boolean[] = []
     let fixed = extra
-    for (const p of this.pieces) {
+    this.pieces.forEach((p, i) => {
       let ids: number[]
-      if (p.kind === 'text') ids = tokenizer.encode(p.value)
+      if (p.kind === 'text') {
+        // the space before a [MASK] goes with the label word (labelWordIds) where the tokenizer's tokens carry it
+        const next = this.pieces[i + 1]
+        ids = tokenizer.encode(tokenizer.spaceSensitive && next?.kind === 'mask' ? p.value.replace(SPACE_BEFORE_MASK_RE, '') : p.value)
+      }
       else if (p.kind === 'mask') ids = new Array<number>(maskSpan).fill(tokenizer.maskId)
-      else if (p.kind === 'special') ids = [tokenizer.specialId(p.token)]
+      else if (p.kind === 'special') ids = [p.token === '[SEP]' ? tokenizer.sepId : tokenizer.specialId(p.token)]
       else {
         const text = fields[p.name]
         if (typeof text !== 'string') {
@@ -123,7 +157,7 @@ export class Pattern {
       parts.push(ids)
       isField.push(p.kind === 'field')
       if (p.kind !== 'field') fixed += ids.length
-    }
+    })
     if (fixed > maxLength) {
       throw new PetError(`the pattern '${this.source}' needs ${fixed} tokens, more than the maximum length ${maxLength}`, 'EPATTERN')
     }

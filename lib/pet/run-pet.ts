@@ -66,7 +66,7 @@ export async function scoreFinal (model: MaskedLM, pattern: Pattern, verbalizer:
 export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   // The verbalizer and the data are checked against the vocabulary before the (long) run starts.
   const folder = ModelFolder.read(o.modelDir)
-  const verbalizer = new Verbalizer(o.verbalizer, folder.tokenizer)
+  const verbalizer = new Verbalizer(o.verbalizer, folder.tokenizer, o.pattern)
   const steps = petSteps(folder, o.pattern, verbalizer, o.train, o.unlabeled, o.loss)
   const result = await runTraining(dir => MaskedLM.load(dir ?? o.modelDir, o.load), {
     items: steps.items,

@@ -2,7 +2,8 @@
 // have different token counts (购物 / 地图导航 / 休闲益智游戏): a word of k tokens is read at k [MASK]s. Many-to-one
 // (很/挺/太 -> positive) and multi-token labels (体育 -> 2 masks).
 import { PetError } from '../errors'
-import type { WordPieceTokenizer } from '../tokenizer/wordpiece'
+import type { Tokenizer } from '../tokenizer/tokenizer'
+import { labelWordIds, type MaskContext, type Pattern } from './pattern'
 import { isPlainObject } from '../validate'
 
 export type VerbalizerSpec = Record<string, string | string[]>
@@ -23,10 +24,15 @@ export class Verbalizer {
   /** candidateIndex.get(id) = index of a token id in candidates */
   readonly candidateIndex: ReadonlyMap<number, number>
 
-  constructor (spec: VerbalizerSpec, tokenizer: WordPieceTokenizer) {
+  /**
+   * `patterns`: the pattern(s) the words fill, for tokenizers whose ids depend on a space before the word (see
+   * labelWordIds); all of them must then agree. Without, a word is taken as joined to what precedes it.
+   */
+  constructor (spec: VerbalizerSpec, tokenizer: Tokenizer, patterns?: Pattern | readonly Pattern[]) {
     if (!isPlainObject(spec)) throw new PetError('the verbalizer must be a JSON object {"label": ["word", ...]}', 'EVERBALIZER')
     const labels = Object.keys(spec)
     if (labels.length < 2) throw new PetError('the verbalizer needs at least two labels', 'EVERBALIZER')
+    const context = maskContextOf(tokenizer, patterns)
     const words: VerbalizerWord[][] = []
     for (const label of labels) {
       const raw = spec[label]
@@ -37,7 +43,7 @@ export class Verbalizer {
       }
       const ws: VerbalizerWord[] = []
       for (const text of list) {
-        const ids = wordIds(text, tokenizer)
+        const ids = labelWordIds(text, tokenizer, context)
         if (ids.length === 0) throw new PetError(`the verbalizer label '${label}' has an empty word ('${text}' has no tokens)`, 'EVERBALIZER')
         if (ids.includes(tokenizer.unkId)) {
           throw new PetError(`unknown verbalizer token '${text}' for label '${label}': it is not in the model's vocabulary ` +
@@ -65,14 +71,14 @@ export class Verbalizer {
     this.candidateIndex = new Map(this.candidates.map((id, i) => [id, i]))
   }
 
-  static parse (json: string, tokenizer: WordPieceTokenizer): Verbalizer {
+  static parse (json: string, tokenizer: Tokenizer, patterns?: Pattern | readonly Pattern[]): Verbalizer {
     let spec: unknown
     try {
       spec = JSON.parse(json)
     } catch (err) {
       throw new PetError(`the verbalizer is not valid JSON (${(err as Error).message}): ${json}`, 'EVERBALIZER')
     }
-    return new Verbalizer(spec as VerbalizerSpec, tokenizer)
+    return new Verbalizer(spec as VerbalizerSpec, tokenizer, patterns)
   }
 
   labelIndex (label: string): number {
@@ -86,9 +92,13 @@ export class Verbalizer {
   }
 }
 
-/** A word that is itself a vocabulary entry ("[unused3]", "##们") is taken as that token; otherwise tokenized. */
-function wordIds (text: string, tokenizer: WordPieceTokenizer): number[] {
-  const direct = tokenizer.tokenToId(text)
-  if (direct !== undefined) return [direct]
-  return tokenizer.encode(text)
+function maskContextOf (tokenizer: Tokenizer, patterns: Pattern | readonly Pattern[] | undefined): MaskContext {
+  if (patterns === undefined || !tokenizer.spaceSensitive) return 'joined'
+  const list: readonly Pattern[] = Array.isArray(patterns) ? patterns : [patterns as Pattern]
+  const contexts = new Set(list.map(p => p.maskContext))
+  if (contexts.size > 1) {
+    throw new PetError(`the patterns ${list.map(p => `'${p.source}'`).join(', ')} differ in whether a space precedes [MASK]; ` +
+      'with this tokenizer the label words\' tokens depend on it: write them alike', 'EPATTERN')
+  }
+  return contexts.values().next().value ?? 'joined'
 }

@@ -1,7 +1,13 @@
-// P-tuning prompt layouts: never-used [unusedN] tokens around the [MASK], as a pattern.
+// P-tuning prompt layouts: never-used [unusedN] tokens around the [MASK], as a pattern. [unusedN] is the
+// tokenizer's promptTokenId(N): BERT's own [unusedN]; for a vocabulary without them (BPE, Unigram), the N-th id
+// counted back from its end, special tokens skipped (Tokenizer.promptTokenId).
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
 import type { Pattern } from '../pet/pattern'
+import type { Tokenizer } from '../tokenizer/tokenizer'
+
+/** A prompt token as written in patterns and verbalizers. */
+export const PROMPT_TOKEN_RE = /^\[unused(\d+)\]$/
 
 export type PromptLayout = 'around' | 'prefix' | 'suffix'
 
@@ -28,13 +34,18 @@ export function promptPattern (tokens: number, layout: PromptLayout, first = 1, 
   return `{text}${all.join('')}[MASK]`
 }
 
-/** The word-embedding rows a pattern's [unusedN] tokens use, in order of appearance. */
-export function promptRows (pattern: Pattern, tokenToId: (t: string) => number | undefined): number[] {
+/** The word-embedding rows a pattern's [unusedN] tokens use, in order of appearance (see Tokenizer.promptTokenId). */
+export function promptRows (pattern: Pattern, tokenizer: Pick<Tokenizer, 'promptTokenId'>): number[] {
   const rows: number[] = []
   for (const p of pattern.pieces) {
-    if (p.kind === 'special' && p.token.startsWith('[unused')) {
-      const id = tokenToId(p.token)
-      if (id === undefined) throw new PetError(`${p.token} is not in the vocabulary`, 'EPATTERN')
+    const m = p.kind === 'special' ? PROMPT_TOKEN_RE.exec(p.token) : null
+    if (m !== null) {
+      let id: number
+      try {
+        id = tokenizer.promptTokenId(Number(m[1]))
+      } catch (err) {
+        throw new PetError(`${(p as { token: string }).token} is not in the vocabulary (${(err as Error).message})`, 'EPATTERN')
+      }
       if (!rows.includes(id)) rows.push(id)
     }
   }

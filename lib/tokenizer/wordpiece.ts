@@ -20,6 +20,7 @@
  * Everything iterates by code point, so characters outside the BMP are never split into surrogate halves.
  */
 import * as fs from 'node:fs'
+import type { Tokenizer } from './tokenizer'
 
 export interface WordPieceOptions {
   /** Lowercase the text (default true). */
@@ -124,7 +125,9 @@ function escapeRegExp(s: string): string {
 const CHUNK_CACHE_LIMIT = 100_000
 const CHUNK_CACHE_MAX_LENGTH = 64
 
-export class WordPieceTokenizer {
+export class WordPieceTokenizer implements Tokenizer {
+  /** WordPiece drops whitespace: a label word's ids never depend on a space before it. */
+  readonly spaceSensitive = false
   /** Number of ids: the number of vocabulary lines (21,128 for bert-base-chinese). */
   readonly vocabSize: number
 
@@ -233,6 +236,11 @@ export class WordPieceTokenizer {
     const id = this.vocab.get(token)
     if (id === undefined) throw new Error(`token "${token}" is not in the WordPiece vocabulary`)
     return id
+  }
+
+  /** Prompt token n is the vocabulary's own [unusedN]. */
+  promptTokenId(n: number): number {
+    return this.specialId(`[unused${n}]`)
   }
 
   /** Word pieces of plain text; no [CLS]/[SEP] are added. */

@@ -11,7 +11,7 @@ import { petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
 import type { Control } from '../progress'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
-import { promptInitValues, promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
+import { PROMPT_TOKEN_RE, promptInitValues, promptPattern, promptRows, type PromptLayout } from '../ptuning/prompt'
 import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
 import { runTraining } from '../train/loop'
@@ -96,9 +96,9 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   const family = probe.family
   let initValues: Float32Array | undefined
   try {
-    verbalizer = new Verbalizer(o.verbalizer!, probe.tokenizer)
+    verbalizer = new Verbalizer(o.verbalizer!, probe.tokenizer, pattern)
     steps = petSteps(probe, pattern, verbalizer, splits.train, unlabeled, loss)
-    rows = promptRows(pattern, t => probe.tokenizer.tokenToId(t))
+    rows = promptRows(pattern, probe.tokenizer)
     fingerprint = baseFingerprint(probe)
     if (o.promptInit !== undefined) initValues = promptInitValues(probe, o.promptInit, rows)
   } finally {
@@ -106,7 +106,7 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   }
   if (rows.length === 0) throw new PetError('the pattern has no [unusedN] prompt tokens', 'EPATTERN')
   // Learned verbalizer targets ([unusedN] words) train with the prompt rows (their output side is tied).
-  const unusedTargets = [...new Set(verbalizer.candidates.filter(id => id >= 1 && id < 100 && !rows.includes(id)))]
+  const unusedTargets = [...new Set(verbalizer.words.flat().filter(w => PROMPT_TOKEN_RE.test(w.text)).flatMap(w => w.ids).filter(id => !rows.includes(id)))]
   const tied = encoder === 'none'
   const trainRows = tied ? [...rows, ...unusedTargets] : rows
   const promptLr = o.promptLr ?? 0

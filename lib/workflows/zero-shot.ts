@@ -64,7 +64,7 @@ export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResul
   const group = await joinGroup(o.distTimeout)
   const model = await MaskedLM.load(modelDirOf(o), loadOptionsOf(o))
   try {
-    const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer)
+    const verbalizer = new Verbalizer(o.verbalizer, model.tokenizer, pattern)
     const t0 = performance.now()
     const preds = await scoreExamples(model, pattern, verbalizer, examples, {
       batchSize: o.batchSize, maxLength: o.maxLength, labelScores: { manyToOne: o.manyToOne, multiToken: o.multiToken, score: 'logit', continuation: o.continuation },
