@@ -35,11 +35,11 @@ export type NativeKernels = 'onednn' | 'aten'
 export type NativePrecision = 'fp32' | 'bf16'
 
 
-export type NativeFamily = 'bert' | 'gpt2'
+export type NativeFamily = 'bert' | 'roberta' | 'xlm-roberta' | 'albert' | 'ernie' | 'gpt2'
 
 /** A model folder's config.json, read and checked as a load reads it (family, sizes, names). */
 export interface NativeConfig {
-  /** the checkpoint family: 'bert' (BertForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
+  /** the checkpoint family: a masked LM ('bert', 'roberta', 'xlm-roberta', 'albert', 'ernie': *ForMaskedLM) or 'gpt2' (GPT2LMHeadModel) */
   family: NativeFamily
   /** the name of the word-embedding matrix [vocab, hidden] (getTensor), e.g. 'transformer.wte.weight' */
   wordEmbeddings: string
@@ -47,6 +47,10 @@ export interface NativeConfig {
   positionEmbeddings: string
   vocabSize: number
   hiddenSize: number
+  /** width of the word embeddings (and of prompt rows): hiddenSize except ALBERT's factorised embeddings */
+  embeddingSize: number
+  /** RoBERTa/XLM-R: positions start after the padding id; usable length = maxPositionEmbeddings - positionOffset */
+  positionOffset: number
   numHiddenLayers: number
   numAttentionHeads: number
   intermediateSize: number

@@ -38,7 +38,8 @@ export class ModelFolder {
     return new ModelFolder(abs, config, tokenizer)
   }
 
-  get maxPositions (): number { return this.config.maxPositionEmbeddings }
+  /** the longest sequence the position table allows (RoBERTa: less its padding offset) */
+  get maxPositions (): number { return this.config.maxPositionEmbeddings - this.config.positionOffset }
   /** 'bert' (a masked LM: answers at [MASK]) or 'gpt2' (a causal LM: answers as the continuation of a prefix) */
   get family (): NativeFamily { return this.config.family }
   /** a left-to-right LM: a token sees only what precedes it */

@@ -135,7 +135,7 @@ t.test('bad inputs to a loaded model are errors naming the problem', async t => 
   await t.rejects(model.logitsAt({ ...ok, inputIds: Int32Array.from([101, 21128, 102]) }, Int32Array.from([0, 1])), /token id 21128 is outside the vocabulary \(size 21128\)/)
   await t.rejects(model.logitsAt({ ...ok, inputIds: Int32Array.from([101, -5, 102]) }, Int32Array.from([0, 1])), /token id -5/)
   const long = new Int32Array(65).fill(100)
-  await t.rejects(model.logitsAt({ inputIds: long, batchSize: 1, seqLen: 65 }, Int32Array.from([0, 1])), /sequence length 65 exceeds max_position_embeddings 64/)
+  await t.rejects(model.logitsAt({ inputIds: long, batchSize: 1, seqLen: 65 }, Int32Array.from([0, 1])), /sequence length 65 exceeds the model's 64 positions \(max_position_embeddings 64\)/)
   await t.rejects(model.logitsAt(ok, Int32Array.from([1, 1])), /row is outside the batch/)
   await t.rejects(model.logitsAt({ ...ok, seqLen: 4 }, Int32Array.from([0, 1])), { name: 'PetError', message: /inputIds has 3 elements, expected 4/ })
   await t.rejects(model.logitsAt({ ...ok, inputIds: [101, 103, 102] as any }, Int32Array.from([0, 1])), { name: 'PetError', message: /Expected Int32Array for inputIds/ })

@@ -154,6 +154,8 @@ Napi::Object ConfigToJs(Napi::Env env, const petcore::BertConfig& c) {
   cfg.Set("positionEmbeddings", petcore::model_names(c.family).position);
   cfg.Set("vocabSize", static_cast<double>(c.vocab_size));
   cfg.Set("hiddenSize", static_cast<double>(c.hidden_size));
+  cfg.Set("embeddingSize", static_cast<double>(c.embedding_size));
+  cfg.Set("positionOffset", static_cast<double>(c.position_offset));
   cfg.Set("numHiddenLayers", static_cast<double>(c.num_hidden_layers));
   cfg.Set("numAttentionHeads", static_cast<double>(c.num_attention_heads));
   cfg.Set("intermediateSize", static_cast<double>(c.intermediate_size));
@@ -416,7 +418,7 @@ Napi::Value ModelWrap::SetInputRows(const Napi::CallbackInfo& info) {
     if (info[0].IsNull() || info[0].IsUndefined()) {
       st->model->set_input_rows({}, {});
     } else {
-      auto [rows, values] = RowsFromJs(info, st->model->config().hidden_size);
+      auto [rows, values] = RowsFromJs(info, st->model->config().embedding_size);
       st->model->set_input_rows(rows, values);
     }
     return env.Undefined();
@@ -428,7 +430,7 @@ Napi::Value ModelWrap::SetEmbeddingRows(const Napi::CallbackInfo& info) {
   auto st = Live(env);
   auto lock = Idle(env, *st);
   return Guarded(env, [&]() -> Napi::Value {
-    auto [rows, values] = RowsFromJs(info, st->model->config().hidden_size);
+    auto [rows, values] = RowsFromJs(info, st->model->config().embedding_size);
     st->model->set_embedding_rows(rows, values);
     return env.Undefined();
   });

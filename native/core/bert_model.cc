@@ -52,7 +52,7 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
   const std::vector<TensorSpec> expected = expected_tensors(c);
   std::map<std::string, const TensorSpec*> specs;
   for (const TensorSpec& e : expected) specs[e.name] = &e;
-  const std::string decoder_bias_name = c.family == Family::Bert ? "cls.predictions.decoder.bias" : "";
+  const std::string& decoder_bias_name = m->names().decoder_bias;
   std::map<std::string, at::Tensor> found;
   at::Tensor decoder_bias;
   for (auto& [raw_name, t] : raw) {
@@ -99,7 +99,7 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
   }
   for (auto& [name, t] : found) m->params_[name] = t.to(device, at::kFloat).contiguous();
   if (m->names().head_bias.empty()) m->zero_bias_ = at::zeros({c.vocab_size}, at::TensorOptions().device(device));
-  for (int64_t i = 0; i < m->config_.num_hidden_layers; ++i) m->layers_.push_back(resolve_layer(m->params_, c, i));
+  for (int64_t i = 0; i < m->config_.layer_passes(); ++i) m->layers_.push_back(resolve_layer(m->params_, c, i));
   return m;
 }
 
@@ -114,9 +114,11 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
   if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) == 0 || input_ids.size(1) == 0)
     throw std::runtime_error("input_ids must be a non-empty [batch, seq] tensor");
   const auto sizes = input_ids.sizes();
-  if (!position_ids.defined() && sizes[1] > config_.max_position_embeddings)
-    throw std::runtime_error("sequence length " + std::to_string(sizes[1]) + " exceeds max_position_embeddings " +
-                             std::to_string(config_.max_position_embeddings));
+  if (!position_ids.defined() && sizes[1] > config_.max_sequence_length())
+    throw std::runtime_error("sequence length " + std::to_string(sizes[1]) + " exceeds the model's " +
+                             std::to_string(config_.max_sequence_length()) + " positions (max_position_embeddings " +
+                             std::to_string(config_.max_position_embeddings) +
+                             (config_.position_offset ? " less the offset " + std::to_string(config_.position_offset) : std::string()) + ")");
   // An optional [B, T] tensor of the batch's shape, int64 on the device, its values in [0, upper).
   auto ids = [&](const at::Tensor& t, const char* what, int64_t upper, const std::string& range) {
     if (t.sizes() != sizes) throw std::runtime_error(std::string(what) + " must have the shape of input_ids");
@@ -162,7 +164,16 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   RowOverride own{input_rows_, input_values_, false};
   if (!rows && input_rows_.defined()) rows = &own;
   const int64_t T = b.input_ids.size(1);
-  const at::Tensor positions = b.position_ids.defined() ? b.position_ids : at::arange(T, b.input_ids.options()).unsqueeze(0);
+  at::Tensor positions;
+  if (config_.position_offset == 0) {
+    positions = b.position_ids.defined() ? b.position_ids : at::arange(T, b.input_ids.options()).unsqueeze(0);
+  } else if (b.position_ids.defined()) {
+    positions = b.position_ids + config_.position_offset;
+  } else {
+    // RoBERTa (fairseq): real tokens count from pad_token_id + 1, padding tokens sit at pad_token_id.
+    const at::Tensor real = b.input_ids.ne(config_.pad_token_id).to(at::kLong);
+    positions = real.cumsum(1) * real + config_.pad_token_id;
+  }
   at::Tensor words = at::embedding(word_embeddings(), b.input_ids);
   if (rows && rows->rows.defined()) {
     // Tokens of the replaced rows take their embedding from `values`; no copy of the [V, H] matrix is made, and
@@ -183,17 +194,25 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   }
   // Same order of additions as HF: (words + token types) + positions.
   const at::Tensor types = at::embedding(param(n.token_type), b.token_type_ids);
+  // ERNIE: every token takes task type 0, as HF does without task_type_ids.
+  const at::Tensor task = n.task_type.empty() || config_.task_type_vocab_size == 0 ? at::Tensor() : param(n.task_type)[0];
   const at::Tensor& ln_w = param(n.embed_ln_w);
   const at::Tensor& ln_b = param(n.embed_ln_b);
+  // ALBERT: the embeddings are projected to the layers' width after their LayerNorm and dropout.
+  auto project = [&](const at::Tensor& e) {
+    return n.embed_proj_w.empty() ? e : at::linear(e, param(n.embed_proj_w), param(n.embed_proj_b));
+  };
   if (inference) {
     // Inference: in place on the fresh lookup (no tensor per step), LayerNorm through oneDNN where it can.
-    return layer::layer_norm_(words.add_(types).add_(pos), ln_w, ln_b, config_.layer_norm_eps,
-                              onednn_kernels_ && device_.is_cpu());
+    words.add_(types).add_(pos);
+    if (task.defined()) words.add_(task);
+    return project(layer::layer_norm_(words, ln_w, ln_b, config_.layer_norm_eps, onednn_kernels_ && device_.is_cpu()));
   }
   at::Tensor x = words + types;
   x = x + pos;
-  x = at::layer_norm(x, {config_.hidden_size}, ln_w, ln_b, config_.layer_norm_eps);
-  return apply_dropout(x, config_.embedding_dropout_prob, train);
+  if (task.defined()) x = x + task;
+  x = at::layer_norm(x, {config_.embedding_size}, ln_w, ln_b, config_.layer_norm_eps);
+  return project(apply_dropout(x, config_.embedding_dropout_prob, train));
 }
 
 at::Tensor BertModel::final_norm(const at::Tensor& x) const {
@@ -259,7 +278,7 @@ at::Tensor BertModel::encode(const Batch& b, bool train, const RowOverride* rows
                                 ? packed_rows(b.attention_mask, precision == Precision::Bf16 ? 256 : 1)
                                 : at::Tensor();
   if (packed.defined()) x = x.reshape({B * T, H}).index_select(0, packed);
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
+  for (int64_t i = 0; i < config_.layer_passes(); ++i)
     x = recompute ? recomputed_layer(*this, i, x, mask_bias, train, precision, packed)
                   : layer_forward(i, x, mask_bias, train, precision, packed);
   x = final_norm(x);
@@ -278,7 +297,7 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   if (!n.head_dense_w.empty()) {
     h = at::linear(h, param(n.head_dense_w), param(n.head_dense_b));
     h = activation(h, config_.hidden_act);
-    h = at::layer_norm(h, {config_.hidden_size}, param(n.head_ln_w), param(n.head_ln_b), config_.layer_norm_eps);
+    h = at::layer_norm(h, {config_.embedding_size}, param(n.head_ln_w), param(n.head_ln_b), config_.layer_norm_eps);
   }
   const at::Tensor& bias = n.head_bias.empty() ? zero_bias_ : param(n.head_bias);
   const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param(n.decoder);
@@ -303,15 +322,15 @@ void BertModel::set_input_rows(const at::Tensor& rows, const at::Tensor& values)
     input_rows_ = input_values_ = at::Tensor();
     return;
   }
-  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.hidden_size)
-    throw std::runtime_error("prompt embeddings must be [rows, hidden_size]");
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.embedding_size)
+    throw std::runtime_error("prompt embeddings must be [rows, embedding_size " + std::to_string(config_.embedding_size) + "]");
   input_rows_ = rows.to(device_, at::kLong);
   input_values_ = values.to(device_, at::kFloat);
 }
 
 void BertModel::set_embedding_rows(const at::Tensor& rows, const at::Tensor& values) {
-  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.hidden_size)
-    throw std::runtime_error("embedding rows must be [rows, hidden_size]");
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.embedding_size)
+    throw std::runtime_error("embedding rows must be [rows, embedding_size " + std::to_string(config_.embedding_size) + "]");
   const at::Tensor r = rows.to(device_, at::kLong);
   if (r.numel() > 0 && (r.min().item<int64_t>() < 0 || r.max().item<int64_t>() >= config_.vocab_size))
     throw std::runtime_error("embedding row outside the vocabulary");

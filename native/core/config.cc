@@ -33,7 +33,16 @@ double probability(const nlohmann::json& j, const char* key, const std::string& 
 
 }  // namespace
 
-const char* family_name(Family f) { return f == Family::Gpt2 ? "gpt2" : "bert"; }
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::Gpt2: return "gpt2";
+    case Family::Roberta: return "roberta";
+    case Family::XlmRoberta: return "xlm-roberta";
+    case Family::Albert: return "albert";
+    case Family::Ernie: return "ernie";
+    default: return "bert";
+  }
+}
 
 namespace {
 
@@ -68,8 +77,14 @@ Family family_of(const nlohmann::json& j, const std::string& source) {
   if (type.empty() && arch.rfind("GPT2", 0) == 0) type = "gpt2";
   if (type.empty() || type == "bert") return Family::Bert;
   if (type == "gpt2") return Family::Gpt2;
+  if (type == "roberta") return Family::Roberta;
+  if (type == "xlm-roberta") return Family::XlmRoberta;
+  if (type == "albert") return Family::Albert;
+  if (type == "ernie") return Family::Ernie;
   fail(source, "unsupported model_type \"" + type + "\"" + (arch.empty() ? "" : " (" + arch + ")") +
-                   ": supported are bert (BertForMaskedLM) and gpt2 (GPT2LMHeadModel)");
+                   ": supported are bert (BertForMaskedLM), roberta (RobertaForMaskedLM), xlm-roberta "
+                   "(XLMRobertaForMaskedLM), albert (AlbertForMaskedLM), ernie (ErnieForMaskedLM) and gpt2 "
+                   "(GPT2LMHeadModel)");
 }
 
 void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& c) {
@@ -85,6 +100,23 @@ void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& 
   c.embedding_dropout_prob = c.hidden_dropout_prob;
   c.attention_probs_dropout_prob = probability(j, "attention_probs_dropout_prob", source, 0.1);
   c.hidden_act = activation_named(j, "hidden_act", source, Activation::Gelu);
+  c.embedding_size = c.hidden_size;
+  if (c.family == Family::Roberta || c.family == Family::XlmRoberta) {
+    const int64_t pad = j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 1;
+    c.position_offset = pad + 1;
+    if (c.position_offset >= c.max_position_embeddings)
+      fail(source, "max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+                       " leaves no positions after the padding offset " + std::to_string(c.position_offset));
+  } else if (c.family == Family::Albert) {
+    c.embedding_size = positive_int(j, "embedding_size", source, false, 128);
+    c.num_hidden_groups = positive_int(j, "num_hidden_groups", source, false, 1);
+    c.inner_group_num = positive_int(j, "inner_group_num", source, false, 1);
+    if (c.num_hidden_groups > c.num_hidden_layers)
+      fail(source, "num_hidden_groups " + std::to_string(c.num_hidden_groups) + " exceeds num_hidden_layers " +
+                       std::to_string(c.num_hidden_layers));
+  } else if (c.family == Family::Ernie) {
+    if (flag(j, "use_task_id", false)) c.task_type_vocab_size = positive_int(j, "task_type_vocab_size", source, false, 3);
+  }
 }
 
 // GPT-2's own names (n_embd, n_layer, ...); the variants HF's GPT2 code has and this core does not are refused.
@@ -92,6 +124,7 @@ void parse_gpt2(const nlohmann::json& j, const std::string& source, BertConfig& 
   c.pre_norm = c.causal = true;
   c.vocab_size = positive_int(j, "vocab_size", source, true, 0);
   c.hidden_size = positive_int(j, "n_embd", source, true, 0);
+  c.embedding_size = c.hidden_size;
   c.num_hidden_layers = positive_int(j, "n_layer", source, true, 0);
   c.num_attention_heads = positive_int(j, "n_head", source, true, 0);
   c.intermediate_size = positive_int(j, "n_inner", source, false, 4 * c.hidden_size);

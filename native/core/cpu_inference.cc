@@ -74,7 +74,7 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const bool per_query = mask_bias.size(2) > 1;
 
   std::vector<LayerOperands> L;
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) L.push_back(m.operands(i, precision));
+  for (int64_t i = 0; i < c.layer_passes(); ++i) L.push_back(m.operands(i, precision));
   const int64_t nl = static_cast<int64_t>(L.size());
   const bool select = positions.defined();
   const int64_t full = select ? nl - 1 : nl;  // layers computed for every row

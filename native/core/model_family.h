@@ -29,6 +29,9 @@ struct ModelNames {
   std::string final_ln_w, final_ln_b;                              // after the last layer (pre-LayerNorm families)
   std::string head_dense_w, head_dense_b, head_ln_w, head_ln_b;    // the MLM head's transform
   std::string head_bias, decoder;                                  // output bias, untied decoder
+  std::string decoder_bias;                                        // HF's duplicate of head_bias, dropped on load
+  std::string task_type;                                           // ERNIE's task-type embeddings
+  std::string embed_proj_w, embed_proj_b;                          // ALBERT: embedding_size -> hidden_size
 };
 const ModelNames& model_names(Family f);
 

@@ -120,7 +120,7 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
         throw std::runtime_error("prompt rows must be distinct ids inside the vocabulary (bad: " + std::to_string(r) + ")");
     }
     prompt_index_ = at::tensor(prow, at::kLong).to(model_.device());
-    auto enc = std::make_shared<PromptEncoderImpl>(spec.prompt_encoder, static_cast<int64_t>(prow.size()), model_.config().hidden_size);
+    auto enc = std::make_shared<PromptEncoderImpl>(spec.prompt_encoder, static_cast<int64_t>(prow.size()), model_.config().embedding_size);
     enc->to(model_.device());
     encoder_ = enc;
     for (auto& p : enc->named_parameters()) {
