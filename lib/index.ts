@@ -1,6 +1,7 @@
 // pet-mlm: few-shot text classification with BERT's masked-language model over a LibTorch core.
 // Every workflow is a typed function here (the `pet` CLI is a thin shell over them); Classifier loads what they write.
 export { PetError } from './errors'
+export { resolveModel, hubCacheDir, type HubOptions, type DownloadProgress } from './hub'
 
 // workflows
 export { zeroShot, type ZeroShotOptions, type ZeroShotResult } from './workflows/zero-shot'

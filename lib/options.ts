@@ -48,7 +48,8 @@ const o = (kind: OptionKind, help: string, rest: Omit<OptionSpec, 'kind' | 'help
 /** The one table. Workflows pick from it and may override a default (pretrain's lr, ptune's frozen lr). */
 export const optionTable = {
   // model and machine
-  model: o('string', 'model directory (HF layout); default: the bundled zh-mini-mlm', { arg: 'DIR' }),
+  model: o('string', 'model directory (HF layout), or a Hugging Face hub name org/name (from the HF cache, else downloaded into it); default: the bundled zh-mini-mlm', { arg: 'DIR' }),
+  revision: o('string', 'the hub revision (branch, tag or commit hash) of a --model given as org/name', { default: 'main', arg: 'REV' }),
   device: o('string', "'cpu', 'cuda' or 'cuda:N'", { default: 'cpu', arg: 'cpu|cuda' }),
   threads: o('integer', 'intra-op threads (default: all cores, or PET_MLM_THREADS)', { min: 1, max: 1024, arg: 'N' }),
   precision: o('enum', 'GEMMs in fp32, or in bf16 (oneDNN on CPU; LayerNorm, softmax and master weights stay fp32) for scoring and training', { default: 'fp32', values: precisions }),

@@ -6,7 +6,7 @@ import type { BatchOrder } from '../bench/inputs'
 import { defaultModelDir } from '../model'
 import { packageRoot } from '../native'
 import { defaultOf, workflows } from '../options'
-import { flagUsage, Output, parseFlags } from './command'
+import { cliWorkflow, flagUsage, hubModel, Output, parseFlags } from './command'
 
 const sharedData = path.resolve(packageRoot, '../shared/datasets/sentiment/test.jsonl')
 const bundledData = path.join(packageRoot, 'data/sentiment/test.jsonl')
@@ -23,15 +23,15 @@ export const usage = `pet bench [options]
   {"ours_sentences_per_s":…, "ours_bf16_sentences_per_s":…, "bf16_label_agreement":…, "peer_sentences_per_s":…,
   "ratio":…, "train_steps_per_s":…, "train_bf16_steps_per_s":…, …}.
 
-${flagUsage(workflows.bench)}`
+${flagUsage(cliWorkflow(workflows.bench))}`
 
 export async function run (argv: string[]): Promise<void> {
-  const { options, json, help } = parseFlags(argv, workflows.bench)
+  const { options, json, help } = parseFlags(argv, cliWorkflow(workflows.bench))
   if (help) { console.log(usage); return }
-  // biome-ignore lint/suspicious/noExplicitAny: the flags as parsed against the bench's option list
-  const a = options as Record<string, any>
-  const d = (name: Parameters<typeof defaultOf>[1]) => a[name] ?? defaultOf(workflows.bench, name)
   const out = new Output(json)
+  // biome-ignore lint/suspicious/noExplicitAny: the flags as parsed against the bench's option list
+  const a = await hubModel(options, out) as Record<string, any>
+  const d = (name: Parameters<typeof defaultOf>[1]) => a[name] ?? defaultOf(workflows.bench, name)
   const data = a.data ?? (fs.existsSync(sharedData) ? sharedData : bundledData)
   const report = await runBench({
     data: path.resolve(data),

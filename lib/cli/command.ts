@@ -3,6 +3,7 @@
 // the result is printed (with --json, the last stdout line is the result as snake_case JSON).
 import { parseArgs } from 'node:util'
 import { PetError } from '../errors'
+import { resolveModel } from '../hub'
 import { defaultOf, optionTable, type OptionName, type OptionSpec, type WorkflowSpec } from '../options'
 import type { ProgressCallback } from '../progress'
 import { snakeKeys } from '../report/snake-keys'
@@ -63,6 +64,40 @@ function fromFlag (spec: OptionSpec, raw: string | string[] | boolean, flag: str
   }
 }
 
+/**
+ * The CLI's flags of a workflow: a command that takes --model also takes --revision, for a model named the hub way
+ * (hubModel resolves both to a folder before the library runs, so the library's workflows never see a revision).
+ */
+export function cliWorkflow (w: WorkflowSpec): WorkflowSpec {
+  if (!w.options.includes('model') || w.options.includes('revision')) return w
+  const i = w.options.indexOf('model') + 1
+  return { ...w, options: [...w.options.slice(0, i), 'revision', ...w.options.slice(i)] }
+}
+
+/** --model given as a hub name (org/name) -> its snapshot folder in the HF cache (downloaded with a bar when missing). */
+export async function hubModel (options: Record<string, unknown>, out: Output): Promise<Record<string, unknown>> {
+  const { revision, ...rest } = options
+  if (typeof rest.model !== 'string') return rest
+  let bar: Progress | undefined
+  let file = ''
+  try {
+    rest.model = await resolveModel(rest.model, {
+      revision: revision as string | undefined,
+      onProgress: e => {
+        if (bar === undefined || e.file !== file) {
+          bar?.stop()
+          file = e.file
+          bar = progress(`download ${e.file}`, e.total, { quiet: out.json })
+        }
+        bar.update(e.done)
+      }
+    })
+  } finally {
+    bar?.stop()
+  }
+  return rest
+}
+
 /** argv -> the workflow's options object (what a library caller would pass), plus --json and --help. */
 export function parseFlags (argv: string[], w: WorkflowSpec): { options: Record<string, unknown>, json: boolean, help: boolean } {
   const config: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }
@@ -102,7 +137,7 @@ export function flagUsage (w: WorkflowSpec): string {
 }
 
 export function usageOf (c: Pick<Command<unknown>, 'name' | 'workflow' | 'about'>): string {
-  return `pet ${c.name} [options]\n  ${c.about.split('\n').join('\n  ')}\n\n${flagUsage(c.workflow)}`
+  return `pet ${c.name} [options]\n  ${c.about.split('\n').join('\n  ')}\n\n${flagUsage(cliWorkflow(c.workflow))}`
 }
 
 /** Progress events as bars with ETA on stderr (terminals only) and stage lines on stdout. */
@@ -128,9 +163,10 @@ export function command<R> (c: Command<R>): { run: (argv: string[]) => Promise<v
   return {
     usage,
     async run (argv: string[]) {
-      const { options, json, help } = parseFlags(argv, c.workflow)
-      if (help) { console.log(usage); return }
-      const out = new Output(json)
+      const parsed = parseFlags(argv, cliWorkflow(c.workflow))
+      if (parsed.help) { console.log(usage); return }
+      const out = new Output(parsed.json)
+      const options = await hubModel(parsed.options, out)
       const takesProgress = (c.workflow.options as readonly string[]).includes('onProgress')
       const result = await c.run(takesProgress ? { ...options, onProgress: cliProgress(out) } : options)
       c.print(result, out)
