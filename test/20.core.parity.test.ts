@@ -8,7 +8,7 @@ import { native } from '../lib/native'
 import type { NativeKernels } from '../bindings'
 import { Pattern } from '../lib/pet/pattern'
 import { fixtures, miniMlm, sentiment, tinyBertDir } from './helpers/paths'
-import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
+import { allPositions, maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
 
 const ref = readSafetensors(path.join(fixtures, 'tiny_bert_reference.safetensors'))
 const get = (name: string) => ref.get(name)!
@@ -30,8 +30,7 @@ t.test('tiny-bert: embeddings, last hidden states and logits match HF within 1e-
   const last = await model.hiddenStates(batch, 'last')
   const errLast = maxAbsDiff(last, get('last_hidden').data as Float32Array)
   t.ok(errLast <= 1e-4, `last hidden max abs error ${errLast.toExponential(2)}`)
-  const positions = new Int32Array(B * T * 2)
-  for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) { positions[(b * T + i) * 2] = b; positions[(b * T + i) * 2 + 1] = i }
+  const positions = allPositions(B, T)
   const logits = await model.logitsAt(batch, positions)
   const errLogits = maxAbsDiff(logits, get('logits').data as Float32Array)
   t.ok(errLogits <= 1e-4, `logits max abs error ${errLogits.toExponential(2)}`)

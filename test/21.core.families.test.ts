@@ -4,7 +4,7 @@ import t from 'tap'
 import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
 import { fixtures } from './helpers/paths'
-import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
+import { allPositions, maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
 
 const families = path.join(fixtures, 'families')
 
@@ -30,8 +30,7 @@ for (const name of ['tiny-roberta', 'tiny-xlmr', 'tiny-albert', 'tiny-ernie']) {
     const last = await model.hiddenStates(batch, 'last')
     const errLast = maxAbsDiff(last, get('last_hidden').data as Float32Array)
     t.ok(errLast <= 1e-5, `last hidden max abs error ${errLast.toExponential(2)}`)
-    const positions = new Int32Array(B * T * 2)
-    for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) { positions[(b * T + i) * 2] = b; positions[(b * T + i) * 2 + 1] = i }
+    const positions = allPositions(B, T)
     const logits = await model.logitsAt(batch, positions)
     const errLogits = maxAbsDiff(logits, get('logits').data as Float32Array)
     t.ok(errLogits <= 1e-5, `logits max abs error ${errLogits.toExponential(2)}`)

@@ -11,7 +11,7 @@ import { scoreExamples } from '../lib/pet/score'
 import { defaultLabelScoreOptions } from '../lib/pet/label-scores'
 import { zeroShot } from '../lib/workflows/zero-shot'
 import { fixtures, sentiment, shared, tmpDir } from './helpers/paths'
-import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
+import { allPositions, maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
 
 const tinyGpt2 = path.join(fixtures, 'tiny-gpt2')
 const miniGpt = path.join(shared, 'models/zh-mini-gpt')
@@ -34,8 +34,7 @@ t.test('tiny-gpt2: last hidden state (after ln_f) and logits at every position m
   const last = await model.hiddenStates(batch, 'last')
   const errLast = maxAbsDiff(last, get('last_hidden').data as Float32Array)
   t.ok(errLast <= 1e-5, `last hidden max abs error ${errLast.toExponential(2)}`)
-  const positions = new Int32Array(B * T * 2)
-  for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) { positions[(b * T + i) * 2] = b; positions[(b * T + i) * 2 + 1] = i }
+  const positions = allPositions(B, T)
   const logits = await model.logitsAt(batch, positions)
   const refLogits = get('logits').data as Float32Array
   const errLogits = maxAbsDiff(logits, refLogits)

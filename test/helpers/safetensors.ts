@@ -52,3 +52,10 @@ export function maxAbs (a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]))
   return m
 }
+
+/** Every (row, column) pair of a [B, T] batch, row-major: logitsAt() at every position. */
+export function allPositions (B: number, T: number): Int32Array {
+  const positions = new Int32Array(B * T * 2)
+  for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) { positions[(b * T + i) * 2] = b; positions[(b * T + i) * 2 + 1] = i }
+  return positions
+}
