@@ -50,7 +50,7 @@ export class HfTokenizer implements Tokenizer {
   /** where it was read from, for messages */
   readonly source: string
   /** the tokenizer as HF has it: special tokens in text are split out; used for the reference (pairs, [CLS]…) */
-  readonly full: JsTokenizer
+  private readonly full: JsTokenizer
   /** the same with no added tokens: user text is never parsed for special tokens */
   private readonly plain: JsTokenizer
   private readonly specials: Partial<Record<Role, string>>
