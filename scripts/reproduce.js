@@ -163,11 +163,14 @@ if (only.includes('zero-shot-2')) {
 }
 const seededRun = (name, args, s) => pet(`${name}-seed${s}`, [...args, '--seed', String(s), '--out', runDir(`${name}-seed${s}`)])
 const seeded = (label, name, args) => {
-  const runs = seeds.map(s => seededRun(name, args, s)).filter(Boolean)
+  const all = seeds.map(s => seededRun(name, args, s))
+  // the seeds whose run finished, named from the unfiltered list (a failed seed shifts nothing)
+  const done = seeds.filter((_, i) => all[i])
+  const runs = all.filter(Boolean)
   if (runs.length === 0) return runs
   const v = stats(runs.map(r => r.dev_accuracy))
   const t = stats(runs.map(r => r.test_accuracy))
-  row(label, v, t, `seeds ${seeds.filter((_, i) => runs[i]).join(', ')}; ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run (mean)`, name)
+  row(label, v, t, `seeds ${done.join(', ')}; ${Math.round(stats(runs.map(r => r.seconds)).mean)} s per run (mean)`, name)
   return runs
 }
 const common = ['--train', labeled, '--dev', valid, '--test', test, '--epochs', epochs, ...taskFlags]
@@ -188,7 +191,7 @@ if (only.includes('pretrain-pet')) {
       [...petArgs(p), '--model', pre.model])
   }
 }
-if (only.includes('finetune')) seeded(`plain fine-tune, [CLS] classifier (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
+if (only.includes('finetune')) seeded(`plain fine-tune, ${causal ? 'classifier on the last token' : '[CLS] classifier'} (${labeledCount} labels)`, 'finetune', ['finetune', ...common])
 if (only.includes('distill')) {
   const distillEpochs = arg('distill-epochs', quick ? '1' : '2')
   // The ensemble is the first seed's PET model of every pattern (trained here if that run is not done yet).
