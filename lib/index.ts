@@ -1,5 +1,7 @@
 // pet-mlm: few-shot text classification with BERT's masked-language model over a LibTorch core.
 // Every workflow is a typed function here (the `pet` CLI is a thin shell over them); Classifier loads what they write.
+// The building blocks under them (MaskedLM, tokenizers, Pattern, Verbalizer, the scoring rule, the native types) are
+// the advanced entry point, 'pet-mlm/advanced' (lib/advanced.ts).
 export { PetError } from './errors'
 export { resolveModel, hubCacheDir, type HubOptions, type DownloadProgress } from './hub'
 
@@ -21,17 +23,3 @@ export type { ProgressEvent, ProgressCallback, Control } from './progress'
 // trained output
 export { Classifier, type ClassifierLoadOptions, type ClassifyOptions, type Classification, type ClassifierKind } from './classifier'
 
-// building blocks
-export { MaskedLM, defaultModelDir, type LoadOptions } from './model'
-export { WordPieceTokenizer, type WordPieceOptions } from './tokenizer/wordpiece'
-export { HfTokenizer } from './tokenizer/hf-tokenizer'
-export type { Tokenizer } from './tokenizer/tokenizer'
-export { Pattern, type PatternPiece, type EncodedInput, type Fields } from './pet/pattern'
-export { Verbalizer, type VerbalizerSpec } from './pet/verbalizer'
-export { scoringRule, applyRule, labelScores, softmax, argmax, type LabelScoreOptions, type ScoringRule } from './pet/label-scores'
-export { scoreExamples, accuracy, encodeExamples, type Prediction, type ScoreOptions, type Evaluation } from './pet/score'
-export { readJsonl, parseJsonl, type JsonlRecord } from './data/jsonl'
-export { toExamples, type Example, type ExampleOptions, type DataRecord, type DataInput } from './data/examples'
-export { padBatch, lengthBuckets } from './batch'
-export { systemInfo, type SystemInfo } from './system-info'
-export type { NativeBatch, NativeLoss, NativeTrainable, NativeOptimOptions, NativeStepResult, NativeCandidateScores, NativeModelInfo, NativePrecision, NativeKernels } from '../bindings'

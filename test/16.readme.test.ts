@@ -34,14 +34,16 @@ function section (text: string, title: string): string {
 const readmeBlocks = jsBlocks(section(readme, 'Library'))
 const libraryBlocks = jsBlocks(readDoc('library.md'))
 const blocks = [...readmeBlocks, ...libraryBlocks]
-const entry = pathToFileURL(path.join(repo, 'dist/lib/index.js')).href
+// 'pet-mlm' and 'pet-mlm/advanced' resolve as package.json's "exports" say, to the built files in dist/
+const exportsMap = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).exports as Record<string, { default: string }>
+const entry = (specifier: string) => pathToFileURL(path.join(repo, exportsMap[specifier.replace(/^pet-mlm/, '.')].default)).href
 
 /** Runs one block as an ES module in a folder that has the package's data/ (runs/ is written there). */
 function runBlock (code: string): { status: number | null, stdout: string, stderr: string, last: any } {
   const cwd = tmpDir('pet-readme-')
   fs.symlinkSync(path.join(repo, 'data'), path.join(cwd, 'data'))
   const file = path.join(cwd, 'example.mjs')
-  fs.writeFileSync(file, code.replace(/from 'pet-mlm'/g, `from '${entry}'`))
+  fs.writeFileSync(file, code.replace(/from '(pet-mlm(?:\/advanced)?)'/g, (_, specifier: string) => `from '${entry(specifier)}'`))
   const r = spawnSync(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 600_000 })
   let last: any
   try { last = JSON.parse(r.stdout.trim().split('\n').pop()!) } catch {}

@@ -4,9 +4,9 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {
-  Classifier, distill, ensemble, finetune, MaskedLM, Pattern, PetError, predict, pretrain, ptune, scoreExamples, toExamples,
-  tokenize, train, Verbalizer, zeroShot, type ProgressEvent
+  Classifier, distill, ensemble, finetune, PetError, predict, pretrain, ptune, tokenize, train, zeroShot, type ProgressEvent
 } from '../lib/index'
+import { MaskedLM, Pattern, scoreExamples, toExamples, Verbalizer } from '../lib/advanced'
 import { miniMlm, sentiment, tmpDir } from './helpers/paths'
 
 const dir = tmpDir()

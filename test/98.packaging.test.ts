@@ -113,7 +113,7 @@ t.test('npm pack: the tarball holds the library, the native sources, the model a
 
   const paths = info.files.map(f => f.path)
   for (const needed of ['package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/bindings.d.ts', 'bin/pet.js',
-    'scripts/build-native.js', 'scripts/find-libtorch.js', 'CMakeLists.txt', 'native/addon/addon.cc', 'native/core/bert_model.cc',
+    'scripts/build-native.js', 'scripts/find-libtorch.js', 'CMakeLists.txt', 'native/addon/addon.cc', 'native/core/model/bert_model.cc',
     'models/zh-mini-mlm/model.safetensors', 'models/zh-mini-mlm/vocab.txt', 'models/zh-mini-mlm/config.json',
     'data/sentiment/valid.jsonl']) {
     t.ok(paths.includes(needed), `ships ${needed}`)
@@ -187,6 +187,7 @@ interface ConsumerResult {
   kind: string
   predictions: Array<{ label: string, probs: Record<string, number>, scores: Record<string, number> }>
   seconds: number
+  advanced: { maskedLM: string, atRoot: boolean }
 }
 
 /** What both consumers print on their last line, checked the same way. */
@@ -195,6 +196,8 @@ function checkConsumer (t: Sub, r: Run, out: string, what: string): void {
   if (!t.ok(line, `${what} prints its RESULT line`, { output: tail(r) })) return
   const o = JSON.parse(line!.slice('RESULT '.length)) as ConsumerResult
   t.ok(o.resolved.startsWith(installed + path.sep), `${what}: 'pet-mlm' resolves to the installed package (${o.resolved})`)
+  t.equal(o.advanced?.maskedLM, 'function', `${what}: 'pet-mlm/advanced' has MaskedLM.load`)
+  t.equal(o.advanced?.atRoot, false, `${what}: and the root does not (the building blocks are only in 'pet-mlm/advanced')`)
   if (fs.existsSync('/proc/self/maps')) {
     t.ok(o.addons.length > 0, `${what}: the addon is mapped into the process`)
     t.same(o.addons.filter(a => !a.startsWith(installed + path.sep)), [], `${what}: the only pet_mlm.node loaded is the fresh project's own (${o.addons.join(', ')})`)
@@ -232,6 +235,7 @@ const cjsConsumer = `'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
 const { train, Classifier } = require('pet-mlm')
+const { MaskedLM } = require('pet-mlm/advanced')
 
 async function main () {
   const t0 = Date.now()
@@ -248,7 +252,8 @@ async function main () {
   console.log('RESULT ' + JSON.stringify({
     resolved: require.resolve('pet-mlm'), addons, labeled: result.labeled, model: result.model, out: result.out,
     devAccuracy: result.devAccuracy, bestEpoch: result.bestEpoch, epochs: result.epochs, report: result.report.json,
-    labels: classifier.labels, kind: classifier.kind, predictions, seconds: (Date.now() - t0) / 1000
+    labels: classifier.labels, kind: classifier.kind, predictions, seconds: (Date.now() - t0) / 1000,
+    advanced: { maskedLM: typeof MaskedLM.load, atRoot: 'MaskedLM' in require('pet-mlm') }
   }))
   classifier.dispose()
 }
@@ -257,6 +262,8 @@ main().catch(err => { console.error(err); process.exit(1) })
 
 const esmConsumer = `// An ESM TypeScript user of the installed package: strict, type-checked against its declarations.
 import { train, Classifier, PetError, type Classification, type TrainOptions, type TrainResult } from 'pet-mlm'
+import * as root from 'pet-mlm'
+import { MaskedLM, type NativePrecision } from 'pet-mlm/advanced'
 import * as fs from 'node:fs'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
@@ -277,7 +284,10 @@ const options: TrainOptions = {
 const wrongType: TrainOptions = { ...options, epochs: 'one' }
 // @ts-expect-error pattern is required
 const missing: TrainOptions = { train: valid }
-void wrongType; void missing
+// @ts-expect-error the building blocks are not at the root ('pet-mlm/advanced' has them)
+type NotAtRoot = typeof import('pet-mlm').MaskedLM
+const precision: NativePrecision = 'fp32'
+void wrongType; void missing; void precision; void (undefined as NotAtRoot | undefined)
 
 const result: TrainResult = await train(options)
 const classifier: Classifier = await Classifier.load(result.model)
@@ -289,12 +299,13 @@ console.log('RESULT ' + JSON.stringify({
   resolved: require.resolve('pet-mlm'), addons, labeled: result.labeled, model: result.model, out: result.out,
   devAccuracy: result.devAccuracy, bestEpoch: result.bestEpoch, epochs: result.epochs, report: result.report.json,
   labels: classifier.labels, kind: classifier.kind, predictions, seconds: (Date.now() - t0) / 1000,
-  petError: typeof PetError
+  petError: typeof PetError,
+  advanced: { maskedLM: typeof MaskedLM.load, atRoot: 'MaskedLM' in root }
 }))
 classifier.dispose()
 `
 
-t.test('CommonJS: require(\'pet-mlm\'), train on 32 examples, load, classify', async t => {
+t.test('CommonJS: require(\'pet-mlm\') and require(\'pet-mlm/advanced\'), train on 32 examples, load, classify', async t => {
   t.setTimeout(10 * 60 * 1000)
   if (!installedOk) { t.fail('the package did not install'); return }
   fs.writeFileSync(path.join(project, 'consumer.cjs'), cjsConsumer)
@@ -305,7 +316,7 @@ t.test('CommonJS: require(\'pet-mlm\'), train on 32 examples, load, classify', a
   checkConsumer(t, r, out, 'CommonJS')
 })
 
-t.test('ESM TypeScript: import { train, Classifier } from \'pet-mlm\' with top-level await, tsc --strict, run', async t => {
+t.test('ESM TypeScript: import { train, Classifier } from \'pet-mlm\' (and MaskedLM from \'pet-mlm/advanced\') with top-level await, tsc --strict, run', async t => {
   t.setTimeout(10 * 60 * 1000)
   if (!installedOk) { t.fail('the package did not install'); return }
   fs.writeFileSync(path.join(project, 'consumer.mts'), esmConsumer)
@@ -330,6 +341,7 @@ t.test('ESM TypeScript: import { train, Classifier } from \'pet-mlm\' with top-l
   t.equal(check.code, 0, `tsc --strict --noEmit passes (${check.seconds.toFixed(1)} s)`, { output: errors || tail(check) })
   const listed = check.out.split('\n').map(l => path.resolve(l.trim()))
   t.ok(listed.includes(path.join(installed, 'dist', 'lib', 'index.d.ts')), 'the types came from the installed pet-mlm (dist/lib/index.d.ts)', { output: tail(check, 4000) })
+  t.ok(listed.includes(path.join(installed, 'dist', 'lib', 'advanced.d.ts')), '\'pet-mlm/advanced\' resolved through "exports" to dist/lib/advanced.d.ts')
   t.ok(listed.includes(path.join(installed, 'dist', 'bindings.d.ts')), 'and its bindings.d.ts')
   t.notOk(listed.some(f => f.startsWith(path.join(repo, 'dist') + path.sep) || f.startsWith(path.join(repo, 'lib') + path.sep)), 'nothing from the repo\'s own lib/ or dist/')
   figures.tscCheckSeconds = check.seconds

@@ -1,16 +1,15 @@
 // A causal LM (GPT-2) on the bench: zero-shot scoring through the library's own path (every label word as a branch
 // after the prefix, one pass per example: lm-score.ts), PET training steps with its LM loss (causal-train.ts), and
 // how the one-pass scoring scales with the number of labels (2, 15, 120 words of 1-5 tokens).
+import { argmax, MaskedLM, Pattern, scoringRule, Verbalizer, type Tokenizer } from '../advanced'
+// internals the GPT-2 bench times directly (not part of the public API)
 import { loadExamples } from '../data/examples'
-import { MaskedLM } from '../model'
-import { Pattern, type CausalInput } from '../pet/pattern'
+import type { CausalInput } from '../pet/pattern'
 import { causalScores } from '../pet/lm-score'
 import { encodeCausalExamples } from '../pet/score'
-import { argmax, defaultLabelScoreOptions, scoringRule } from '../pet/label-scores'
+import { defaultLabelScoreOptions } from '../pet/label-scores'
 import { petSteps } from '../pet/train'
-import { Verbalizer } from '../pet/verbalizer'
 import { Rng } from '../train/rng'
-import type { Tokenizer } from '../tokenizer/tokenizer'
 import { timeBatchSizes } from './inputs'
 import { maxRssMb, type GptLabelsJob, type GptLabelsResult, type GptScoreJob, type GptScoreResult, type TrainJob, type TrainRunResult } from './jobs'
 import { timeTrainSteps } from './ours'

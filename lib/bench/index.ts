@@ -3,7 +3,7 @@
 // ISA and its GEMM rate per precision (measured at start) put the executed GFLOP/s in proportion. Each run of each side is a
 // fresh child process (see jobs.ts); runs of the sides alternate so that background load falls on both.
 import type { BatchOrder } from './inputs'
-import type { NativeKernels } from '../../bindings'
+import type { NativeKernels } from '../advanced'
 import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, ScoreRunResult, TrainRunResult } from './jobs'
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'

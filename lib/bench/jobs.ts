@@ -1,7 +1,7 @@
 // What the benchmark asks of a child process, and what comes back. Each run of each side is one fresh process,
 // so that peak RSS is its own, thread pools (LibTorch/OpenBLAS vs onnxruntime) never share a process, and a
 // run does not inherit another's warm caches or allocator state.
-import type { NativeKernels, NativePrecision } from '../../bindings'
+import type { NativeKernels, NativePrecision } from '../advanced'
 import type { InputSpec } from './inputs'
 
 export interface ScoreJob extends InputSpec {

@@ -1,7 +1,7 @@
 // The machine and the conditions a benchmark ran under, for its report.
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import { systemInfo } from '../system-info'
+import { systemInfo } from '../advanced'
 
 export interface MachineInfo {
   cpu: string

@@ -1,16 +1,15 @@
 // Our side: zero-shot scoring through the same steps as scoreExamples (pad, native candidate scores at the
 // [MASK] slots, label scores), and PET training steps with the native training primitives.
-import { maskPositionPairs, padBatch } from '../batch'
-import { MaskedLM } from '../model'
+import { argmax, labelScores, MaskedLM, padBatch, type NativeBatch, type NativeKernels, type NativeLoss } from '../advanced'
+// internals the bench times directly (not part of the public API)
+import { maskPositionPairs } from '../batch'
 import { Rng } from '../train/rng'
-import { argmax, labelScores } from '../pet/label-scores'
 import { lastLayerAtRowsFlops, prepareInputs, readShape, timeBatchSizes } from './inputs'
 import { summarise } from './batch-result'
 import { maxRssMb, type BatchSizeResult, type GemmJob, type GemmRunResult, type ScoreJob, type ScoreRunResult, type TrainJob, type TrainRunResult } from './jobs'
 import { native } from '../native'
 import type { Precision } from '../options'
 import { percentile } from './stats'
-import type { NativeBatch, NativeKernels, NativeLoss } from '../../bindings'
 
 // PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option);
 // PET_MLM_KERNELS=aten|onednn: with the layer steps on ATen's ops or oneDNN (the model's kernels option)

@@ -2,9 +2,7 @@
 // byte-level BPE, Unigram) on the same texts, same run. scripts/bench-tokenizers.js prints it.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { HfTokenizer } from '../tokenizer/hf-tokenizer'
-import type { Tokenizer } from '../tokenizer/tokenizer'
-import { WordPieceTokenizer } from '../tokenizer/wordpiece'
+import { HfTokenizer, WordPieceTokenizer, type Tokenizer } from '../advanced'
 
 export interface TokenizerBenchRow {
   name: string

@@ -2,10 +2,8 @@
 // --batch-size), their values are checked by the same rules as the library's, the library function runs, and
 // the result is printed (with --json, the last stdout line is the result as snake_case JSON).
 import { parseArgs } from 'node:util'
-import { PetError } from '../errors'
-import { resolveModel } from '../hub'
+import { PetError, resolveModel, type ProgressCallback } from '../index'
 import { defaultOf, optionTable, type OptionName, type OptionSpec, type WorkflowSpec } from '../options'
-import type { ProgressCallback } from '../progress'
 import { snakeKeys } from '../report/snake-keys'
 import { optionValue } from '../validate'
 import { progress, type Progress } from './progress-bar'

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { distill } from '../workflows/distill'
+import { distill } from '../index'
 import { command, fmt } from './command'
 
 export = command({

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { ensemble } from '../workflows/ensemble'
+import { ensemble } from '../index'
 import { command, fmt } from './command'
 
 export = command({

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { finetune } from '../workflows/finetune'
+import { finetune } from '../index'
 import { command, fmt } from './command'
 
 export = command({

@@ -1,4 +1,4 @@
-import { systemInfo } from '../system-info'
+import { systemInfo } from '../advanced'
 import { parseFlags, Output } from './command'
 
 export const usage = `pet info [--json]

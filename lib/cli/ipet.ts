@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { ipet } from '../workflows/ipet'
+import { ipet } from '../index'
 import { command, fmt } from './command'
 
 export = command({

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { predict } from '../workflows/predict'
+import { predict } from '../index'
 import { command } from './command'
 
 export = command({

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { pretrain } from '../workflows/pretrain'
+import { pretrain } from '../index'
 import { command, fmt } from './command'
 
 export = command({

@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { ptune } from '../workflows/ptune'
+import { ptune } from '../index'
 import { command, fmt } from './command'
 
 export = command({

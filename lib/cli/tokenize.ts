@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { tokenize } from '../tokenize'
+import { tokenize } from '../index'
 import { command } from './command'
 
 export = command({

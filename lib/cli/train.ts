@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { train } from '../workflows/train'
+import { train } from '../index'
 import { command, fmt } from './command'
 
 export = command({

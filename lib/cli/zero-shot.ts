@@ -1,5 +1,5 @@
 import { workflows } from '../options'
-import { zeroShot } from '../workflows/zero-shot'
+import { zeroShot } from '../index'
 import { command } from './command'
 
 export = command({

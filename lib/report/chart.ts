@@ -2,7 +2,8 @@
 // the best epoch marked. Drawn by Apache ECharts, a well-kept charting library whose CommonJS build renders an
 // SVG string server-side (`ssr: true`) in plain Node, with no DOM, canvas or native code. (Vega was the other
 // candidate, but it is ESM-only with top-level await, so this CommonJS package cannot require() it.)
-import * as echarts from 'echarts'
+// Loaded when a chart is drawn (~0.2 s), not when the package is: `pet zero-shot` and the library root stay quick.
+import type * as Echarts from 'echarts'
 
 export interface ChartEpoch { epoch: number, loss: number, dev?: number }
 
@@ -23,7 +24,7 @@ export async function historyChartSvg (history: readonly ChartEpoch[], options: 
   const hi = epochs.length > 0 ? Math.max(...epochs) : 1
   const symbolSize = Math.max(loss.length, dev.length) > 60 ? 3 : 6 // dots stay apart up to ~100 epochs
 
-  const series: echarts.SeriesOption[] = [
+  const series: Echarts.SeriesOption[] = [
     { name: 'training loss', type: 'line', yAxisIndex: 0, data: loss, color: LOSS, symbolSize, showAllSymbol: true }
   ]
   if (dev.length > 0) {
@@ -43,6 +44,7 @@ export async function historyChartSvg (history: readonly ChartEpoch[], options: 
     })
   }
 
+  const echarts = require('echarts') as typeof Echarts
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: 720, height: 400 })
   try {
     chart.setOption({
