@@ -47,8 +47,9 @@ console.log(`pet-mlm: using LibTorch from ${found.source}: ${found.dir}`)
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js')
 const args = [cmakeJs, 'build', `--CDTorch_DIR=${found.dir}`]
 if (process.env.PET_MLM_CUDA) args.push('--CDPET_CUDA=ON')
-// The Node-free C++ test executables (build/core_test, build/torch_bin_test), as CI builds them.
-if (process.env.PET_MLM_BUILD_TESTS) args.push('--CDPET_BUILD_TESTS=ON')
+// The Node-free C++ test executables (build/core_test, build/torch_bin_test), as CI builds them: a checkout only,
+// since the package ships no native/tests/.
+if (process.env.PET_MLM_BUILD_TESTS && fs.existsSync(path.join(root, 'native', 'tests'))) args.push('--CDPET_BUILD_TESTS=ON')
 const env = { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.cpus().length) }
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env })
 if (r.status !== 0) fail('native build failed (see the compiler output above)')

@@ -94,7 +94,7 @@ function dirSize (dir: string): number {
 let tarball: string | undefined
 let installedOk = false
 
-t.test('npm pack: the tarball holds the library, the native sources, the model and the data, and no junk', async t => {
+t.test('npm pack: the tarball holds what an install needs (the built library, the native sources, the install scripts, the model and the data), and nothing else', async t => {
   t.setTimeout(10 * 60 * 1000)
   fs.mkdirSync(packDir, { recursive: true })
   // `prepare` (build:ts) runs, as it does before a publish
@@ -112,17 +112,23 @@ t.test('npm pack: the tarball holds the library, the native sources, the model a
   t.comment(`tarball ${info.filename}: ${size} bytes (${mb(size)} MB), unpacked ${info.unpackedSize} bytes (${mb(info.unpackedSize)} MB), ${info.files.length} files; npm pack ${r.seconds.toFixed(1)} s`)
 
   const paths = info.files.map(f => f.path)
-  for (const needed of ['package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/bindings.d.ts', 'bin/pet.js',
-    'scripts/build-native.js', 'scripts/find-libtorch.js', 'CMakeLists.txt', 'native/addon/addon.cc', 'native/core/model/bert_model.cc',
-    'models/zh-mini-mlm/model.safetensors', 'models/zh-mini-mlm/vocab.txt', 'models/zh-mini-mlm/config.json',
-    'data/sentiment/valid.jsonl']) {
+  for (const needed of ['package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/advanced.js', 'dist/lib/advanced.d.ts',
+    'dist/bindings.d.ts', 'dist/lib/cli/index.js', 'dist/lib/bench/index.js', 'bin/pet.js',
+    'scripts/build-native.js', 'scripts/find-libtorch.js', 'scripts/download-libtorch.js', 'CMakeLists.txt', 'native/addon/addon.cc',
+    'native/core/model/bert_model.cc', 'native/third_party/nlohmann/json.hpp', 'models/zh-mini-mlm/model.safetensors',
+    'models/zh-mini-mlm/vocab.txt', 'models/zh-mini-mlm/config.json', 'data/sentiment/valid.jsonl']) {
     t.ok(paths.includes(needed), `ships ${needed}`)
   }
-  const junk = paths.filter(p => /^(build|build-gpu|runs|bench-results|gpu|gpu-results|test|\.tap|\.ci|\.libtorch|node_modules|prebuilds)\//.test(p) || /\.node$|\.tsbuildinfo$|\.log$/.test(p))
-  t.same(junk, [], 'no build output, runs, benchmark results, tests, logs or a prebuilt addon')
-  // what is in the tree's dist/ ships: compiled files whose source is gone (an old build) are worth knowing about
-  const sources = new Set(paths.filter(p => p.startsWith('lib/') && p.endsWith('.ts')).map(p => p.slice(0, -3)))
-  const orphans = paths.filter(p => p.startsWith('dist/lib/') && p.endsWith('.js') && !sources.has(p.slice(5, -3)))
+  // What an install uses and nothing more: the compiled library (`pet bench` is a command, so dist/lib/bench ships),
+  // the sources the install hook compiles and the hook's scripts. Not the TypeScript sources, the C++ tests and
+  // benchmarks (native/tests), the experiment scripts (reproduce.js, label-bench.js, gpu-*, …) or the docs' generator.
+  const shipped = /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|bin\/pet\.js|scripts\/(build-native|find-libtorch|download-libtorch)\.js|dist\/bindings\.d\.ts|dist\/lib\/.+\.(js|d\.ts|js\.map)|native\/(addon|core|third_party)\/.+|models\/zh-mini-mlm\/[^/]+|data\/.+\.(jsonl|md))$/
+  t.same(paths.filter(p => !shipped.test(p)), [], 'nothing outside what an install needs (no lib/*.ts, tests, experiments, build output, runs or logs)')
+  const junk = paths.filter(p => /^(lib|test|native\/tests|scripts\/(bench|gpu)|build|build-gpu|runs|bench-results|gpu|gpu-results|\.tap|\.ci|\.libtorch|node_modules|prebuilds)\//.test(p) ||
+    /\.node$|\.tsbuildinfo$|\.log$|\.py$|\.sh$/.test(p) || /^scripts\/(reproduce|label-bench|label-lengths|ptuning-memory|bench|gpu-|api-docs)/.test(p))
+  t.same(junk, [], 'in particular no bench or experiment script, C++ test, TypeScript source, build output, runs or logs')
+  // what is in the tree's dist/ ships: compiled files whose source is gone from lib/ (an old build) are worth knowing about
+  const orphans = paths.filter(p => p.startsWith('dist/lib/') && p.endsWith('.js') && !fs.existsSync(path.join(repo, p.slice(5, -3) + '.ts')))
   if (orphans.length) t.comment(`note: dist/ holds compiled files without a source in lib/ (a stale build; they ship): ${orphans.join(', ')}`)
   figures.staleDistFiles = orphans
   const big = info.files.filter(f => f.size > 1e6).map(f => `${f.path} ${mb(f.size)} MB`)
