@@ -15,6 +15,7 @@ import { loadAdapter, readAdapterConfig } from './ptuning/adapter'
 import { optionTable, precisions, type Precision } from './options'
 import * as v from './validate'
 
+/** How Classifier.load runs the trained model: the device, threads, precision, batch size and text field. */
 export interface ClassifierLoadOptions {
   /** for an adapter: the base model to plug it onto (default: the base it was trained on) */
   model?: string
@@ -28,6 +29,7 @@ export interface ClassifierLoadOptions {
   batchSize?: number
 }
 
+/** classify()'s options: the batch size, an AbortSignal and onProgress. */
 export interface ClassifyOptions extends Control {
   batchSize?: number
 }
@@ -35,6 +37,7 @@ export interface ClassifyOptions extends Control {
 /** predictExamples' options: a worker of a distributed run scores its share of the batches (lib use). */
 interface PredictOptions extends ClassifyOptions { shard?: ScoreShard }
 
+/** One classified input: the predicted label (the most probable) and every label's probability and score. */
 export interface Classification {
   label: string
   /** probability of each label (softmax of the scores) */
@@ -43,6 +46,7 @@ export interface Classification {
   scores: Record<string, number>
 }
 
+/** What Classifier.load found: a PET model (cloze + verbalizer), a [CLS] classifier (finetune, distill) or a P-tuning adapter. */
 export type ClassifierKind = 'pet' | 'classifier' | 'ptuning'
 
 /** A prediction's scores and probabilities keyed by label. */
@@ -65,6 +69,10 @@ function locate (dir: string): { kind: 'task' | 'adapter', dir: string } {
     'adapter_config.json (pet ptune), or a run directory with best/', 'ENOENT')
 }
 
+/**
+ * Whatever a training workflow wrote — a PET run, a fine-tuned or distilled [CLS] classifier, a P-tuning adapter on
+ * its base model — loaded by `Classifier.load(dir)` and used to classify texts or records; `dispose()` frees it.
+ */
 export class Classifier {
   /** where the trained output was read from */
   readonly dir: string

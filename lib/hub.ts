@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import { writeFileAtomic } from './atomic-write'
 import { PetError } from './errors'
 
+/** Where and how resolveModel looks a hub name up: the revision, the cache, the endpoint, the token, offline mode. */
 export interface HubOptions {
   /** branch, tag or commit hash (default 'main') */
   revision?: string
@@ -28,6 +29,7 @@ export interface HubOptions {
   signal?: AbortSignal
 }
 
+/** resolveModel's progress: bytes of one file downloaded so far. */
 export interface DownloadProgress {
   /** the file's path in the repository */
   file: string

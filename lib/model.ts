@@ -8,9 +8,11 @@ import { native, packageRoot } from './native'
 import type { Tokenizer } from './tokenizer/tokenizer'
 import * as v from './validate'
 
+/** The bundled model's folder, models/zh-mini-mlm (4 layers, hidden 256): the default `model` everywhere. */
 export const defaultModelDir = path.join(packageRoot, 'models', 'zh-mini-mlm')
 
 
+/** How MaskedLM.load runs the model: device, threads, precision and the CPU inference kernels. */
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda', 'cuda:N' */
   device: string
@@ -26,6 +28,10 @@ export interface LoadOptions {
   kernels?: NativeKernels
 }
 
+/**
+ * A Hugging Face masked (BERT family) or causal (GPT-2) LM in the native core, with typed methods: scoring at given
+ * positions, logits, hidden states, the training primitives, saving. Loaded by `MaskedLM.load(dir)`; `dispose()` frees it.
+ */
 export class MaskedLM {
   readonly dir: string
   readonly tokenizer: Tokenizer

@@ -2,6 +2,7 @@
 // when the caller's AbortSignal fires.
 import { PetError } from './errors'
 
+/** What a long call reports to `onProgress` while it runs: a stage, scoring progress, a training step, an epoch's end. */
 export type ProgressEvent =
   /** a phase begins, e.g. "pattern 2/5: [MASK]好。{text}" */
   | { kind: 'stage', message: string }
@@ -12,6 +13,7 @@ export type ProgressEvent =
   /** an epoch ended (dev: its dev accuracy; best: it is the best so far and was saved) */
   | { kind: 'epoch', epoch: number, epochs: number, loss: number, dev?: number, best: boolean }
 
+/** The `onProgress` option of every long call. */
 export type ProgressCallback = (event: ProgressEvent) => void
 
 /** What every long call takes besides its own options. */

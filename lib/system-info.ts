@@ -2,6 +2,7 @@
 import * as fs from 'node:fs'
 import { native } from './native'
 
+/** What the native core runs on (what `pet info` prints). */
 export interface SystemInfo {
   torch: string
   threads: number
@@ -15,6 +16,7 @@ export interface SystemInfo {
   onednn: string
 }
 
+/** LibTorch's version, the intra-op threads, the BLAS this process mapped, CUDA, c10d and oneDNN availability. */
 export function systemInfo (): SystemInfo {
   const n = native()
   let maps = ''

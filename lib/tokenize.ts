@@ -11,6 +11,7 @@ import { HfTokenizer } from './tokenizer/hf-tokenizer'
 import { WordPieceTokenizer } from './tokenizer/wordpiece'
 import { workflowOptions } from './validate'
 
+/** tokenize()'s options: the model whose tokenizer to use, and one text or many. */
 export interface TokenizeOptions {
   /** the model whose vocab.txt to use (default: the bundled zh-mini-mlm) */
   model?: string
@@ -21,12 +22,17 @@ export interface TokenizeOptions {
   textField?: string
 }
 
+/** Each text's input ids and tokens, [CLS] … [SEP]. */
 export interface TokenizeResult {
   count: number
   /** per text: [CLS] … [SEP] */
   texts: Array<{ inputIds: number[], tokens: string[] }>
 }
 
+/**
+ * Texts as the model's input ids, exactly as Hugging Face's tokenizer gives them: special tokens typed in the text
+ * ([MASK], [SEP], …) become those tokens (pattern filling, by contrast, keeps user text plain).
+ */
 export async function tokenize (options: TokenizeOptions): Promise<TokenizeResult> {
   const o = workflowOptions<TokenizeOptions & { textField: string }>(workflows.tokenize, options)
   if ((o.text === undefined) === (o.input === undefined)) throw new PetError('give exactly one of text or input', 'EINVAL')

@@ -9,6 +9,7 @@ export type DataRecord = string | Readonly<Record<string, unknown>>
 /** Examples as a JSONL path or as records in memory. */
 export type DataInput = string | readonly DataRecord[]
 
+/** An input to a pattern: its fields' texts, an optional label, and where it came from. */
 export interface Example {
   /** field name -> text, e.g. { text: '...' } or { text_a, text_b } */
   fields: Record<string, string>
@@ -41,6 +42,7 @@ export function readLabelMap (m: Record<string, string> | string | undefined): R
   return o as Record<string, string>
 }
 
+/** How toExamples reads records: the pattern's fields, the text and label keys, a label map. */
 export interface ExampleOptions {
   /** the fields the pattern reads (default ['text']) */
   fields?: readonly string[]

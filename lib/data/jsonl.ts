@@ -2,11 +2,13 @@
 import * as fs from 'node:fs'
 import { PetError } from '../errors'
 
+/** One parsed line of a JSONL file: its 1-based line number and its JSON value. */
 export interface JsonlRecord {
   line: number
   value: unknown
 }
 
+/** JSON Lines text as records; an empty line or invalid JSON is a PetError (EDATA) naming `source` and the line. */
 export function parseJsonl (text: string, source: string): JsonlRecord[] {
   const lines = text.split(/\r?\n/)
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop() // the final newline ends the last line
@@ -23,6 +25,7 @@ export function parseJsonl (text: string, source: string): JsonlRecord[] {
   return out
 }
 
+/** A JSONL file's records (parseJsonl); an unreadable file is a PetError (ENOENT), one without records EDATA. */
 export function readJsonl (file: string): JsonlRecord[] {
   let text: string
   try {

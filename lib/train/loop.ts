@@ -32,6 +32,7 @@ export interface LoopOptions extends Control {
   distTimeout?: number
 }
 
+/** One epoch of a training run's `history`: its mean training loss, dev accuracy (with a dev set) and duration. */
 export interface EpochRecord {
   epoch: number
   loss: number
