@@ -173,7 +173,7 @@ step_build_direct() {
   export DIRECT_FLAGS="-O2 -DNDEBUG -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$abi -I$ROOT/native/core -I$ROOT/native/third_party -isystem $tinc -isystem $tinc/torch/csrc/api/include"
   export DIRECT_OUT="$out"
   # shellcheck disable=SC2012
-  DIRECT_HDR="$(ls -t native/core/*.h | head -n 1)"
+  DIRECT_HDR="$(ls -t native/core/*/*.h | head -n 1)"
   export DIRECT_HDR
   site="$(dirname "$(dirname "$tlib")")"
   # c10d (core_test's group-of-one all-reduce): Gloo where torch ships its headers, NCCL for CUDA tensors where
@@ -191,18 +191,18 @@ step_build_direct() {
     fi
   fi
   # shellcheck disable=SC2016
-  printf '%s\n' native/core/*.cc native/tests/core_test.cc native/tests/core_bench.cc | grep -v 'distributed\.cc$' |
+  printf '%s\n' native/core/*/*.cc native/tests/core_test.cc native/tests/core_bench.cc | grep -v 'distributed\.cc$' |
     xargs -P "$JOBS" -I{} sh -c 'f="{}"; o="$DIRECT_OUT/$(basename "$f" .cc).o"; { [ "$o" -nt "$f" ] && [ "$o" -nt "$DIRECT_HDR" ]; } || g++ $DIRECT_FLAGS -c "$f" -o "$o" || { echo "compile failed: $f"; exit 255; }' ||
     { echo "compilation failed"; return 1; }
-  stub() { echo "c10d: distributed.cc built as the stub ($1)"; g++ $DIRECT_FLAGS -c native/core/distributed.cc -o "$out/distributed.o"; }
+  stub() { echo "c10d: distributed.cc built as the stub ($1)"; g++ $DIRECT_FLAGS -c native/core/distributed/distributed.cc -o "$out/distributed.o"; }
   if [ -z "$c10d_flags" ]; then
     stub "torch ships no c10d/Gloo headers" || return 1
-  elif g++ $DIRECT_FLAGS $c10d_flags -c native/core/distributed.cc -o "$out/distributed.o"; then
+  elif g++ $DIRECT_FLAGS $c10d_flags -c native/core/distributed/distributed.cc -o "$out/distributed.o"; then
     echo "c10d: distributed.cc with $c10d_flags"
   else
     stub "it does not compile with $c10d_flags" || return 1
   fi
-  for f in native/core/*.cc; do objs+=("$out/$(basename "$f" .cc).o"); done
+  for f in native/core/*/*.cc; do objs+=("$out/$(basename "$f" .cc).o"); done
   libs=("-L$tlib" "-Wl,-rpath,$tlib" "-Wl,--no-as-needed")
   [ -e "$tlib/libtorch_cuda.so" ] && libs+=(-ltorch_cuda)
   [ -e "$tlib/libc10_cuda.so" ] && libs+=(-lc10_cuda)

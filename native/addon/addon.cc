@@ -7,10 +7,10 @@
 
 #include "convert.h"
 #include "dist_wrap.h"
-#include "gemm_probe.h"
+#include "kernels/gemm_probe.h"
 #include "job.h"
 #include "model_wrap.h"
-#include "onednn_primitives.h"
+#include "kernels/onednn_primitives.h"
 
 namespace petaddon {
 namespace {

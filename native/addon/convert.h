@@ -6,8 +6,8 @@
 #include <ATen/ATen.h>
 #include <napi.h>
 
-#include "bert_model.h"
-#include "trainer.h"
+#include "model/bert_model.h"
+#include "train/trainer.h"
 
 namespace petaddon {
 

@@ -5,7 +5,7 @@
 
 #include <napi.h>
 
-#include "distributed.h"
+#include "distributed/distributed.h"
 
 namespace petaddon {
 

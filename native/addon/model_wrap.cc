@@ -5,12 +5,12 @@
 
 #include <ATen/Parallel.h>
 
-#include "classifier.h"
+#include "model/classifier.h"
 #include "convert.h"
 #include "dist_wrap.h"
 #include "job.h"
-#include "model_family.h"
-#include "scoring.h"
+#include "model/model_family.h"
+#include "model/scoring.h"
 
 namespace petaddon {
 namespace {

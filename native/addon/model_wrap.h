@@ -6,9 +6,9 @@
 
 #include <napi.h>
 
-#include "bert_model.h"
+#include "model/bert_model.h"
 #include "compute_thread.h"
-#include "trainer.h"
+#include "train/trainer.h"
 
 namespace petaddon {
 

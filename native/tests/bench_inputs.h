@@ -14,7 +14,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include "bert_model.h"
+#include "model/bert_model.h"
 
 namespace petcore {
 namespace bench {

@@ -30,9 +30,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_inputs.h"
-#include "bert_model.h"
-#include "scoring.h"
-#include "trainer.h"
+#include "model/bert_model.h"
+#include "model/scoring.h"
+#include "train/trainer.h"
 
 using namespace petcore;
 using namespace petcore::bench;

@@ -15,17 +15,17 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include "bert_model.h"
-#include "classifier.h"
-#include "cpu_inference.h"
-#include "cross_entropy.h"
-#include "distributed.h"
-#include "onednn_attention.h"
-#include "onednn_primitives.h"
-#include "optimizer_step.h"
-#include "safetensors.h"
-#include "scoring.h"
-#include "trainer.h"
+#include "model/bert_model.h"
+#include "model/classifier.h"
+#include "kernels/cpu_inference.h"
+#include "train/cross_entropy.h"
+#include "distributed/distributed.h"
+#include "kernels/onednn_attention.h"
+#include "kernels/onednn_primitives.h"
+#include "train/optimizer_step.h"
+#include "io/safetensors.h"
+#include "model/scoring.h"
+#include "train/trainer.h"
 
 using namespace petcore;
 

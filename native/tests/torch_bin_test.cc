@@ -1,4 +1,4 @@
-// Test for petcore::load_torch_bin (native/core/torch_bin.cc).
+// Test for petcore::load_torch_bin (native/core/io/torch_bin.cc).
 //
 // Usage: torch_bin_test [fixture_dir]
 //   fixture_dir defaults to test/fixtures/tiny-bert-bin relative to the current
@@ -16,7 +16,7 @@
 //    a missing record, an out-of-range view, a truncated pickle) all throw
 //    std::runtime_error naming the file, instead of aborting.
 
-#include "../core/torch_bin.h"
+#include "io/torch_bin.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <nlohmann/json.hpp>

@@ -1,0 +1,14 @@
+// The CPU's GEMM rate as the inference path uses it: one single-threaded GEMM per core, all cores at once (the
+// task pool), so that a benchmark can report executed GFLOP/s against what this machine does in GEMMs alone.
+#pragma once
+#include <cstdint>
+
+#include "model/encoder_layer.h"
+
+namespace petcore {
+
+// GFLOP/s of [rows, in] x [in, out]^T + bias in `precision` on `threads` cores, best of a few rounds that each
+// last at least min_seconds / 4.
+double gemm_gflops(int64_t rows, int64_t in, int64_t out, Precision precision, int threads, double min_seconds = 0.4);
+
+}  // namespace petcore
