@@ -6,6 +6,20 @@ export interface Encoded {
   tokenTypeIds?: readonly number[]
 }
 
+/**
+ * The token type of segment `segment` (0 up to a pattern's [SEP] or the first field's, 1 after) for a model with
+ * `typeVocabSize` token types: RoBERTa and XLM-R have one (type_vocab_size 1, as HF's tokenizers give type 0 for
+ * pairs too), GPT-2 none; each input is then all type 0.
+ */
+export function tokenType (segment: number, typeVocabSize: number): number {
+  return Math.min(segment, Math.max(typeVocabSize, 1) - 1)
+}
+
+/** A pattern's encoding (segment 1 after its [SEP]) with the model's token types (tokenType): BERT's unchanged. */
+export function withTokenTypes<E extends { tokenTypeIds: number[] }> (e: E, typeVocabSize: number): E {
+  return typeVocabSize >= 2 ? e : { ...e, tokenTypeIds: e.tokenTypeIds.map(s => tokenType(s, typeVocabSize)) }
+}
+
 /** Right-pads with the pad id; attention mask 0 on padding. */
 export function padBatch (items: readonly Encoded[], padId: number): NativeBatch {
   const batchSize = items.length

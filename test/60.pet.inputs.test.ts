@@ -5,12 +5,15 @@ import * as path from 'node:path'
 import { loadExamples, toExamples } from '../lib/data/examples'
 import { parseJsonl, readJsonl } from '../lib/data/jsonl'
 import { PetError } from '../lib/errors'
+import { ModelFolder } from '../lib/model-folder'
+import { encodeClozes } from '../lib/pet/cloze'
+import { encodePlain } from '../lib/pet/cls-head'
 import { labelScores } from '../lib/pet/label-scores'
 import { Pattern } from '../lib/pet/pattern'
 import { accuracy, checkPatternVerbalizer } from '../lib/pet/score'
 import { Verbalizer } from '../lib/pet/verbalizer'
 import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
-import { miniMlm, tmpDir } from './helpers/paths'
+import { fixtures, miniMlm, tmpDir } from './helpers/paths'
 
 const tok = WordPieceTokenizer.fromFile(path.join(miniMlm, 'vocab.txt'), { splitSpecialTokens: false })
 
@@ -27,6 +30,24 @@ t.test('patterns place special tokens structurally', async t => {
   const sep = pe.inputIds.indexOf(tok.sepId)
   t.ok(pe.tokenTypeIds.slice(0, sep + 1).every(x => x === 0) && pe.tokenTypeIds.slice(sep + 1).every(x => x === 1), 'segment 1 after [SEP]')
   t.same(new Pattern('[MASK][MASK]新闻：{text}').encode({ text: '球赛' }, tok, 32).maskPositions, [1, 2])
+})
+
+t.test('a model with one token type (RoBERTa, XLM-R: type_vocab_size 1) gets type 0 after a [SEP] and in pairs', async t => {
+  const pair = new Pattern('{text_a} [SEP] It was [MASK]. {text_b}')
+  const fields = { text_a: 'good movie', text_b: 'bad film' }
+  for (const [family, types] of [['roberta', 1], ['xlmr', 1], ['albert', 2], ['ernie', 4]] as const) {
+    const folder = ModelFolder.read(path.join(fixtures, 'families', `tiny-${family}`))
+    t.equal(folder.config.typeVocabSize, types, `${family}: type_vocab_size`)
+    const example = { fields, label: 'pos', source: 'x' }
+    const verbalizer = new Verbalizer({ pos: ['good'], neg: ['bad'] }, folder.tokenizer, pair)
+    const cloze = encodeClozes(folder, pair, verbalizer, [example], 64)[0][0]
+    const plain = encodePlain(folder, example, ['text_a', 'text_b'], 64)
+    const max = (ids: number[]) => Math.max(...ids)
+    // the one rule: segment 1 is type 1 where the model has two or more types, else type 0
+    t.equal(max(cloze.tokenTypeIds), types === 1 ? 0 : 1, `${family}: the pattern's types after [SEP]`)
+    t.equal(max(plain.tokenTypeIds), types === 1 ? 0 : 1, `${family}: the [CLS] head's pair types`)
+  }
+  t.ok(pair.encode(fields, tok, 64).tokenTypeIds.includes(1), 'Pattern.encode itself gives segment 1 after [SEP]')
 })
 
 t.test('truncation keeps the pattern whole and cuts the text', async t => {

@@ -1,6 +1,7 @@
 // The clozes a pattern makes for a verbalizer. With one [MASK], a word of k tokens is read at k [MASK]s there,
 // so there is one cloze — one encoder pass per example — per distinct word length (购物 at 2, 地图导航 at 4), not
 // per label; a pattern with several [MASK]s is its own single cloze, for words of exactly that many tokens.
+import { withTokenTypes } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { ModelView } from '../model-folder'
@@ -22,7 +23,7 @@ export function encodeClozes (model: ModelView, pattern: Pattern, verbalizer: Ve
     const span = pattern.maskCount === 1 ? k : 1
     return examples.map(e => {
       try {
-        return pattern.encode(e.fields, model.tokenizer, limit, span)
+        return withTokenTypes(pattern.encode(e.fields, model.tokenizer, limit, span), model.config.typeVocabSize)
       } catch (err) {
         if (!(err instanceof PetError)) throw err
         if (err.code === 'EPATTERN' && span > 1) {

@@ -1,7 +1,7 @@
 // The plain sequence classifier ([CLS] + linear head on the same encoder): the fine-tuning baseline PET must
 // beat, and the student of distillation.
 import type { NativeLoss } from '../../bindings'
-import { lengthBuckets, padBatch } from '../batch'
+import { lengthBuckets, padBatch, tokenType } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import { MaskedLM, type LoadOptions } from '../model'
@@ -31,7 +31,7 @@ export function encodePlain (model: ModelView, e: Example, fields: readonly stri
   const inputIds = [tok.clsId]
   const tokenTypeIds = [0]
   parts.forEach((p, i) => {
-    for (const id of [...p, tok.sepId]) { inputIds.push(id); tokenTypeIds.push(Math.min(i, 1)) }
+    for (const id of [...p, tok.sepId]) { inputIds.push(id); tokenTypeIds.push(tokenType(i, model.config.typeVocabSize)) }
   })
   return { inputIds, tokenTypeIds }
 }

@@ -1,7 +1,7 @@
 // Scoring examples in a cloze: encode with the pattern, batch by length, read the verbalizer candidates at
 // the [MASK] slots, and turn them into label scores. Used by zero-shot, evaluation and pseudo-labelling.
 import type { NativeCandidateScores } from '../../bindings'
-import { lengthBuckets, maskPositionPairs, padBatch } from '../batch'
+import { lengthBuckets, maskPositionPairs, padBatch, withTokenTypes } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
@@ -69,7 +69,7 @@ export function encodeExamples (model: MaskedLM, pattern: Pattern, examples: rea
   const limit = Math.min(maxLength, model.maxPositions)
   return examples.map(e => {
     try {
-      return pattern.encode(e.fields, model.tokenizer, limit)
+      return withTokenTypes(pattern.encode(e.fields, model.tokenizer, limit), model.config.typeVocabSize)
     } catch (err) {
       if (err instanceof PetError) throw new PetError(`${e.source}: ${err.message}`, err.code)
       throw err
