@@ -107,6 +107,27 @@ t.test('label words are tokenized as they stand in the filled-in pattern', t => 
   t.end()
 })
 
+t.test('a pattern gives the ids HF gives for the whole filled-in string (Metaspace: no "▁" where text continues text)', t => {
+  const cases: Array<[string, Record<string, string>]> = [
+    ['{text}。这是[MASK]。', { text: '服务很好' }],
+    ['评论：{text}。[MASK]好', { text: '不错' }],
+    ['{text_a}，{text_b}[SEP][MASK]。', { text_a: 'good movie', text_b: '很好' }],
+    ['{text}. It was[MASK].', { text: 'The movie was fine' }]
+  ]
+  for (const name of names) {
+    const tk = tok(name)
+    for (const [source, fields] of cases) {
+      // the string HF would get: fields filled in, [MASK]/[SEP] as the model's own tokens
+      const whole = source.replace(/\{(\w+)\}/g, (_, f: string) => fields[f])
+        .replace('[MASK]', tk.specialToken('mask')!).replace('[SEP]', tk.specialToken('sep')!)
+      t.same(new Pattern(source).encode(fields, tk, 64).inputIds, tk.encodeWithSpecials(whole), `${name}: ${source}`)
+    }
+  }
+  // the leading "▁" of the sequence's first text stays (HF prepends it there): XLM-R's ▁ is id 6
+  t.equal(new Pattern('{text}[MASK]').encode({ text: 'good' }, tok('tiny-xlmr'), 16).inputIds[1], 6)
+  t.end()
+})
+
 t.test('prompt tokens: [unusedN] where the vocabulary has them, else the last non-special ids', t => {
   const roberta = tok('tiny-roberta')
   const rows = promptRows(new Pattern(promptPattern(4, 'around')), roberta)

@@ -1,6 +1,7 @@
 // A cloze pattern: literal text, input fields ({text}, {text_a}, {text_b}, ...), [MASK] slots and literal
 // [unusedN] / [SEP] tokens. Special tokens are placed structurally: user text is never parsed for them.
 import { PetError } from '../errors'
+import { encodeContinued } from '../tokenizer/hf-tokenizer'
 import type { Tokenizer } from '../tokenizer/tokenizer'
 
 export type PatternPiece =
@@ -138,12 +139,18 @@ export class Pattern {
     const parts: number[][] = []
     const isField: boolean[] = []
     let fixed = extra
+    // Text right after other text (no special token between) continues it: Metaspace adds no "▁" there, as HF
+    // encoding the whole string does (encodeContinued).
+    const encodeText = (i: number, text: string) => {
+      const prev = this.pieces[i - 1]
+      return prev !== undefined && (prev.kind === 'text' || prev.kind === 'field') ? encodeContinued(tokenizer, text) : tokenizer.encode(text)
+    }
     this.pieces.forEach((p, i) => {
       let ids: number[]
       if (p.kind === 'text') {
         // the space before a [MASK] goes with the label word (labelWordIds) where the tokenizer's tokens carry it
         const next = this.pieces[i + 1]
-        ids = tokenizer.encode(tokenizer.spaceSensitive && next?.kind === 'mask' ? p.value.replace(SPACE_BEFORE_MASK_RE, '') : p.value)
+        ids = encodeText(i, tokenizer.spaceSensitive && next?.kind === 'mask' ? p.value.replace(SPACE_BEFORE_MASK_RE, '') : p.value)
       }
       else if (p.kind === 'mask') ids = new Array<number>(maskSpan).fill(tokenizer.maskId)
       else if (p.kind === 'special') ids = [p.token === '[SEP]' ? tokenizer.sepId : tokenizer.specialId(p.token)]
@@ -152,7 +159,7 @@ export class Pattern {
         if (typeof text !== 'string') {
           throw new PetError(`the example has no text for the pattern field {${p.name}}`, 'EDATA')
         }
-        ids = tokenizer.encode(text)
+        ids = encodeText(i, text)
       }
       parts.push(ids)
       isField.push(p.kind === 'field')

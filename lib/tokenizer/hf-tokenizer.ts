@@ -44,6 +44,51 @@ function preTokenizerTypes (p: unknown): string[] {
   return typeof j.type === 'string' ? [j.type] : []
 }
 
+/**
+ * A copy whose Metaspace pre-tokenizer prepends no "▁" (prepend_scheme "never"), for text that continues the text
+ * before it with no special token between (a pattern's "{text}。" or "评论：{text}"): HF, encoding the whole string,
+ * prepends only at its start and after each special token. Undefined when the tokenizer prepends nothing.
+ */
+function continuedCopy (json: Json): Json | undefined {
+  let changed = false
+  const rewrite = (p: unknown): unknown => {
+    if (p === null || typeof p !== 'object') return p
+    const j = p as Json
+    if (Array.isArray(j.pretokenizers)) return { ...j, pretokenizers: j.pretokenizers.map(rewrite) }
+    if (j.type !== 'Metaspace') return p
+    const scheme = j.prepend_scheme ?? (j.add_prefix_space === false ? 'never' : 'always')
+    if (scheme === 'never') return p
+    changed = true
+    return { ...j, prepend_scheme: 'never', add_prefix_space: false }
+  }
+  const pre = rewrite(json.pre_tokenizer)
+  return changed ? { ...json, pre_tokenizer: pre } : undefined
+}
+
+/** The continued copies (continuedCopy) of the tokenizers that have one, with their own caches. */
+const continuedOf = new WeakMap<HfTokenizer, { tok: JsTokenizer, cache: Map<string, readonly number[]> }>()
+
+/**
+ * Ids of plain text that directly follows other text in one sequence (see continuedCopy): `tokenizer.encode`
+ * except for a Metaspace tokenizer, which then adds no leading "▁".
+ */
+export function encodeContinued (tokenizer: Tokenizer, text: string): number[] {
+  const c = tokenizer instanceof HfTokenizer ? continuedOf.get(tokenizer) : undefined
+  if (c === undefined) return tokenizer.encode(text)
+  return cached(c.cache, text, () => c.tok.encode(text, { add_special_tokens: false }).ids)
+}
+
+function cached (cache: Map<string, readonly number[]>, text: string, encode: () => number[]): number[] {
+  const hit = cache.get(text)
+  if (hit !== undefined) return hit.slice()
+  const ids = encode()
+  if (text.length <= CACHE_MAX_LENGTH) {
+    if (cache.size >= CACHE_LIMIT) cache.clear()
+    cache.set(text, ids.slice())
+  }
+  return ids
+}
+
 export class HfTokenizer implements Tokenizer {
   readonly vocabSize: number
   readonly spaceSensitive: boolean
@@ -73,7 +118,10 @@ export class HfTokenizer implements Tokenizer {
     const added = (Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : []) as AddedTokenJson[]
     try {
       this.full = new JsTokenizer(tokenizerJson, tokenizerConfig)
-      this.plain = new JsTokenizer(plainCopy(tokenizerJson, added), tokenizerConfig)
+      const plain = plainCopy(tokenizerJson, added)
+      this.plain = new JsTokenizer(plain, tokenizerConfig)
+      const continued = continuedCopy(plain)
+      if (continued !== undefined) continuedOf.set(this, { tok: new JsTokenizer(continued, tokenizerConfig), cache: new Map() })
     } catch (err) {
       throw new PetError(`${source}: the tokenizer cannot be built: ${(err as Error).message}`, 'EMODEL')
     }
@@ -153,14 +201,7 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode (text: string): number[] {
-    const hit = this.cache.get(text)
-    if (hit !== undefined) return hit.slice()
-    const ids = this.plain.encode(text, { add_special_tokens: false }).ids
-    if (text.length <= CACHE_MAX_LENGTH) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear()
-      this.cache.set(text, ids.slice())
-    }
-    return ids
+    return cached(this.cache, text, () => this.plain.encode(text, { add_special_tokens: false }).ids)
   }
 
   tokenize (text: string): string[] {
