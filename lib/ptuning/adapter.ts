@@ -35,7 +35,8 @@ export interface AdapterConfig {
 }
 
 /** Per family, tensors P-tuning never changes that tell one base model from another (a BERT's are unchanged from
- * the first adapters, so those still load). */
+ * the first adapters, so those still load); the other families (RoBERTa, XLM-R, ALBERT, ERNIE) use the position
+ * embeddings their config names. */
 const fingerprintTensors: Record<string, readonly string[]> = {
   bert: ['bert.embeddings.position_embeddings.weight', 'bert.encoder.layer.0.attention.self.query.weight', 'cls.predictions.bias'],
   gpt2: ['transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight', 'transformer.ln_f.weight']
@@ -47,7 +48,7 @@ export function baseFingerprint (model: MaskedLM): string {
   const h = createHash('sha256')
   h.update(JSON.stringify([c.vocabSize, c.hiddenSize, c.numHiddenLayers, c.numAttentionHeads, c.intermediateSize, c.maxPositionEmbeddings]))
   if (c.family !== 'bert') h.update(c.family)
-  for (const name of fingerprintTensors[c.family]) {
+  for (const name of fingerprintTensors[c.family] ?? [c.positionEmbeddings]) {
     const t = model.getTensor(name)
     h.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
   }
@@ -56,17 +57,19 @@ export function baseFingerprint (model: MaskedLM): string {
 
 export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<AdapterConfig, 'peft_type' | 'task_type' | 'num_virtual_tokens' | 'token_dim' | 'encoder_hidden_size'>): Promise<void> {
   const H = model.info.config.hiddenSize
+  // prompt rows are word-embedding rows: embeddingSize wide (ALBERT's factorised embeddings are narrower than H)
+  const E = model.info.config.embeddingSize
   let values: Float32Array
   if (cfg.tied) {
     const w = model.getTensor(model.info.config.wordEmbeddings).data
-    values = new Float32Array(cfg.prompt_rows.length * H)
-    cfg.prompt_rows.forEach((r, i) => values.set(w.subarray(r * H, (r + 1) * H), i * H))
+    values = new Float32Array(cfg.prompt_rows.length * E)
+    cfg.prompt_rows.forEach((r, i) => values.set(w.subarray(r * E, (r + 1) * E), i * E))
   } else {
     const ir = model.inputRows()
     if (!ir) throw new PetError('the model has no prompt encoder output to save', 'EINVAL')
     values = ir.values
   }
-  const tensors: Record<string, F32Tensor> = { prompt_embeddings: { shape: [cfg.prompt_rows.length, H], data: values } }
+  const tensors: Record<string, F32Tensor> = { prompt_embeddings: { shape: [cfg.prompt_rows.length, E], data: values } }
   for (const [name, t] of Object.entries(model.promptEncoderTensors())) tensors[name] = t
   fs.mkdirSync(dir, { recursive: true })
   writeSafetensorsF32(path.join(dir, 'adapter_model.safetensors'), tensors)
@@ -74,7 +77,7 @@ export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<Adapt
     peft_type: 'P_TUNING',
     task_type: 'PET_CLOZE',
     num_virtual_tokens: cfg.prompt_rows.length,
-    token_dim: H,
+    token_dim: E,
     encoder_hidden_size: H,
     ...cfg
   }
@@ -102,8 +105,8 @@ export function loadAdapter (model: MaskedLM, dir: string): AdapterConfig {
       `${model.dir} does not match it (fingerprint ${fp.slice(0, 12)}… vs ${c.base_model_fingerprint.slice(0, 12)}…)`, 'EADAPTER')
   }
   const t = readSafetensorsF32(path.join(dir, 'adapter_model.safetensors')).prompt_embeddings
-  if (!t || t.shape[0] !== c.prompt_rows.length || t.shape[1] !== model.info.config.hiddenSize) {
-    throw new PetError(`${dir}: prompt_embeddings must be [${c.prompt_rows.length}, ${model.info.config.hiddenSize}]`, 'EDATA')
+  if (!t || t.shape[0] !== c.prompt_rows.length || t.shape[1] !== model.info.config.embeddingSize) {
+    throw new PetError(`${dir}: prompt_embeddings must be [${c.prompt_rows.length}, ${model.info.config.embeddingSize}]`, 'EDATA')
   }
   if (c.tied) model.setEmbeddingRows(Int32Array.from(c.prompt_rows), t.data)
   else model.setInputRows(Int32Array.from(c.prompt_rows), t.data)
