@@ -1,16 +1,16 @@
 // Module entry: the NativeModel class and a few process-wide LibTorch settings.
 #include <napi.h>
 
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include "convert.h"
 #include "dist_wrap.h"
-#include "kernels/gemm_probe.h"
 #include "job.h"
-#include "model_wrap.h"
+#include "kernels/gemm_probe.h"
 #include "kernels/onednn_primitives.h"
+#include "model_wrap.h"
 
 namespace petaddon {
 namespace {
@@ -40,8 +40,10 @@ Napi::Value GemmRate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected options object");
   auto o = info[0].As<Napi::Object>();
-  const int64_t rows = IntOption(o, "rows", 512, 1), in = IntOption(o, "in", 256, 1), out = IntOption(o, "out", 1024, 1);
-  if (rows * in + in * out + rows * out > (int64_t{1} << 26)) throw Napi::TypeError::New(env, "GEMM too large for a probe");
+  const int64_t rows = IntOption(o, "rows", 512, 1), in = IntOption(o, "in", 256, 1),
+                out = IntOption(o, "out", 1024, 1);
+  if (rows * in + in * out + rows * out > (int64_t{1} << 26))
+    throw Napi::TypeError::New(env, "GEMM too large for a probe");
   const petcore::Precision p = PrecisionOption(o, "precision", petcore::Precision::Fp32);
   const int threads = static_cast<int>(IntOption(o, "threads", at::get_num_threads(), 1));
   try {

@@ -6,9 +6,7 @@
 namespace petaddon {
 namespace {
 
-[[noreturn]] void type_error(const Napi::Env& env, const std::string& msg) {
-  throw Napi::TypeError::New(env, msg);
-}
+[[noreturn]] void type_error(const Napi::Env& env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
 
 }  // namespace
 
@@ -44,10 +42,10 @@ at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows
   auto a = v.As<Napi::Int32Array>();
   const int64_t expected = cols > 0 ? rows * cols : rows;
   if (rows >= 0 && static_cast<int64_t>(a.ElementLength()) != expected)
-    type_error(v.Env(), what + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                            std::to_string(expected));
-  std::vector<int64_t> shape = cols > 0 ? std::vector<int64_t>{rows, cols}
-                                        : std::vector<int64_t>{static_cast<int64_t>(a.ElementLength())};
+    type_error(v.Env(),
+               what + " has " + std::to_string(a.ElementLength()) + " elements, expected " + std::to_string(expected));
+  std::vector<int64_t> shape =
+      cols > 0 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{static_cast<int64_t>(a.ElementLength())};
   return at::from_blob(a.Data(), shape, at::kInt).to(at::kLong);  // the conversion copies
 }
 
@@ -57,7 +55,8 @@ at::Tensor FloatTensor(const Napi::Value& v, const std::string& what, int64_t ro
   auto a = v.As<Napi::Float32Array>();
   if (static_cast<int64_t>(a.ElementLength()) != rows * cols)
     type_error(v.Env(), what + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                            std::to_string(rows * cols) + " (" + std::to_string(rows) + " x " + std::to_string(cols) + ")");
+                            std::to_string(rows * cols) + " (" + std::to_string(rows) + " x " + std::to_string(cols) +
+                            ")");
   return at::from_blob(a.Data(), {rows, cols}, at::kFloat).clone();
 }
 
@@ -86,7 +85,8 @@ at::Tensor PositionsFromJs(const Napi::Value& v, const std::string& what) {
   return t.view({-1, 2});
 }
 
-at::Tensor CandidatesFromJs(const Napi::Value& v, const Napi::Value& count, int64_t positions, const std::string& what) {
+at::Tensor CandidatesFromJs(const Napi::Value& v, const Napi::Value& count, int64_t positions,
+                            const std::string& what) {
   at::Tensor t = IntTensor(v, what, -1, 0);
   if (!count.IsNumber()) type_error(v.Env(), "Expected integer numCandidates");
   const int64_t c = count.As<Napi::Number>().Int64Value();
@@ -107,7 +107,8 @@ petcore::LossSpec LossFromJs(const Napi::Value& v) {
   }
   if (!o.Get("candPositions").IsUndefined()) {
     s.cand_positions = PositionsFromJs(o.Get("candPositions"), "candPositions");
-    s.candidates = CandidatesFromJs(o.Get("candidates"), o.Get("numCandidates"), s.cand_positions.size(0), "candidates");
+    s.candidates =
+        CandidatesFromJs(o.Get("candidates"), o.Get("numCandidates"), s.cand_positions.size(0), "candidates");
     s.cand_labels = IntTensor(o.Get("candLabels"), "candLabels", s.cand_positions.size(0), 0);
   }
   if (!o.Get("labelPositions").IsUndefined()) {
@@ -119,9 +120,12 @@ petcore::LossSpec LossFromJs(const Napi::Value& v) {
     if (n == 0 || s.label_positions.size(0) % n != 0)
       type_error(v.Env(), "labelPositions must hold the same number of slots for each of the labelTargets");
     const int64_t slots = s.label_positions.size(0) / n;
-    s.word_matrix = FloatTensor(o.Get("wordMatrix"), "wordMatrix", s.word_label.numel(), slots * s.label_candidates.numel());
-    const std::string score = o.Get("labelScore").IsString() ? o.Get("labelScore").As<Napi::String>().Utf8Value() : "logit";
-    const std::string agg = o.Get("labelAggregate").IsString() ? o.Get("labelAggregate").As<Napi::String>().Utf8Value() : "mean";
+    s.word_matrix =
+        FloatTensor(o.Get("wordMatrix"), "wordMatrix", s.word_label.numel(), slots * s.label_candidates.numel());
+    const std::string score =
+        o.Get("labelScore").IsString() ? o.Get("labelScore").As<Napi::String>().Utf8Value() : "logit";
+    const std::string agg =
+        o.Get("labelAggregate").IsString() ? o.Get("labelAggregate").As<Napi::String>().Utf8Value() : "mean";
     if (score != "logit" && score != "logprob") type_error(v.Env(), "labelScore must be 'logit' or 'logprob'");
     if (agg != "mean" && agg != "logsumexp") type_error(v.Env(), "labelAggregate must be 'mean' or 'logsumexp'");
     s.label_logprob = score == "logprob";

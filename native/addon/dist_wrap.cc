@@ -42,17 +42,21 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(group_mu);
     if (*group_slot) throw Napi::Error::New(env, "distInit: this process already joined a process group");
   }
-  return Job::Start(env, nullptr, [d] {
-    auto g = petcore::DistGroup::create(d);
-    std::lock_guard<std::mutex> lock(group_mu);
-    *group_slot = g;
-  }, Undefined);
+  return Job::Start(
+      env, nullptr,
+      [d] {
+        auto g = petcore::DistGroup::create(d);
+        std::lock_guard<std::mutex> lock(group_mu);
+        *group_slot = g;
+      },
+      Undefined);
 }
 
 Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
   auto g = CurrentGroup();
   if (!g) throw Napi::Error::New(info.Env(), "distBarrier: call distInit first");
-  return Job::Start(info.Env(), nullptr, [g] { g->barrier(); }, Undefined);
+  return Job::Start(
+      info.Env(), nullptr, [g] { g->barrier(); }, Undefined);
 }
 
 // Sums a Float64Array over the ranks (sharded scoring: each rank fills its examples' rows, zeros elsewhere; adding
@@ -61,16 +65,19 @@ Napi::Value DistAllReduceSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto g = CurrentGroup();
   if (!g) throw Napi::Error::New(env, "distAllReduceSum: call distInit first");
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     throw Napi::TypeError::New(env, "distAllReduceSum: Expected Float64Array");
   auto in = info[0].As<Napi::Float64Array>();
   auto buf = std::make_shared<at::Tensor>(at::empty({static_cast<int64_t>(in.ElementLength())}, at::kDouble));
   if (in.ElementLength() > 0) std::memcpy(buf->data_ptr<double>(), in.Data(), sizeof(double) * in.ElementLength());
-  return Job::Start(env, nullptr, [g, buf] { g->allreduce_sum(*buf); }, [buf](Napi::Env env) -> Napi::Value {
-    auto out = Napi::Float64Array::New(env, static_cast<size_t>(buf->numel()));
-    if (buf->numel() > 0) std::memcpy(out.Data(), buf->data_ptr<double>(), sizeof(double) * buf->numel());
-    return out;
-  });
+  return Job::Start(
+      env, nullptr, [g, buf] { g->allreduce_sum(*buf); },
+      [buf](Napi::Env env) -> Napi::Value {
+        auto out = Napi::Float64Array::New(env, static_cast<size_t>(buf->numel()));
+        if (buf->numel() > 0) std::memcpy(out.Data(), buf->data_ptr<double>(), sizeof(double) * buf->numel());
+        return out;
+      });
 }
 
 Napi::Value DistInfo(const Napi::CallbackInfo& info) {

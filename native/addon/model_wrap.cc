@@ -5,10 +5,10 @@
 
 #include <ATen/Parallel.h>
 
-#include "model/classifier.h"
 #include "convert.h"
 #include "dist_wrap.h"
 #include "job.h"
+#include "model/classifier.h"
 #include "model/model_family.h"
 #include "model/scoring.h"
 
@@ -23,8 +23,9 @@ at::Device ParseDevice(const Napi::Env& env, const std::string& s) {
   if (s == "cpu") return at::Device(at::kCPU);
   if (s == "cuda" || s.rfind("cuda:", 0) == 0) {
     if (!at::hasCUDA())
-      throw Napi::Error::New(env, "device '" + s + "' requested, but this build of LibTorch has no CUDA support "
-                                  "or no CUDA device is visible; use device: 'cpu'");
+      throw Napi::Error::New(env, "device '" + s +
+                                      "' requested, but this build of LibTorch has no CUDA support "
+                                      "or no CUDA device is visible; use device: 'cpu'");
     try {
       return at::Device(s);
     } catch (const c10::Error& e) {
@@ -122,8 +123,9 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       const std::string s = kernels.IsString() ? kernels.As<Napi::String>().Utf8Value() : "";
       if (s != "onednn" && s != "aten") throw Napi::TypeError::New(env, "Expected 'onednn' or 'aten' for kernels");
       if (s == "onednn" && !petcore::onednn::compiled())
-        throw Napi::Error::New(env, "kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's "
-                                    "headers, Debian's libdnnl-dev, beside a LibTorch that links that oneDNN)");
+        throw Napi::Error::New(env,
+                               "kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's "
+                               "headers, Debian's libdnnl-dev, beside a LibTorch that links that oneDNN)");
       onednn = s == "onednn";
     }
   }
@@ -142,8 +144,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       [state](Napi::Env env) -> Napi::Value {
         auto* data = env.GetInstanceData<AddonData>();
         return data->model_ctor.New({Napi::External<std::shared_ptr<ModelState>>::New(
-            env, new std::shared_ptr<ModelState>(state),
-            [](Napi::Env, std::shared_ptr<ModelState>* p) { delete p; })});
+            env, new std::shared_ptr<ModelState>(state), [](Napi::Env, std::shared_ptr<ModelState>* p) { delete p; })});
       });
 }
 
@@ -289,7 +290,8 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   // Distributed training: a null batch is an empty share of the global batch; { stop: true } asks every rank to
   // stop before this step.
   const bool empty = info.Length() > 0 && info[0].IsNull();
-  const bool stop = info.Length() > 2 && info[2].IsObject() && info[2].As<Napi::Object>().Get("stop").ToBoolean().Value();
+  const bool stop =
+      info.Length() > 2 && info[2].IsObject() && info[2].As<Napi::Object>().Get("stop").ToBoolean().Value();
   BatchTensors bt;
   petcore::LossSpec loss;
   if (!empty) {

@@ -6,8 +6,8 @@
 
 #include <napi.h>
 
-#include "model/bert_model.h"
 #include "compute_thread.h"
+#include "model/bert_model.h"
 #include "train/trainer.h"
 
 namespace petaddon {
@@ -22,7 +22,7 @@ struct ModelState {
   std::unique_ptr<petcore::BertModel> model;
   std::unique_ptr<petcore::Trainer> trainer;
   petcore::Precision precision = petcore::Precision::Fp32;  // of inference (scoring, logits, classify)
-  std::shared_ptr<ComputeThread> compute;  // runs every job of this model
+  std::shared_ptr<ComputeThread> compute;                   // runs every job of this model
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {

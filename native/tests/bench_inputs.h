@@ -69,7 +69,8 @@ inline Inputs read_inputs(const std::string& path, int64_t limit) {
     st.rows = s.at("rows").get<std::vector<int64_t>>();
     st.mlm = s.at("mlm").get<std::vector<int64_t>>();
     // with --limit, keep the steps whose examples all survived
-    if (std::all_of(st.rows.begin(), st.rows.end(), [&](int64_t r) { return r < n; })) in.steps.push_back(std::move(st));
+    if (std::all_of(st.rows.begin(), st.rows.end(), [&](int64_t r) { return r < n; }))
+      in.steps.push_back(std::move(st));
   }
   return in;
 }
@@ -78,7 +79,8 @@ inline Inputs read_inputs(const std::string& path, int64_t limit) {
 inline std::vector<std::vector<int64_t>> length_buckets(const std::vector<Example>& ex, int64_t bs) {
   std::vector<int64_t> order(ex.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ex[a].ids.size() < ex[b].ids.size(); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return ex[a].ids.size() < ex[b].ids.size(); });
   std::vector<std::vector<int64_t>> out;
   for (size_t i = 0; i < order.size(); i += bs)
     out.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + static_cast<size_t>(bs)));

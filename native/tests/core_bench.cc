@@ -1,8 +1,8 @@
 // Throughput of the C++ core without Node (for machines such as the GPU one), on pre-tokenized inputs written by
 // scripts/gpu-inputs.js: zero-shot candidate scoring (sentences/s at several batch sizes over length-sorted,
 // padded batches) and PET training steps/s (the step lib/bench/ours.ts runs: CE over the verbalizer candidates at
-// the [MASK] plus MLM CE at the masked tokens, backward, clipping, AdamW), in fp32 and bf16 (autocast on CUDA, the layer kernel's bf16 GEMMs on CPU).
-// scripts/gpu/hf_bench.py runs the same work with HF transformers.
+// the [MASK] plus MLM CE at the masked tokens, backward, clipping, AdamW), in fp32 and bf16 (autocast on CUDA, the
+// layer kernel's bf16 GEMMs on CPU). scripts/gpu/hf_bench.py runs the same work with HF transformers.
 //   core_bench <model dir> <inputs.json> [cpu|cuda] [--batch-sizes 1,8,32,128] [--max-batches 300] [--warmup 2]
 //              [--precisions fp32,bf16] [--limit N] [--train-steps 20] [--train-warmup 2] [--no-score] [--no-train]
 //              [--threads N] [--out result.json]
@@ -54,9 +54,7 @@ std::string message(const std::exception& e) {
   return e.what();
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -112,7 +110,8 @@ json bench_scoring(const BertModel& m, const Inputs& in, const Options& o, bool 
                    std::vector<std::vector<double>>* scores_out) {
   const at::Device dev = m.device();
   const at::Tensor cands = at::tensor(in.candidates, at::kLong);
-  const int64_t N = static_cast<int64_t>(in.examples.size()), S = in.slots, C = static_cast<int64_t>(in.candidates.size());
+  const int64_t N = static_cast<int64_t>(in.examples.size()), S = in.slots,
+                C = static_cast<int64_t>(in.candidates.size());
   json by_bs = json::array();
   double best = 0;
   int64_t best_bs = 0, label_changes = 0;
@@ -123,7 +122,8 @@ json bench_scoring(const BertModel& m, const Inputs& in, const Options& o, bool 
     const auto batches = pick_batches(all, o.max_batches);
     auto run = [&](const std::vector<int64_t>& rows, bool record) {
       Batch b = make_batch(m, in, rows);
-      CandidateScores s = score_candidates(m, b, mask_positions(in, rows), cands, bf16 ? Precision::Bf16 : Precision::Fp32);  // CPU results: synchronizes
+      CandidateScores s = score_candidates(m, b, mask_positions(in, rows), cands,
+                                           bf16 ? Precision::Bf16 : Precision::Fp32);  // CPU results: synchronizes
       if (!record) return;
       const float* lg = s.logits.data_ptr<float>();
       const float* lz = s.log_z.data_ptr<float>();
@@ -160,9 +160,16 @@ json bench_scoring(const BertModel& m, const Inputs& in, const Options& o, bool 
       best = rate;
       best_bs = bs;
     }
-    by_bs.push_back({{"batch_size", bs}, {"batches", batches.size()}, {"of_batches", all.size()}, {"sentences", sentences},
-                     {"seconds", secs}, {"sentences_per_s", rate}, {"p50_ms", percentile(lat, 50)},
-                     {"p95_ms", percentile(lat, 95)}, {"padded_tokens", padded}, {"real_tokens", real}});
+    by_bs.push_back({{"batch_size", bs},
+                     {"batches", batches.size()},
+                     {"of_batches", all.size()},
+                     {"sentences", sentences},
+                     {"seconds", secs},
+                     {"sentences_per_s", rate},
+                     {"p50_ms", percentile(lat, 50)},
+                     {"p95_ms", percentile(lat, 95)},
+                     {"padded_tokens", padded},
+                     {"real_tokens", real}});
     std::fprintf(stderr, "core_bench: score %s batch %lld: %.1f sentences/s (%zu of %zu batches, %.2f s)\n",
                  bf16 ? "bf16" : "fp32", static_cast<long long>(bs), rate, batches.size(), all.size(), secs);
   }
@@ -177,9 +184,14 @@ json bench_scoring(const BertModel& m, const Inputs& in, const Options& o, bool 
   }
   if (labels_out) *labels_out = labels;
   if (scores_out) *scores_out = scores;
-  return {{"by_batch_size", by_bs}, {"best_batch_size", best_bs}, {"best_sentences_per_s", best},
-          {"accuracy", labeled ? json(static_cast<double>(correct) / labeled) : json(nullptr)}, {"correct", correct},
-          {"labeled", labeled}, {"covered", covered}, {"label_changes", label_changes}};
+  return {{"by_batch_size", by_bs},
+          {"best_batch_size", best_bs},
+          {"best_sentences_per_s", best},
+          {"accuracy", labeled ? json(static_cast<double>(correct) / labeled) : json(nullptr)},
+          {"correct", correct},
+          {"labeled", labeled},
+          {"covered", covered},
+          {"label_changes", label_changes}};
 }
 
 json bench_training(const std::string& dir, const Inputs& in, const Options& o, const at::Device& dev, bool bf16) {
@@ -204,7 +216,8 @@ json bench_training(const std::string& dir, const Inputs& in, const Options& o, 
     p.batch = make_batch(*model, in, st.rows, &st.mlm);
     p.T = p.batch.input_ids.size(1);
     std::vector<int64_t> targets, cand_labels;
-    for (size_t k = 0; k + 1 < st.mlm.size(); k += 2) targets.push_back(in.examples[st.rows[st.mlm[k]]].ids[st.mlm[k + 1]]);
+    for (size_t k = 0; k + 1 < st.mlm.size(); k += 2)
+      targets.push_back(in.examples[st.rows[st.mlm[k]]].ids[st.mlm[k + 1]]);
     for (int64_t r : st.rows) {
       const Example& e = in.examples[r];
       if (e.gold < 0) throw std::runtime_error("a training row has no label");
@@ -236,9 +249,15 @@ json bench_training(const std::string& dir, const Inputs& in, const Options& o, 
   std::fprintf(stderr, "core_bench: train %s: %.2f steps/s (batch %lld, %lld steps, loss %.4f -> %.4f)\n",
                bf16 ? "bf16" : "fp32", o.train_steps / secs, static_cast<long long>(in.train_batch),
                static_cast<long long>(o.train_steps), losses.front(), losses.back());
-  return {{"batch_size", in.train_batch}, {"steps", o.train_steps}, {"seconds", secs},
-          {"steps_per_s", o.train_steps / secs}, {"p50_ms", percentile(lat, 50)}, {"p95_ms", percentile(lat, 95)},
-          {"mean_seq_len", mean_t / o.train_steps}, {"first_loss", losses.front()}, {"last_loss", losses.back()},
+  return {{"batch_size", in.train_batch},
+          {"steps", o.train_steps},
+          {"seconds", secs},
+          {"steps_per_s", o.train_steps / secs},
+          {"p50_ms", percentile(lat, 50)},
+          {"p95_ms", percentile(lat, 95)},
+          {"mean_seq_len", mean_t / o.train_steps},
+          {"first_loss", losses.front()},
+          {"last_loss", losses.back()},
           {"losses", losses}};
 }
 
@@ -308,10 +327,12 @@ int main(int argc, char** argv) {
   try {
     const at::Device device(o.device);
     if (device.is_cuda() && !torch::cuda::is_available())
-      throw std::runtime_error("CUDA was asked for, but this LibTorch has no usable CUDA device (a CPU-only build, "
-                               "libtorch_cuda not linked in, or no GPU/driver)");
+      throw std::runtime_error(
+          "CUDA was asked for, but this LibTorch has no usable CUDA device (a CPU-only build, "
+          "libtorch_cuda not linked in, or no GPU/driver)");
     if (device.is_cpu())
-      at::set_num_threads(static_cast<int>(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())));
+      at::set_num_threads(
+          static_cast<int>(o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency())));
     if (o.precisions.empty()) o.precisions = {"fp32", "bf16"};
     for (const auto& p : o.precisions)
       if (p != "fp32" && p != "bf16") throw std::invalid_argument("precision must be fp32 or bf16, got " + p);
@@ -322,11 +343,23 @@ int main(int argc, char** argv) {
     sync(device);
     const double load_s = now_s() - t0;
     const auto& c = model->config();
-    result = {{"side", "ours"}, {"model", o.model}, {"device", o.device}, {"torch", TORCH_VERSION},
-              {"threads", at::get_num_threads()}, {"n", in.examples.size()}, {"load_s", load_s},
-              {"config", {{"hidden", c.hidden_size}, {"layers", c.num_hidden_layers}, {"heads", c.num_attention_heads},
-                          {"intermediate", c.intermediate_size}, {"vocab", c.vocab_size}}},
-              {"max_batches", o.max_batches}, {"score", json::object()}, {"train", json::object()}, {"errors", json::array()}};
+    result = {{"side", "ours"},
+              {"model", o.model},
+              {"device", o.device},
+              {"torch", TORCH_VERSION},
+              {"threads", at::get_num_threads()},
+              {"n", in.examples.size()},
+              {"load_s", load_s},
+              {"config",
+               {{"hidden", c.hidden_size},
+                {"layers", c.num_hidden_layers},
+                {"heads", c.num_attention_heads},
+                {"intermediate", c.intermediate_size},
+                {"vocab", c.vocab_size}}},
+              {"max_batches", o.max_batches},
+              {"score", json::object()},
+              {"train", json::object()},
+              {"errors", json::array()}};
     json full;  // per-example results of the first precision
     for (const auto& p : o.precisions) {
       const bool bf16 = p == "bf16";

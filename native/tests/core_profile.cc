@@ -21,7 +21,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
-
 #include "bench_inputs.h"
 #include "model/bert_model.h"
 #include "model/scoring.h"
@@ -107,8 +106,10 @@ int main(int argc, char** argv) {
     else pos.push_back(a);
   }
   if (pos.size() != 2 || (mode != "score" && mode != "train")) {
-    std::fprintf(stderr, "usage: core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] "
-                         "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing] [--shapes]\n");
+    std::fprintf(
+        stderr,
+        "usage: core_profile <model dir> <inputs.json> [--mode score|train] [--precision fp32|bf16] "
+        "[--batch 32] [--length 128] [--reps 5] [--threads 1] [--top 25] [--no-onednn] [--no-packing] [--shapes]\n");
     return 2;
   }
   try {
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
       const TrainStep& st = in.steps.front();
       b = make_batch(*model, in, st.rows, &st.mlm);
       std::vector<int64_t> targets, cand_labels;
-      for (size_t k = 0; k + 1 < st.mlm.size(); k += 2) targets.push_back(in.examples.at(st.rows.at(st.mlm[k])).ids.at(st.mlm[k + 1]));
+      for (size_t k = 0; k + 1 < st.mlm.size(); k += 2)
+        targets.push_back(in.examples.at(st.rows.at(st.mlm[k])).ids.at(st.mlm[k + 1]));
       for (int64_t r : st.rows) {
         const Example& e = in.examples.at(r);
         for (size_t slot = 0; slot < e.mask.size(); ++slot) cand_labels.push_back(in.words.at(e.gold)[0][slot]);
@@ -161,9 +163,9 @@ int main(int argc, char** argv) {
       work = [&] { trainer->step(b, loss); };
       what = "train step";
     }
-    std::fprintf(stderr, "core_profile: %s %s, batch %lld x %lld tokens, %d thread(s)\n", what.c_str(), precision.c_str(),
-                 static_cast<long long>(b.input_ids.size(0)), static_cast<long long>(b.input_ids.size(1)),
-                 at::get_num_threads());
+    std::fprintf(stderr, "core_profile: %s %s, batch %lld x %lld tokens, %d thread(s)\n", what.c_str(),
+                 precision.c_str(), static_cast<long long>(b.input_ids.size(0)),
+                 static_cast<long long>(b.input_ids.size(1)), at::get_num_threads());
     for (int k = 0; k < 2; ++k) work();
     std::vector<double> wall;
     for (int64_t k = 0; k < reps; ++k) {
@@ -175,24 +177,27 @@ int main(int argc, char** argv) {
     prof::thread_event_lists events;
     double profiled = 0;
     {
-      prof::TLSLegacyProfilerGuard guard(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, shapes),
-                                         [&](const prof::thread_event_lists& e) { events = e; });
+      prof::TLSLegacyProfilerGuard guard(
+          torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, shapes),
+          [&](const prof::thread_event_lists& e) { events = e; });
       const double t0 = now_ms();
       for (int64_t k = 0; k < reps; ++k) work();
       profiled = now_ms() - t0;
     }
     const auto times = self_times(events, shapes);
     std::vector<std::pair<std::string, OpTime>> sorted(times.begin(), times.end());
-    std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.second.self_us > y.second.self_us; });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& x, const auto& y) { return x.second.self_us > y.second.self_us; });
     double total = 0;
     for (const auto& [n, t] : sorted) total += t.self_us;
-    std::printf("wall ms per rep (no profiler): min %.2f median %.2f max %.2f; profiled %.2f ms per rep, ops' self time %.2f\n",
-                wall.front(), wall[wall.size() / 2], wall.back(), profiled / reps, total / 1000 / reps);
+    std::printf(
+        "wall ms per rep (no profiler): min %.2f median %.2f max %.2f; profiled %.2f ms per rep, ops' self time %.2f\n",
+        wall.front(), wall[wall.size() / 2], wall.back(), profiled / reps, total / 1000 / reps);
     std::printf("%-44s %10s %8s %6s\n", "op", "self ms", "calls", "share");
     for (int64_t k = 0; k < std::min<int64_t>(top, sorted.size()); ++k) {
       const auto& [n, t] = sorted[k];
-      std::printf("%-44s %10.3f %8.1f %5.1f%%\n", n.c_str(), t.self_us / 1000 / reps, static_cast<double>(t.calls) / reps,
-                  100 * t.self_us / total);
+      std::printf("%-44s %10.3f %8.1f %5.1f%%\n", n.c_str(), t.self_us / 1000 / reps,
+                  static_cast<double>(t.calls) / reps, 100 * t.self_us / total);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "core_profile: %s\n", e.what());

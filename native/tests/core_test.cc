@@ -6,25 +6,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <unistd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <map>
+#include <netinet/in.h>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include "model/bert_model.h"
-#include "model/classifier.h"
-#include "kernels/cpu_inference.h"
-#include "train/cross_entropy.h"
 #include "distributed/distributed.h"
+#include "io/safetensors.h"
+#include "kernels/cpu_inference.h"
 #include "kernels/onednn_attention.h"
 #include "kernels/onednn_primitives.h"
-#include "train/optimizer_step.h"
-#include "io/safetensors.h"
+#include "model/bert_model.h"
+#include "model/classifier.h"
 #include "model/scoring.h"
+#include "train/cross_entropy.h"
+#include "train/optimizer_step.h"
 #include "train/trainer.h"
 
 using namespace petcore;
@@ -73,7 +73,8 @@ static void check_dist_group_of_one(const at::Device& device) {
 
 // The fused AdamW step (optimizer_step.cc) against LibTorch's per-tensor AdamW: the same parameters after a few full
 // fine-tuning steps, and optimizer states that each can save and the other resume from.
-static void check_fused_adamw(const std::string& dir, const at::Device& device, std::map<std::string, at::Tensor>& ref) {
+static void check_fused_adamw(const std::string& dir, const at::Device& device,
+                              std::map<std::string, at::Tensor>& ref) {
   const bool available = fused_optimizer_available(device);
   LossSpec loss;  // one MLM target at (0, 5)
   loss.vocab_positions = at::tensor({0L, 5L}, at::kLong).view({1, 2});
@@ -91,7 +92,8 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
     TrainableSpec rows;  // frozen P-tuning: only embedding rows 1..8 learn
     rows.kind = TrainableSpec::Kind::EmbeddingRows;
     rows.rows = {1, 2, 3, 4, 5, 6, 7, 8};
-    for (const auto& [what, spec] : {std::make_pair(std::string("full"), TrainableSpec()), std::make_pair(std::string("rows"), rows)}) {
+    for (const auto& [what, spec] :
+         {std::make_pair(std::string("full"), TrainableSpec()), std::make_pair(std::string("rows"), rows)}) {
       // `fused` for the first `steps` steps; then, given `resume`, a new trainer (fused or not) loads the state and
       // takes one more step.
       auto run = [&](bool fused, int steps, int resume) {
@@ -119,17 +121,21 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
       const at::Tensor fused = run(true, 3, -1), plain = run(false, 3, -1);
       const double moved = (plain - start).abs().max().item<double>();
       auto line = [&](const char* text) { return std::string(text) + " (" + what + ")"; };
-      check(line("AdamW steps move the weights (lr / max change)").c_str(), moved > 0 ? cfg.lr / moved : 1.0, 1.0, true);
+      check(line("AdamW steps move the weights (lr / max change)").c_str(), moved > 0 ? cfg.lr / moved : 1.0, 1.0,
+            true);
       const double apart = (fused - plain).abs().max().item<double>();
       check(line("fused vs LibTorch AdamW, 3 steps (/ lr)").c_str(), apart / cfg.lr, 1e-2, true);
       // fused_adamw = false really takes LibTorch's step: its sums round differently somewhere in 3 steps.
       if (apart == 0) {
-        std::printf("%s: fused and LibTorch's AdamW bit-identical (was the option ignored?)\n", line("fused_adamw").c_str());
+        std::printf("%s: fused and LibTorch's AdamW bit-identical (was the option ignored?)\n",
+                    line("fused_adamw").c_str());
         ++failures;
       }
       const at::Tensor a = run(true, 2, 0), b = run(true, 2, 1), c = run(false, 2, 1);
-      check(line("fused state resumed by LibTorch's (/ lr)").c_str(), (a - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
-      check(line("LibTorch state resumed by fused (/ lr)").c_str(), (c - b).abs().max().item<double>() / cfg.lr, 1e-2, true);
+      check(line("fused state resumed by LibTorch's (/ lr)").c_str(), (a - b).abs().max().item<double>() / cfg.lr, 1e-2,
+            true);
+      check(line("LibTorch state resumed by fused (/ lr)").c_str(), (c - b).abs().max().item<double>() / cfg.lr, 1e-2,
+            true);
     }
   }
   if (available) {
@@ -152,7 +158,8 @@ static void check_fused_adamw(const std::string& dir, const at::Device& device, 
     const at::Tensor after = logits_at(*m, pb, pos, Precision::Bf16);
     const at::Tensor want = logits_at(*fresh, pb, pos, Precision::Bf16);
     const double moved = (want - before_step).abs().max().item<double>();
-    check("bf16 scoring after a fused step = fresh model", moved > 0 ? (after - want).abs().max().item<double>() : 1.0, 1e-6, true);
+    check("bf16 scoring after a fused step = fresh model", moved > 0 ? (after - want).abs().max().item<double>() : 1.0,
+          1e-6, true);
   }
 }
 
@@ -179,23 +186,27 @@ static void check_attention_in_place() {
     const at::Tensor qkv = at::randn({2 * T, 3 * H}).to(dt);  // rows: queries | keys | values, as projected
     double err = 0;
     for (int64_t bi = 0; bi < 2; ++bi) {
-      const at::Tensor seq = qkv.narrow(0, bi * T, T), q = seq.narrow(1, 0, H), k = seq.narrow(1, H, H), v = seq.narrow(1, 2 * H, H);
+      const at::Tensor seq = qkv.narrow(0, bi * T, T), q = seq.narrow(1, 0, H), k = seq.narrow(1, H, H),
+                       v = seq.narrow(1, 2 * H, H);
       const at::Tensor m = mask.narrow(0, bi, 1);
       // As encode_in_tasks calls it: without the mask where the sequence has no padding (unpadded()).
       for (const int64_t first : {int64_t{0}, int64_t{3}}) {
         const int64_t n = first == 0 ? T : 1;
         at::Tensor got = at::full({n, H}, 7.0, at::TensorOptions().dtype(dt));
-        if (!layer::attend_in_place(c, w, q.narrow(0, first, n), k, v, whole[static_cast<size_t>(bi)] ? at::Tensor() : m, got)) {
+        if (!layer::attend_in_place(c, w, q.narrow(0, first, n), k, v,
+                                    whole[static_cast<size_t>(bi)] ? at::Tensor() : m, got)) {
           std::printf("attention in place (%s): not run\n", dt == at::kFloat ? "fp32" : "bf16");
           ++failures;
           return;
         }
-        const at::Tensor want = layer::attend(c, w, q.narrow(0, first, n).unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), m, false)[0];
+        const at::Tensor want =
+            layer::attend(c, w, q.narrow(0, first, n).unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), m, false)[0];
         err = std::max(err, (got.to(at::kFloat) - want.to(at::kFloat)).abs().max().item<double>());
       }
     }
     // bf16: the probabilities are rounded to bf16 in both, from scores that attend() rounds to bf16 first.
-    check(dt == at::kFloat ? "oneDNN attention in place (fp32), max abs error" : "oneDNN attention in place (bf16), max abs error",
+    check(dt == at::kFloat ? "oneDNN attention in place (fp32), max abs error"
+                           : "oneDNN attention in place (bf16), max abs error",
           err, dt == at::kFloat ? 1e-6 : 3e-2, true);
   }
 }
@@ -263,7 +274,8 @@ static void check_cross_entropy() {
     // Where oneDNN is called directly the loss must come from our function, not the fallback.
     if (onednn::compiled() && node.find("CrossEntropy") == std::string::npos) err = 1;
     // bf16: the gradient is written in bf16 (LibTorch's path rounds it once more, on the way back to bf16 logits).
-    check(dt == at::kFloat ? "vocabulary cross-entropy vs LibTorch (fp32)" : "vocabulary cross-entropy vs LibTorch (bf16)",
+    check(dt == at::kFloat ? "vocabulary cross-entropy vs LibTorch (fp32)"
+                           : "vocabulary cross-entropy vs LibTorch (bf16)",
           err, dt == at::kFloat ? 1e-6 : 1e-2, true);
   }
 }
@@ -331,10 +343,13 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
   const at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
   {
     c10::InferenceMode guard;
-    check("gpt2: embedding output, max abs error", (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
-    check("gpt2: last hidden state, max abs error", (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
+    check("gpt2: embedding output, max abs error",
+          (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
+    check("gpt2: last hidden state, max abs error",
+          (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
     const at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
-    check("gpt2: logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-5, true);
+    check("gpt2: logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-5,
+          true);
     model->set_task_scheduling(false);
     const at::Tensor plain = logits_at(*model, b, pos).view({B, T, -1});
     model->set_task_scheduling(true);
@@ -362,14 +377,17 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
     const at::Tensor prefix = ids.narrow(0, 0, 6);
     const at::Tensor joint = at::cat({prefix, a, c}).unsqueeze(0);
     const at::Tensor positions = at::cat({at::arange(9), at::arange(6, 9)}).unsqueeze(0);
-    const at::Tensor branches = at::cat({at::zeros({6}, at::kLong), at::ones({3}, at::kLong), at::full({3}, 2, at::kLong)}).unsqueeze(0);
+    const at::Tensor branches =
+        at::cat({at::zeros({6}, at::kLong), at::ones({3}, at::kLong), at::full({3}, 2, at::kLong)}).unsqueeze(0);
     Batch jb = model->check_batch(joint, {}, {}, positions, branches);
     const at::Tensor jp = at::stack({at::zeros({6}, at::kLong), at::arange(6, 12)}, 1);
     const at::Tensor joint_logits = logits_at(*model, jb, jp);
     Batch sb = model->check_batch(at::stack({at::cat({prefix, a}), at::cat({prefix, c})}), {}, {});
-    const at::Tensor sp = at::stack({at::cat({at::zeros({3}, at::kLong), at::ones({3}, at::kLong)}), at::arange(6, 9).repeat({2})}, 1);
+    const at::Tensor sp =
+        at::stack({at::cat({at::zeros({3}, at::kLong), at::ones({3}, at::kLong)}), at::arange(6, 9).repeat({2})}, 1);
     const at::Tensor separate = logits_at(*model, sb, sp);
-    check("gpt2: two branches in one pass vs two passes", (joint_logits - separate).abs().max().item<double>(), 1e-5, true);
+    check("gpt2: two branches in one pass vs two passes", (joint_logits - separate).abs().max().item<double>(), 1e-5,
+          true);
   }
   // P-tuning as in the seed's gpt.py: the LM loss over the whole sequence (positions 0..n-2 predict 1..n-1), only
   // the prompt rows 1..8 learning; their gradient holds both sides of the tied head.
@@ -387,12 +405,16 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
   const double ref_loss = ref["ptuning_loss"].item<double>();
   check("gpt2: p-tuning LM loss, relative error", std::abs(r.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
   const at::Tensor g = grads.at(0).second.cpu(), rg = ref["ptuning_grad_rows_1_8"];
-  check("gpt2: p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5, true);
+  check("gpt2: p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(),
+        1e-5, true);
 }
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16] [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]\n", argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16] [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]\n",
+        argv[0]);
     return 2;
   }
   const std::string device_name = argc > 3 ? argv[3] : "cpu";
@@ -470,14 +492,16 @@ int main(int argc, char** argv) {
     const double ref_loss = ref["ptuning_loss"].item<double>();
     check("p-tuning loss, relative error", std::abs(r.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
     at::Tensor g = grads.at(0).second, rg = ref["ptuning_grad_rows_1_8"];
-    check("p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5, true);
+    check("p-tuning grad rows 1..8, max relative error", ((g - rg).abs().max() / rg.abs().max()).item<double>(), 1e-5,
+          true);
     {
       // classify() runs the last layer at the [CLS] rows only (CPU task path): it must equal a linear head on
       // HF's last hidden state at [CLS].
       ensure_classifier(*model, 3, 7);
       const at::Tensor want = at::linear(ref["last_hidden"].select(1, 0), model->param("classifier.weight").cpu(),
                                          model->param("classifier.bias").cpu());
-      check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4, true);
+      check("classifier logits at [CLS], max abs error", (classify(*model, b) - want).abs().max().item<double>(), 1e-4,
+            true);
     }
     if (device.is_cpu()) check_packed_layer(*model);
     if (device.is_cpu()) check_onednn_attention_layer(*model);

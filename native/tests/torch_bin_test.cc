@@ -24,12 +24,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <string>
-#include <filesystem>
-#include <random>
 #include <vector>
 
 namespace {
@@ -134,10 +134,10 @@ std::string tensor_dict_pickle(int storage_numel, int n, bool with_stop = true) 
   p.op('(');
   p.op('(').sstr("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(storage_numel).op('t');
   p.op('Q');
-  p.int1(0);                     // storage_offset
-  p.int1(n).op('\x85');          // size (n,)
-  p.int1(1).op('\x85');          // stride (1,)
-  p.op('\x89');                  // requires_grad False
+  p.int1(0);                                               // storage_offset
+  p.int1(n).op('\x85');                                    // size (n,)
+  p.int1(1).op('\x85');                                    // stride (1,)
+  p.op('\x89');                                            // requires_grad False
   p.global("collections", "OrderedDict").op(')').op('R');  // backward_hooks
   p.op('t').op('R');
   p.op('u');
@@ -208,10 +208,13 @@ int main(int argc, char** argv) {
       sum += p[k];
       wsum += p[k] * static_cast<double>(k % 13 + 1);
     }
-    check(close(sum, e.at("sum")), name + ": sum " + std::to_string(sum) + " != " + std::to_string(e.at("sum").get<double>()));
-    check(close(wsum, e.at("wsum")), name + ": wsum " + std::to_string(wsum) + " != " + std::to_string(e.at("wsum").get<double>()));
+    check(close(sum, e.at("sum")),
+          name + ": sum " + std::to_string(sum) + " != " + std::to_string(e.at("sum").get<double>()));
+    check(close(wsum, e.at("wsum")),
+          name + ": wsum " + std::to_string(wsum) + " != " + std::to_string(e.at("wsum").get<double>()));
   }
-  std::cout << "  ok  " << sd.size() << " tensors: names (in file order), dtypes, shapes, sums and weighted sums match expected.json\n";
+  std::cout << "  ok  " << sd.size()
+            << " tensors: names (in file order), dtypes, shapes, sums and weighted sums match expected.json\n";
 
   // Tied / shared-storage tensors: equal values, separate memory.
   auto find = [&](const std::string& n) -> at::Tensor {
@@ -229,7 +232,10 @@ int main(int argc, char** argv) {
 
   // ---- 2. broken inputs ----------------------------------------------------
   const std::string data = read_file(bin);
-  struct Cut { const char* label; size_t keep; };
+  struct Cut {
+    const char* label;
+    size_t keep;
+  };
   const Cut cuts[] = {
       {"truncated to half", data.size() / 2},
       {"truncated by 1 byte", data.size() - 1},
@@ -263,8 +269,7 @@ int main(int argc, char** argv) {
     write_archive(p, tensor_dict_pickle(4, 4), {{"data/0", floats({1, 2, 3, 4})}});
     try {
       auto r = petcore::load_torch_bin(p);
-      check(r.size() == 1 && r[0].first == "w" && r[0].second.numel() == 4 &&
-                r[0].second.sum().item<float>() == 10.0f,
+      check(r.size() == 1 && r[0].first == "w" && r[0].second.numel() == 4 && r[0].second.sum().item<float>() == 10.0f,
             "hand-made archive: wrong content");
       std::cout << "  ok  hand-made archive loads ({'w': [1,2,3,4]})\n";
     } catch (const std::exception& e) {
@@ -298,7 +303,6 @@ int main(int argc, char** argv) {
     std::remove(p.c_str());
   }
 
-  std::cout << (g_failures ? "FAILED: " : "PASSED: ") << g_checks - g_failures << "/" << g_checks
-            << " checks passed\n";
+  std::cout << (g_failures ? "FAILED: " : "PASSED: ") << g_checks - g_failures << "/" << g_checks << " checks passed\n";
   return g_failures ? 1 : 0;
 }

@@ -107,8 +107,8 @@ class C10dGroup : public DistGroup {
       store_ = c10::make_intrusive<c10d::TCPStore>(opts_.master_addr, so);
     } catch (const std::exception& e) {
       if (opts_.rank == 0)
-        throw std::runtime_error("rank 0 cannot serve the rendezvous on " + where + " (is MASTER_PORT in use?): " +
-                                 message_of(e));
+        throw std::runtime_error("rank 0 cannot serve the rendezvous on " + where +
+                                 " (is MASTER_PORT in use?): " + message_of(e));
       throw std::runtime_error("rank " + std::to_string(opts_.rank) + " cannot reach rank 0's rendezvous at " + where +
                                " within " + seconds(opts_.timeout_ms) + ": " + message_of(e));
     }
@@ -135,7 +135,8 @@ class C10dGroup : public DistGroup {
           // blame a missing rank 0: wait (briefly) until each has read it, so that every rank names the mismatch.
           for (int q = 1; q < opts_.world_size; ++q) {
             try {
-              store_->wait({"pet/world/read/" + std::to_string(q)}, std::chrono::milliseconds(std::min<int64_t>(opts_.timeout_ms, 5000)));
+              store_->wait({"pet/world/read/" + std::to_string(q)},
+                           std::chrono::milliseconds(std::min<int64_t>(opts_.timeout_ms, 5000)));
             } catch (const std::exception&) {
             }
           }
@@ -196,11 +197,12 @@ class C10dGroup : public DistGroup {
         throw std::runtime_error("rank " + std::to_string(r) + " did not reach the check of " + what + " within " +
                                  seconds(opts_.timeout_ms) + " (it died, or runs something else)");
       }
-      if (theirs != value) differing += (differing.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r) + " has " + theirs;
+      if (theirs != value)
+        differing += (differing.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r) + " has " + theirs;
     }
     if (!differing.empty())
-      throw std::runtime_error(what + " differs across the workers: rank " + std::to_string(opts_.rank) + " has " + value +
-                               ", " + differing);
+      throw std::runtime_error(what + " differs across the workers: rank " + std::to_string(opts_.rank) + " has " +
+                               value + ", " + differing);
   }
 
  private:
@@ -243,8 +245,8 @@ class C10dGroup : public DistGroup {
 std::shared_ptr<DistGroup> DistGroup::create(const DistOptions& o) {
   if (o.world_size < 1) throw std::runtime_error("WORLD_SIZE must be >= 1, got " + std::to_string(o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
-    throw std::runtime_error("RANK must be in [0, WORLD_SIZE - 1] = [0, " + std::to_string(o.world_size - 1) + "], got " +
-                             std::to_string(o.rank));
+    throw std::runtime_error("RANK must be in [0, WORLD_SIZE - 1] = [0, " + std::to_string(o.world_size - 1) +
+                             "], got " + std::to_string(o.rank));
   if (o.master_port < 1 || o.master_port > 65535)
     throw std::runtime_error("MASTER_PORT must be in [1, 65535], got " + std::to_string(o.master_port));
   if (o.timeout_ms <= 0) throw std::runtime_error("the distributed timeout must be > 0");

@@ -30,7 +30,8 @@ NamedTensors read_sharded(const std::string& dir, const std::string& index_name,
   std::map<std::string, std::set<std::string>> by_file;  // shard -> names the index promises
   std::vector<std::string> order;
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-    if (!it.value().is_string()) throw std::runtime_error(index_path + ": weight_map entry \"" + it.key() + "\" is not a file name");
+    if (!it.value().is_string())
+      throw std::runtime_error(index_path + ": weight_map entry \"" + it.key() + "\" is not a file name");
     const std::string shard = it.value().get<std::string>();
     if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
       throw std::runtime_error(index_path + ": shard name \"" + shard + "\" must be a plain file name");
@@ -84,7 +85,8 @@ NamedTensors read_checkpoint(const std::string& dir, CheckpointFiles* files) {
     f.format = "pytorch-sharded";
     return read_sharded(dir, "pytorch_model.bin.index.json", false, &f);
   }
-  throw std::runtime_error(dir + ": no weights found (looked for model.safetensors, model.safetensors.index.json, "
+  throw std::runtime_error(dir +
+                           ": no weights found (looked for model.safetensors, model.safetensors.index.json, "
                            "pytorch_model.bin, pytorch_model.bin.index.json)");
 }
 

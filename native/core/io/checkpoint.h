@@ -9,8 +9,8 @@
 namespace petcore {
 
 struct CheckpointFiles {
-  std::string format;               // "safetensors", "safetensors-sharded", "pytorch", "pytorch-sharded"
-  std::vector<std::string> files;   // absolute or dir-relative paths actually read
+  std::string format;              // "safetensors", "safetensors-sharded", "pytorch", "pytorch-sharded"
+  std::vector<std::string> files;  // absolute or dir-relative paths actually read
 };
 
 // Reads every tensor of the checkpoint in `dir`: model.safetensors, model.safetensors.index.json (+ shards),

@@ -47,14 +47,18 @@ NamedTensors read_safetensors(const std::string& path, std::map<std::string, std
   in.seekg(0, std::ios::end);
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
-  auto corrupt = [&](const std::string& why) { return std::runtime_error(path + ": corrupt safetensors file: " + why); };
-  if (file_size < 8) throw corrupt("file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  auto corrupt = [&](const std::string& why) {
+    return std::runtime_error(path + ": corrupt safetensors file: " + why);
+  };
+  if (file_size < 8)
+    throw corrupt("file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   if (header_len > kMaxHeader || header_len > file_size - 8)
-    throw corrupt("header length " + std::to_string(header_len) + " exceeds the file size " + std::to_string(file_size));
+    throw corrupt("header length " + std::to_string(header_len) + " exceeds the file size " +
+                  std::to_string(file_size));
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json j;

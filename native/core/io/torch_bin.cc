@@ -81,15 +81,15 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0.0;
-  std::string s;                               // Str
-  std::vector<VP> items;                       // Tuple, List
-  std::vector<std::pair<VP, VP>> dict;         // Dict (insertion order)
+  std::string s;                                      // Str
+  std::vector<VP> items;                              // Tuple, List
+  std::vector<std::pair<VP, VP>> dict;                // Dict (insertion order)
   std::unordered_map<std::string, size_t> str_index;  // Dict: str key -> slot
-  GlobalFn fn = GlobalFn::OrderedDict;         // Global
-  at::ScalarType dtype = at::kFloat;           // Global(StorageType), Storage
-  std::string key;                             // Storage: record key
-  int64_t numel = 0;                           // Storage: element count
-  size_t tensor = 0;                           // Tensor: index into pending list
+  GlobalFn fn = GlobalFn::OrderedDict;                // Global
+  at::ScalarType dtype = at::kFloat;                  // Global(StorageType), Storage
+  std::string key;                                    // Storage: record key
+  int64_t numel = 0;                                  // Storage: element count
+  size_t tensor = 0;                                  // Tensor: index into pending list
 };
 
 const char* kind_name(Kind k) {
@@ -133,11 +133,10 @@ struct PendingTensor {
 
 bool storage_dtype(const std::string& name, at::ScalarType* out) {
   static const std::pair<const char*, at::ScalarType> table[] = {
-      {"FloatStorage", at::kFloat},    {"HalfStorage", at::kHalf},
-      {"BFloat16Storage", at::kBFloat16}, {"DoubleStorage", at::kDouble},
-      {"LongStorage", at::kLong},      {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},    {"CharStorage", at::kChar},
-      {"ByteStorage", at::kByte},      {"BoolStorage", at::kBool},
+      {"FloatStorage", at::kFloat},   {"HalfStorage", at::kHalf}, {"BFloat16Storage", at::kBFloat16},
+      {"DoubleStorage", at::kDouble}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
+      {"ShortStorage", at::kShort},   {"CharStorage", at::kChar}, {"ByteStorage", at::kByte},
+      {"BoolStorage", at::kBool},
   };
   for (const auto& e : table) {
     if (name == e.first) {
@@ -153,8 +152,7 @@ bool storage_dtype(const std::string& name, at::ScalarType* out) {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& path, const uint8_t* data, size_t size)
-      : path_(path), p_(data), n_(size) {}
+  Unpickler(const std::string& path, const uint8_t* data, size_t size) : path_(path), p_(data), n_(size) {}
 
   VP run();
   std::vector<PendingTensor>& pending() { return pending_; }
@@ -196,11 +194,19 @@ class Unpickler {
       unsigned c = b[i];
       size_t len;
       uint32_t cp;
-      if (c < 0x80) { ++i; continue; }
-      else if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-      else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-      else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-      else return false;
+      if (c < 0x80) {
+        ++i;
+        continue;
+      } else if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        cp = c & 0x1f;
+      } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        cp = c & 0x0f;
+      } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        cp = c & 0x07;
+      } else return false;
       if (len > n - i) return false;
       for (size_t k = 1; k < len; ++k) {
         if ((b[i + k] & 0xc0) != 0x80) return false;
@@ -224,15 +230,13 @@ class Unpickler {
   }
 
   VP pop() {
-    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
-      err("pickle stack underflow");
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) err("pickle stack underflow");
     VP v = std::move(stack_.back());
     stack_.pop_back();
     return v;
   }
   VP& top() {
-    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
-      err("pickle stack underflow");
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) err("pickle stack underflow");
     return stack_.back();
   }
   std::vector<VP> pop_mark() {
@@ -328,8 +332,7 @@ VP Unpickler::persistent_load(const VP& pid) {
 VP Unpickler::rebuild_tensor(const std::vector<VP>& a) {
   // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
   //                    backward_hooks[, metadata])
-  if (a.size() != 6 && a.size() != 7)
-    err("_rebuild_tensor_v2 takes 6 or 7 arguments, got " + std::to_string(a.size()));
+  if (a.size() != 6 && a.size() != 7) err("_rebuild_tensor_v2 takes 6 or 7 arguments, got " + std::to_string(a.size()));
   if (a[0]->kind != Kind::Storage) err("_rebuild_tensor_v2: first argument is not a storage");
   const Value& st = *a[0];
   PendingTensor t;
@@ -337,10 +340,8 @@ VP Unpickler::rebuild_tensor(const std::vector<VP>& a) {
   t.dtype = st.dtype;
   t.storage_numel = st.numel;
   t.offset = as_int(a[1], "_rebuild_tensor_v2: storage_offset");
-  if (a[2]->kind != Kind::Tuple || a[3]->kind != Kind::Tuple)
-    err("_rebuild_tensor_v2: size and stride must be tuples");
-  if (a[2]->items.size() != a[3]->items.size())
-    err("_rebuild_tensor_v2: size and stride have different lengths");
+  if (a[2]->kind != Kind::Tuple || a[3]->kind != Kind::Tuple) err("_rebuild_tensor_v2: size and stride must be tuples");
+  if (a[2]->items.size() != a[3]->items.size()) err("_rebuild_tensor_v2: size and stride have different lengths");
   for (const VP& v : a[2]->items) t.size.push_back(as_int(v, "_rebuild_tensor_v2: size"));
   for (const VP& v : a[3]->items) t.stride.push_back(as_int(v, "_rebuild_tensor_v2: stride"));
 
@@ -363,8 +364,8 @@ VP Unpickler::rebuild_tensor(const std::vector<VP>& a) {
     }
     if (last >= t.storage_numel)
       err("tensor view (offset " + std::to_string(t.offset) + ", " + std::to_string(numel) +
-          " elements) reaches element " + std::to_string(last) + " but storage '" + t.key +
-          "' has only " + std::to_string(t.storage_numel) + " elements");
+          " elements) reaches element " + std::to_string(last) + " but storage '" + t.key + "' has only " +
+          std::to_string(t.storage_numel) + " elements");
   }
   pending_.push_back(std::move(t));
   VP v = make(Kind::Tensor);
@@ -391,14 +392,12 @@ VP Unpickler::call(const VP& callable, const VP& args) {
       }
       err("unsupported OrderedDict(...) arguments");
     }
-    case GlobalFn::RebuildTensorV2:
-      return rebuild_tensor(a);
+    case GlobalFn::RebuildTensorV2: return rebuild_tensor(a);
     case GlobalFn::RebuildParameter:           // (data, requires_grad, backward_hooks)
     case GlobalFn::RebuildParameterWithState:  // (data, requires_grad, backward_hooks, state)
       if (a.empty() || a[0]->kind != Kind::Tensor) err("_rebuild_parameter: first argument is not a tensor");
       return a[0];
-    case GlobalFn::StorageType:
-      err("calling a torch.*Storage class is not supported");
+    case GlobalFn::StorageType: err("calling a torch.*Storage class is not supported");
   }
   err("unreachable");
 }
@@ -559,8 +558,7 @@ VP Unpickler::run() {
         VP& obj = top();
         // The state dict's OrderedDict carries `_metadata` as instance state:
         // irrelevant for loading weights, so ignored.
-        if (obj->kind != Kind::Dict)
-          err("BUILD on " + a_kind(obj->kind) + " is not supported");
+        if (obj->kind != Kind::Dict) err("BUILD on " + a_kind(obj->kind) + " is not supported");
         break;
       }
       case 's': {  // SETITEM
@@ -622,8 +620,7 @@ void check_signature(const std::string& path) {
 
   // torch < 1.6 ("legacy") checkpoints start with a pickled magic number:
   // PROTO n, LONG1 10 bytes 0x1950a86a20f9469cfc6c.
-  static const unsigned char legacy_magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                               0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  static const unsigned char legacy_magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
   if (got >= 14 && head[0] == 0x80 && std::memcmp(head + 2, legacy_magic, sizeof legacy_magic) == 0)
     fail(path,
          "this is a legacy (pre-1.6, non-zip) PyTorch checkpoint, which is not supported; "
@@ -633,8 +630,7 @@ void check_signature(const std::string& path) {
     fail(path,
          "this is a bare pickle, not a zip-format PyTorch checkpoint (legacy torch.save format?); "
          "re-save it with torch >= 1.6 or convert it to model.safetensors");
-  if (got >= 9 && head[8] == '{')
-    fail(path, "this looks like a safetensors file, not a PyTorch .bin checkpoint");
+  if (got >= 9 && head[8] == '{') fail(path, "this looks like a safetensors file, not a PyTorch .bin checkpoint");
   fail(path, "not a PyTorch zip-format checkpoint (no ZIP signature at start of file)");
 }
 
@@ -660,8 +656,7 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
       if (order.rfind("little", 0) != 0)
         fail(path, "checkpoint byte order is '" + order + "'; only little-endian is supported");
     }
-    if (!reader->hasRecord("data.pkl"))
-      fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
+    if (!reader->hasRecord("data.pkl")) fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
     at::DataPtr pkl;
     size_t pkl_size = 0;
     std::tie(pkl, pkl_size) = reader->getRecord("data.pkl");
@@ -669,8 +664,7 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
     Unpickler up(path, static_cast<const uint8_t*>(pkl.get()), pkl_size);
     VP root = up.run();
     if (root->kind != Kind::Dict)
-      fail(path, "top-level object is " + a_kind(root->kind) +
-                     ", expected a state dict (dict of tensors)");
+      fail(path, "top-level object is " + a_kind(root->kind) + ", expected a state dict (dict of tensors)");
     for (const auto& kv : root->dict) {
       if (kv.first->kind != Kind::Str)
         fail(path, std::string("state dict has a non-string key (") + kind_name(kv.first->kind) + ")");
@@ -707,8 +701,7 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
   for (const std::string& key : key_order) {
     const std::string record = "data/" + key;
     try {
-      if (!reader->hasRecord(record))
-        fail(path, "missing storage record '" + record + "' in zip archive");
+      if (!reader->hasRecord(record)) fail(path, "missing storage record '" + record + "' in zip archive");
       at::DataPtr data;
       size_t nbytes = 0;
       std::tie(data, nbytes) = reader->getRecord(record);
@@ -718,9 +711,9 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
         const int64_t item = static_cast<int64_t>(c10::elementSize(t.dtype));
         int64_t want = 0;
         if (!mul_ok(t.storage_numel, item, &want) || static_cast<uint64_t>(want) != nbytes)
-          fail(path, "storage record '" + record + "' (used by '" + name + "') has " +
-                         std::to_string(nbytes) + " bytes, expected " + std::to_string(t.storage_numel) +
-                         " elements of " + std::to_string(item) + " bytes (" + c10::toString(t.dtype) + ")");
+          fail(path, "storage record '" + record + "' (used by '" + name + "') has " + std::to_string(nbytes) +
+                         " bytes, expected " + std::to_string(t.storage_numel) + " elements of " +
+                         std::to_string(item) + " bytes (" + c10::toString(t.dtype) + ")");
         const auto opts = at::TensorOptions().dtype(t.dtype).device(at::kCPU);
         int64_t numel = 1;
         for (int64_t s : t.size) numel *= s;  // validated in rebuild_tensor

@@ -110,7 +110,8 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   // sequence has no padding (the mask's pass costs a third of the scores' GEMM at these shapes). Keys are not cut
   // to each sequence's length: every length would be a new GEMM shape (a new oneDNN primitive), slower overall.
   // The queries q are the rows of sequence bi from column col on (the mask's rows, where each query has its own).
-  const std::vector<bool> no_mask = per_query ? std::vector<bool>(static_cast<size_t>(B), false) : unpadded(b.attention_mask);
+  const std::vector<bool> no_mask =
+      per_query ? std::vector<bool>(static_cast<size_t>(B), false) : unpadded(b.attention_mask);
   auto attend_in_place = [&](int64_t i, const at::Tensor& q, int64_t bi, int64_t col, const at::Tensor& out) {
     const at::Tensor seq = qkv.narrow(0, bi * T, T);
     const at::Tensor mask = no_mask[static_cast<size_t>(bi)] ? at::Tensor() : query_bias(mask_bias, bi, col, q.size(0));
@@ -157,7 +158,8 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
   const at::Tensor qs = layer::project(w, layer::input_norm(c, w, x_at), 0, 1);
   at::Tensor cs = at::empty({M, H}, gemm_opts);
   const auto pos = positions.accessor<int64_t, 2>();
-  pool.run(threads, M, [&](int64_t r) { attend(nl - 1, qs.narrow(0, r, 1), pos[r][0], pos[r][1], cs.narrow(0, r, 1)); });
+  pool.run(threads, M,
+           [&](int64_t r) { attend(nl - 1, qs.narrow(0, r, 1), pos[r][0], pos[r][1], cs.narrow(0, r, 1)); });
   at::Tensor out = at::empty({M, H}, x.options());
   const int64_t mper = chunking(M);
   pool.run(threads, (M + mper - 1) / mper, [&](int64_t ch) {
@@ -186,7 +188,8 @@ void in_inference_scope(const BertModel& m, const std::function<void()>& f) {
 // The last hidden states at validated (row, column) positions [M, 2] -> [M, H],
 // without autograd. The task path runs the last layer for those rows only; elsewhere, gather from encode().
 at::Tensor encode_at_positions(const BertModel& m, const Batch& b, const at::Tensor& positions, Precision precision) {
-  if (const int threads = inference_tasks(m, false)) return encode_in_tasks(m, b, nullptr, threads, positions, precision);
+  if (const int threads = inference_tasks(m, false))
+    return encode_in_tasks(m, b, nullptr, threads, positions, precision);
   const at::Tensor hidden = m.encode(b, false, nullptr, false, precision);
   return hidden.index({positions.select(1, 0), positions.select(1, 1)});
 }

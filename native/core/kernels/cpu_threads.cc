@@ -36,7 +36,8 @@ struct RuntimeKnobs {
     std::vector<std::string> libs;
     dl_iterate_phdr(
         [](dl_phdr_info* info, size_t, void* data) {
-          if (info->dlpi_name && *info->dlpi_name) static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
+          if (info->dlpi_name && *info->dlpi_name)
+            static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
           return 0;
         },
         &libs);
@@ -61,13 +62,13 @@ struct RuntimeKnobs {
       dlclose(h);  // RTLD_NOLOAD took a reference; the library stays loaded
     }
 #endif  // elsewhere nothing is found and inference keeps the plain path
-    if (!k.omp_set_num_threads || !k.omp_get_max_threads) k.omp_set_num_threads = nullptr, k.omp_get_max_threads = nullptr;
+    if (!k.omp_set_num_threads || !k.omp_get_max_threads)
+      k.omp_set_num_threads = nullptr, k.omp_get_max_threads = nullptr;
     if (!k.openblas_set_num_threads || !k.openblas_get_num_threads)
       k.openblas_set_num_threads = nullptr, k.openblas_get_num_threads = nullptr;
     return k;
   }
 };
-
 
 void pause() {
 #if defined(__x86_64__) || defined(__i386__)

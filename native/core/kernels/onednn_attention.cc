@@ -45,7 +45,8 @@ struct Attention : public torch::autograd::Function<Attention> {
     return out;
   }
 
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &qkv = saved[0], &probs = saved[1], &mask = saved[2], &used = saved[3];
     const int64_t nh = ctx->saved_data["nh"].toInt();
@@ -75,8 +76,8 @@ struct Attention : public torch::autograd::Function<Attention> {
 
 }  // namespace
 
-at::Tensor onednn_attention(const BertConfig& c, const LayerOperands& w, const at::Tensor& qkv, const at::Tensor& mask_bias,
-                            bool train) {
+at::Tensor onednn_attention(const BertConfig& c, const LayerOperands& w, const at::Tensor& qkv,
+                            const at::Tensor& mask_bias, bool train) {
   if (!w.onednn || !onednn::compiled() || !qkv.device().is_cpu() || qkv.dim() != 2 || !qkv.is_contiguous() ||
       (qkv.scalar_type() != at::kFloat && qkv.scalar_type() != at::kBFloat16) || mask_bias.dim() != 4 ||
       !mask_bias.is_contiguous() || mask_bias.scalar_type() != at::kFloat)

@@ -14,7 +14,7 @@ namespace petcore {
 // Context [B * T, H] (qkv's dtype) of the rows qkv [B * T, 3H] (queries | keys | values, fp32 or bf16, the padded
 // layout) under mask_bias [B, 1, 1, T], with dropout on the probabilities when train; autograd-capable with respect
 // to qkv. Undefined where oneDNN is not called directly or the operands do not fit: the caller runs layer::attend.
-at::Tensor onednn_attention(const BertConfig& c, const LayerOperands& w, const at::Tensor& qkv, const at::Tensor& mask_bias,
-                            bool train);
+at::Tensor onednn_attention(const BertConfig& c, const LayerOperands& w, const at::Tensor& qkv,
+                            const at::Tensor& mask_bias, bool train);
 
 }  // namespace petcore

@@ -81,9 +81,9 @@ dnnl::stream& cpu_stream() {
 
 // Runs a matmul primitive for (src, weights, dst) with `attr`; extra arguments beside them. oneDNN's own primitive
 // cache makes making the primitive a look-up after the first call of a shape (~2 us).
-void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei, const void* w, const memory::desc* bias,
-                const void* b, const memory::desc& dst, void* out, const dnnl::primitive_attr& attr,
-                std::unordered_map<int, memory> args = {}) {
+void run_matmul(const memory::desc& src, const void* x, const memory::desc& wei, const void* w,
+                const memory::desc* bias, const void* b, const memory::desc& dst, void* out,
+                const dnnl::primitive_attr& attr, std::unordered_map<int, memory> args = {}) {
   const dnnl::engine& eng = cpu_engine();
   const memory::desc none;
 #if DNNL_VERSION_MAJOR >= 3
@@ -113,8 +113,8 @@ void run_softmax(const memory::desc& src, const void* x, const memory::desc& dst
   using Softmax = dnnl::softmax_v2_forward;
   const Softmax::primitive_desc pd(Softmax::desc(dnnl::prop_kind::forward_inference, alg, src, dst, axis), attr, eng);
 #endif
-  Softmax(pd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(src, eng, const_cast<void*>(x))},
-                                     {DNNL_ARG_DST, memory(dst, eng, out)}});
+  Softmax(pd).execute(cpu_stream(),
+                      {{DNNL_ARG_SRC, memory(src, eng, const_cast<void*>(x))}, {DNNL_ARG_DST, memory(dst, eng, out)}});
   cpu_stream().wait();
 }
 
@@ -172,8 +172,8 @@ bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64
   const int64_t n = q.size(0), T = k.size(0), H = q.size(1);
   if (heads <= 0 || H % heads != 0 || k.size(1) != H || v.size(0) != T || v.size(1) != H || ctx.size(0) != n ||
       ctx.size(1) != H || n == 0 ||
-      (mask_bias.defined() && (mask_bias.scalar_type() != at::kFloat || (mask_bias.numel() != T && mask_bias.numel() != n * T) ||
-                               !mask_bias.is_contiguous())))
+      (mask_bias.defined() && (mask_bias.scalar_type() != at::kFloat ||
+                               (mask_bias.numel() != T && mask_bias.numel() != n * T) || !mask_bias.is_contiguous())))
     return false;
   const int64_t dh = H / heads;
   // Heads of rows [m, H] as views, no copy: [heads, m, dh], or transposed [heads, dh, m].
@@ -217,7 +217,8 @@ bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale
     if (scale != 1.f) append_eltwise(ops, dnnl::algorithm::eltwise_linear, scale);
     // A per-row addend broadcast over the batch dimensions (causal or branch masks, [1, n, T] or [B, 1, T, T])
     // has only oneDNN 2.6's reference matmul as a post-op (~500x slower than the GEMM): it is added after it.
-    const bool add_after = add.defined() && add.size(d - 2) > 1 && add.numel() != c.numel() && ct == memory::data_type::f32;
+    const bool add_after =
+        add.defined() && add.size(d - 2) > 1 && add.numel() != c.numel() && ct == memory::data_type::f32;
     if (add.defined() && !add_after) {
       const memory::desc md = desc(add, memory::data_type::f32);
       ops.append_binary(dnnl::algorithm::binary_add, md);
@@ -226,8 +227,8 @@ bool matmul(const at::Tensor& a, const at::Tensor& b, at::Tensor& c, float scale
     }
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    run_matmul(desc(a, at_), a.data_ptr(), desc(b, at_), b.data_ptr(), nullptr, nullptr, desc(c, ct), c.data_ptr(), attr,
-               std::move(args));
+    run_matmul(desc(a, at_), a.data_ptr(), desc(b, at_), b.data_ptr(), nullptr, nullptr, desc(c, ct), c.data_ptr(),
+               attr, std::move(args));
     if (add_after) c.add_(add);
   } catch (const dnnl::error&) {
     return false;
@@ -250,10 +251,12 @@ bool layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor&
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     using LayerNorm = dnnl::layer_normalization_forward;
 #if DNNL_VERSION_MAJOR >= 3
-    const LayerNorm::primitive_desc pd(eng, dnnl::prop_kind::forward_inference, src, dst, static_cast<float>(eps), flags);
+    const LayerNorm::primitive_desc pd(eng, dnnl::prop_kind::forward_inference, src, dst, static_cast<float>(eps),
+                                       flags);
 #else
     if (x.stride(0) != out.stride(0)) return false;  // v2 takes one layout for source and destination
-    const LayerNorm::primitive_desc pd(LayerNorm::desc(dnnl::prop_kind::forward_inference, src, static_cast<float>(eps), flags), eng);
+    const LayerNorm::primitive_desc pd(
+        LayerNorm::desc(dnnl::prop_kind::forward_inference, src, static_cast<float>(eps), flags), eng);
 #endif
     LayerNorm(pd).execute(cpu_stream(), {{DNNL_ARG_SRC, memory(src, eng, x.data_ptr())},
                                          {DNNL_ARG_DST, memory(dst, eng, out.data_ptr())},

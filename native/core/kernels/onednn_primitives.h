@@ -28,10 +28,10 @@ bool dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Te
 
 // Attention without autograd of query rows q [n, nh * dh] over one sequence's keys and values k, v [T, nh * dh]
 // (fp32 or bf16; rows may be strided, as the fused projections' columns are) with the additive mask `mask_bias`
-// [T], or [n, T] where each query has its own (causal attention) (fp32, contiguous; undefined: none): ctx [n, nh * dh] = softmax(q k^T * scale + mask) v per head, read and written in
-// place (no head-major copies): scores and softmax in fp32 (the scale and mask fused into the first GEMM), the
-// probabilities then in the values' dtype. Returns false where this
-// build has no direct call or the operands do not fit (then nothing is written).
+// [T], or [n, T] where each query has its own (causal attention) (fp32, contiguous; undefined: none): ctx [n, nh * dh]
+// = softmax(q k^T * scale + mask) v per head, read and written in place (no head-major copies): scores and softmax in
+// fp32 (the scale and mask fused into the first GEMM), the probabilities then in the values' dtype. Returns false where
+// this build has no direct call or the operands do not fit (then nothing is written).
 bool attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, float scale,
             const at::Tensor& mask_bias, at::Tensor& ctx);
 

@@ -14,9 +14,9 @@
 #include <torch/version.h>
 
 #include "io/checkpoint.h"
+#include "io/file_util.h"
 #include "kernels/cpu_inference.h"
 #include "kernels/cpu_threads.h"
-#include "io/file_util.h"
 #include "train/recompute.h"
 
 namespace petcore {
@@ -58,7 +58,8 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
   for (auto& [raw_name, t] : raw) {
     const std::string name = canonical_name(c, raw_name);
     if (specs.count(name)) {
-      if (found.count(name)) throw std::runtime_error(dir + ": tensor \"" + name + "\" appears twice in the checkpoint");
+      if (found.count(name))
+        throw std::runtime_error(dir + ": tensor \"" + name + "\" appears twice in the checkpoint");
       found[name] = t;
     } else if (ignored_tensor(c, name)) {
       m->report_.ignored.push_back(raw_name);
@@ -94,8 +95,9 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
   if (!missing.empty()) {
     std::string list;
     for (size_t i = 0; i < missing.size(); ++i) list += (i ? ", " : "") + missing[i];
-    throw std::runtime_error(dir + ": " + std::to_string(missing.size()) + " tensor(s) missing from the checkpoint of a " +
-                             family_name(c.family) + " model: " + list);
+    throw std::runtime_error(dir + ": " + std::to_string(missing.size()) +
+                             " tensor(s) missing from the checkpoint of a " + family_name(c.family) +
+                             " model: " + list);
   }
   for (auto& [name, t] : found) m->params_[name] = t.to(device, at::kFloat).contiguous();
   if (m->names().head_bias.empty()) m->zero_bias_ = at::zeros({c.vocab_size}, at::TensorOptions().device(device));
@@ -109,16 +111,19 @@ const at::Tensor& BertModel::param(const std::string& name) const {
   return it->second;
 }
 
-Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids, const at::Tensor& attention_mask,
-                             const at::Tensor& position_ids, const at::Tensor& branch_ids) const {
+Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
+                             const at::Tensor& attention_mask, const at::Tensor& position_ids,
+                             const at::Tensor& branch_ids) const {
   if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) == 0 || input_ids.size(1) == 0)
     throw std::runtime_error("input_ids must be a non-empty [batch, seq] tensor");
   const auto sizes = input_ids.sizes();
   if (!position_ids.defined() && sizes[1] > config_.max_sequence_length())
-    throw std::runtime_error("sequence length " + std::to_string(sizes[1]) + " exceeds the model's " +
-                             std::to_string(config_.max_sequence_length()) + " positions (max_position_embeddings " +
-                             std::to_string(config_.max_position_embeddings) +
-                             (config_.position_offset ? " less the offset " + std::to_string(config_.position_offset) : std::string()) + ")");
+    throw std::runtime_error(
+        "sequence length " + std::to_string(sizes[1]) + " exceeds the model's " +
+        std::to_string(config_.max_sequence_length()) + " positions (max_position_embeddings " +
+        std::to_string(config_.max_position_embeddings) +
+        (config_.position_offset ? " less the offset " + std::to_string(config_.position_offset) : std::string()) +
+        ")");
   // An optional [B, T] tensor of the batch's shape, int64 on the device, its values in [0, upper).
   auto ids = [&](const at::Tensor& t, const char* what, int64_t upper, const std::string& range) {
     if (t.sizes() != sizes) throw std::runtime_error(std::string(what) + " must have the shape of input_ids");
@@ -138,8 +143,9 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
     // A family without token types (GPT-2) takes all-zero ones, as patterns make them.
     const int64_t types = std::max<int64_t>(config_.type_vocab_size, 1);
     b.token_type_ids = ids(token_type_ids, "token type id", types,
-                           config_.type_vocab_size ? "[0, " + std::to_string(types) + ")" : "{0} (a " +
-                               std::string(family_name(config_.family)) + " model has no token types)");
+                           config_.type_vocab_size
+                               ? "[0, " + std::to_string(types) + ")"
+                               : "{0} (a " + std::string(family_name(config_.family)) + " model has no token types)");
   } else {
     b.token_type_ids = at::zeros_like(b.input_ids);
   }
@@ -150,8 +156,9 @@ Batch BertModel::check_batch(const at::Tensor& input_ids, const at::Tensor& toke
     b.attention_mask = at::ones_like(b.input_ids);
   }
   if (position_ids.defined())
-    b.position_ids = ids(position_ids, "position id", config_.max_position_embeddings,
-                         "the position table (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
+    b.position_ids =
+        ids(position_ids, "position id", config_.max_position_embeddings,
+            "the position table (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
   if (branch_ids.defined()) b.branch_ids = ids(branch_ids, "branch id", std::numeric_limits<int64_t>::max(), ">= 0");
   return b;
 }
@@ -195,7 +202,8 @@ at::Tensor BertModel::embed(const Batch& b, bool train, const RowOverride* rows)
   // Same order of additions as HF: (words + token types) + positions.
   const at::Tensor types = at::embedding(param(n.token_type), b.token_type_ids);
   // ERNIE: every token takes task type 0, as HF does without task_type_ids.
-  const at::Tensor task = n.task_type.empty() || config_.task_type_vocab_size == 0 ? at::Tensor() : param(n.task_type)[0];
+  const at::Tensor task =
+      n.task_type.empty() || config_.task_type_vocab_size == 0 ? at::Tensor() : param(n.task_type)[0];
   const at::Tensor& ln_w = param(n.embed_ln_w);
   const at::Tensor& ln_b = param(n.embed_ln_b);
   // ALBERT: the embeddings are projected to the layers' width after their LayerNorm and dropout.
@@ -224,7 +232,7 @@ at::Tensor BertModel::final_norm(const at::Tensor& x) const {
 
 LayerOperands BertModel::operands(int64_t i, Precision precision) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(i));
-  const at::Tensor* gemm[] = {&w.query_w, &w.query_b, &w.key_w,   &w.key_b,   &w.value_w, &w.value_b,
+  const at::Tensor* gemm[] = {&w.query_w,    &w.query_b,    &w.key_w,   &w.key_b,   &w.value_w, &w.value_b,
                               &w.attn_out_w, &w.attn_out_b, &w.inter_w, &w.inter_b, &w.out_w,   &w.out_b};
   bool differentiable = false;
   if (at::GradMode::is_enabled())
@@ -304,15 +312,16 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   at::Tensor logits;
   if (kernel_precision(precision, device_) == Precision::Bf16)
     logits = at::linear(h.to(at::kBFloat16), decoder.to(at::kBFloat16), bias.to(at::kBFloat16));
-  else if (threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat && decoder.scalar_type() == at::kFloat)
+  else if (threads && h.dim() == 2 && h.size(0) > 0 && h.scalar_type() == at::kFloat &&
+           decoder.scalar_type() == at::kFloat)
     logits = decode_in_tasks(h.contiguous(), decoder, bias, threads, onednn_kernels_);
-  else
-    logits = at::linear(h, decoder, bias);
+  else logits = at::linear(h, decoder, bias);
   if (!config_.tie_word_embeddings) return logits;
   if (rows && rows->output && rows->rows.defined()) {
     // Tied decoder: the replaced rows' logits come from `values` (only [M, R] is recomputed).
     at::Tensor own = at::linear(h, rows->values.to(h.scalar_type()), bias.index_select(0, rows->rows));
-    logits = logits.scatter(1, rows->rows.unsqueeze(0).expand({logits.size(0), rows->rows.size(0)}), own.to(logits.scalar_type()));
+    logits = logits.scatter(1, rows->rows.unsqueeze(0).expand({logits.size(0), rows->rows.size(0)}),
+                            own.to(logits.scalar_type()));
   }
   return logits;
 }
@@ -322,15 +331,19 @@ void BertModel::set_input_rows(const at::Tensor& rows, const at::Tensor& values)
     input_rows_ = input_values_ = at::Tensor();
     return;
   }
-  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.embedding_size)
-    throw std::runtime_error("prompt embeddings must be [rows, embedding_size " + std::to_string(config_.embedding_size) + "]");
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) ||
+      values.size(1) != config_.embedding_size)
+    throw std::runtime_error("prompt embeddings must be [rows, embedding_size " +
+                             std::to_string(config_.embedding_size) + "]");
   input_rows_ = rows.to(device_, at::kLong);
   input_values_ = values.to(device_, at::kFloat);
 }
 
 void BertModel::set_embedding_rows(const at::Tensor& rows, const at::Tensor& values) {
-  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) || values.size(1) != config_.embedding_size)
-    throw std::runtime_error("embedding rows must be [rows, embedding_size " + std::to_string(config_.embedding_size) + "]");
+  if (rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0) ||
+      values.size(1) != config_.embedding_size)
+    throw std::runtime_error("embedding rows must be [rows, embedding_size " + std::to_string(config_.embedding_size) +
+                             "]");
   const at::Tensor r = rows.to(device_, at::kLong);
   if (r.numel() > 0 && (r.min().item<int64_t>() < 0 || r.max().item<int64_t>() >= config_.vocab_size))
     throw std::runtime_error("embedding row outside the vocabulary");

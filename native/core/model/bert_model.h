@@ -9,11 +9,11 @@
 
 #include <ATen/ATen.h>
 
+#include "io/safetensors.h"
+#include "kernels/onednn_primitives.h"
 #include "model/config.h"
 #include "model/encoder_layer.h"
 #include "model/model_family.h"
-#include "kernels/onednn_primitives.h"
-#include "io/safetensors.h"
 
 namespace petcore {
 
@@ -72,9 +72,9 @@ class BertModel {
   // The last layer's output as the head reads it: after the final LayerNorm where the family has one (GPT-2's
   // ln_f), else x itself.
   at::Tensor final_norm(const at::Tensor& x) const;
-  // Last hidden states [B, T, H] (after final_norm()). recompute: keep only each layer's input for backward and run the layer again
-  // there (less memory, about a third more compute; CPU dropout only — on CUDA with dropout it is not used).
-  // precision: of the encoder's GEMMs (see encoder_layer.h); the hidden states are fp32 either way.
+  // Last hidden states [B, T, H] (after final_norm()). recompute: keep only each layer's input for backward and run the
+  // layer again there (less memory, about a third more compute; CPU dropout only — on CUDA with dropout it is not
+  // used). precision: of the encoder's GEMMs (see encoder_layer.h); the hidden states are fp32 either way.
   at::Tensor encode(const Batch& b, bool train, const RowOverride* rows = nullptr, bool recompute = false,
                     Precision precision = Precision::Fp32) const;
   // One encoder layer on x [B, T, H] with mask_bias [B, 1, 1, T] (attention_mask_bias()); with `rows`, on x [n, H]
@@ -135,7 +135,7 @@ class BertModel {
     std::vector<std::pair<const void*, int64_t>> stamps;  // (tensor, version) of every source weight
   };
   mutable std::mutex cache_mu_;
-  mutable std::map<int, OperandCache> operand_cache_;  // by Precision
+  mutable std::map<int, OperandCache> operand_cache_;                   // by Precision
   LayerOperands cached_operands(int64_t i, Precision precision) const;  // operands() without autograd
   NamedTensors extras_;
   at::Tensor input_rows_, input_values_;

@@ -49,7 +49,8 @@ at::Tensor summary_positions(const BertModel& m, const Batch& b) {
   at::Tensor column = at::zeros({B}, opts);
   if (m.config().causal) {
     // right padding: the last 1 of the attention mask (a row of padding only reads column 0)
-    column = b.attention_mask.defined() ? (b.attention_mask.to(at::kLong).sum(1) - 1).clamp_min(0) : at::full({B}, T - 1, opts);
+    column = b.attention_mask.defined() ? (b.attention_mask.to(at::kLong).sum(1) - 1).clamp_min(0)
+                                        : at::full({B}, T - 1, opts);
   }
   return at::stack({at::arange(B, opts), column}, 1);
 }

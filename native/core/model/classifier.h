@@ -15,7 +15,7 @@ namespace petcore {
 // head of the same shape. Returns true when the checkpoint's head was adopted.
 bool ensure_classifier(BertModel& m, int64_t num_labels, uint64_t seed);
 
-int64_t classifier_labels(const BertModel& m);  // 0 when there is no head
+int64_t classifier_labels(const BertModel& m);   // 0 when there is no head
 int64_t require_classifier(const BertModel& m);  // the label count; throws when there is no head
 
 // [B, 2] (row, column) of each row's summary token: [CLS] (column 0), or a causal LM's last non-padding token.

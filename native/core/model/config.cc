@@ -48,7 +48,8 @@ namespace {
 
 double positive_number(const nlohmann::json& j, const char* key, const std::string& source, double fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number() || j[key].get<double>() <= 0) fail(source, std::string("\"") + key + "\" must be a positive number");
+  if (!j[key].is_number() || j[key].get<double>() <= 0)
+    fail(source, std::string("\"") + key + "\" must be a positive number");
   return j[key].get<double>();
 }
 
@@ -102,7 +103,8 @@ void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& 
   c.hidden_act = activation_named(j, "hidden_act", source, Activation::Gelu);
   c.embedding_size = c.hidden_size;
   if (c.family == Family::Roberta || c.family == Family::XlmRoberta) {
-    const int64_t pad = j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 1;
+    const int64_t pad =
+        j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 1;
     c.position_offset = pad + 1;
     if (c.position_offset >= c.max_position_embeddings)
       fail(source, "max_position_embeddings " + std::to_string(c.max_position_embeddings) +
@@ -115,7 +117,8 @@ void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& 
       fail(source, "num_hidden_groups " + std::to_string(c.num_hidden_groups) + " exceeds num_hidden_layers " +
                        std::to_string(c.num_hidden_layers));
   } else if (c.family == Family::Ernie) {
-    if (flag(j, "use_task_id", false)) c.task_type_vocab_size = positive_int(j, "task_type_vocab_size", source, false, 3);
+    if (flag(j, "use_task_id", false))
+      c.task_type_vocab_size = positive_int(j, "task_type_vocab_size", source, false, 3);
   }
 }
 

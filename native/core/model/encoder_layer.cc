@@ -78,7 +78,8 @@ const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" :
 
 at::Tensor dropout_mask(const at::Tensor& x, double p, const at::Tensor& rows) {
   const at::ScalarType t = x.scalar_type();
-  if (rows.defined() && (x.dim() != 2 || rows.dim() != 1 || rows.size(0) != x.size(0) || rows.scalar_type() != at::kLong))
+  if (rows.defined() &&
+      (x.dim() != 2 || rows.dim() != 1 || rows.size(0) != x.size(0) || rows.scalar_type() != at::kLong))
     throw std::invalid_argument("dropout: packed rows must index the rows of a 2-D tensor");
   uint64_t seed;
   {
@@ -92,9 +93,11 @@ at::Tensor dropout_mask(const at::Tensor& x, double p, const at::Tensor& rows) {
   if (rows.defined()) {
     const at::Tensor r = rows.contiguous();
     if (t == at::kFloat)
-      fill_dropout_mask_rows(mask.data_ptr<float>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed, threshold, scale);
+      fill_dropout_mask_rows(mask.data_ptr<float>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed, threshold,
+                             scale);
     else
-      fill_dropout_mask_rows(mask.data_ptr<at::BFloat16>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed, threshold, scale);
+      fill_dropout_mask_rows(mask.data_ptr<at::BFloat16>(), r.data_ptr<int64_t>(), x.size(0), x.size(1), seed,
+                             threshold, scale);
   } else if (t == at::kFloat) {
     fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, threshold, scale);
   } else {
@@ -226,7 +229,8 @@ at::Tensor dense_epilogue(const at::Tensor& x, const at::Tensor& w, const at::Te
                           const at::Tensor& residual, bool onednn) {
   const at::Tensor in = x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type());
   if (onednn) {
-    at::Tensor out = at::empty({in.size(0), w.size(0)}, in.options().dtype(residual.defined() ? at::kFloat : w.scalar_type()));
+    at::Tensor out =
+        at::empty({in.size(0), w.size(0)}, in.options().dtype(residual.defined() ? at::kFloat : w.scalar_type()));
     if (onednn::dense(in, w, b, out, act, residual)) return out;
   }
   at::Tensor y = dense(in, w, b, {}, false);
@@ -309,7 +313,8 @@ namespace {
 
 // Residual sum in fp32: float(a) + x (a mixed-dtype add, fp32 + bf16 in one op, would take TensorIterator's
 // element-wise casting loop: slower than converting first).
-at::Tensor residual_sum(const BertConfig& c, const at::Tensor& a, const at::Tensor& r, bool train, const at::Tensor& rows) {
+at::Tensor residual_sum(const BertConfig& c, const at::Tensor& a, const at::Tensor& r, bool train,
+                        const at::Tensor& rows) {
   return plus(apply_dropout(to_float(a), c.hidden_dropout_prob, train, rows), r);
 }
 
@@ -341,7 +346,8 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
     auto norm = [&](const at::Tensor& y, const at::Tensor& g, const at::Tensor& b) {
       return layer_norm_(y, g, b, c.layer_norm_eps, w.onednn);
     };
-    const at::Tensor h = norm(dense_epilogue(ctx, w.attn_out_w, w.attn_out_b, nullptr, x, w.onednn), w.attn_ln_w, w.attn_ln_b);
+    const at::Tensor h =
+        norm(dense_epilogue(ctx, w.attn_out_w, w.attn_out_b, nullptr, x, w.onednn), w.attn_ln_w, w.attn_ln_b);
     const at::Tensor f = dense_epilogue(h, w.inter_w, w.inter_b, &c.hidden_act, {}, w.onednn);
     return norm(dense_epilogue(f, w.out_w, w.out_b, nullptr, h, w.onednn), w.out_ln_w, w.out_ln_b);
   }
@@ -352,8 +358,8 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
   return at::layer_norm(residual(dense(f, w.out_w, w.out_b), h), {H}, w.out_ln_w, w.out_ln_b, c.layer_norm_eps);
 }
 
-at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
-                   const at::Tensor& rows) {
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias,
+                   bool train, const at::Tensor& rows) {
   const int64_t B = mask_bias.size(0), T = mask_bias.size(-1), H = c.hidden_size;
   const bool packed = rows.defined();
   const at::Tensor flat = packed ? x : x.reshape({B * T, H});

@@ -28,7 +28,9 @@ Precision parse_precision(const std::string& name);
 const char* precision_name(Precision p);
 // The precision the layer kernel runs in on `device`: on CUDA, bf16 comes from autocast (autocast.h) around
 // fp32 operands, so the kernel itself stays fp32 there.
-inline Precision kernel_precision(Precision p, const at::Device& device) { return device.is_cuda() ? Precision::Fp32 : p; }
+inline Precision kernel_precision(Precision p, const at::Device& device) {
+  return device.is_cuda() ? Precision::Fp32 : p;
+}
 
 // The HF tensors of one encoder layer, resolved once at load (no name look-ups per call; model_family.h). The two
 // LayerNorms are the first and the second of the layer: after attention's and the feed-forward's residual sums in
@@ -105,7 +107,8 @@ namespace layer {
 
 // y = x w^T + b in w's dtype (x is cast to it); into `out` when given (no autograd), else a new tensor. With
 // `onednn` and no autograd one oneDNN call (onednn_primitives.h), else ATen's addmm.
-at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {}, bool onednn = false);
+at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out = {},
+                 bool onednn = false);
 
 // Without autograd: act((x w^T + b) + residual), `act` and `residual` (fp32) optional; fp32 out with a residual,
 // else w's dtype. With `onednn` one oneDNN call with the epilogue fused, else ATen's ops in that order.
@@ -122,7 +125,8 @@ at::Tensor input_norm(const BertConfig& c, const LayerOperands& w, const at::Ten
 
 // Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
 // them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).
-at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 0, int64_t blocks = 3, at::Tensor out = {});
+at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 0, int64_t blocks = 3,
+                   at::Tensor out = {});
 
 // Attention of queries q [B, n, H] over keys k and values v [B, T, H] with mask_bias [B, 1, 1, T] -> context
 // [B, n, H] (compute dtype); into `out` ([B * n, H]) when given. Dropout on the probabilities when train.
@@ -130,8 +134,9 @@ at::Tensor attend(const BertConfig& c, const LayerOperands& w, const at::Tensor&
                   const at::Tensor& v, const at::Tensor& mask_bias, bool train, at::Tensor out = {});
 
 // Without autograd: the attention of one sequence, query rows q [n, H] over keys and values k, v [T, H] (rows, any
-// row stride) with mask_bias [1, 1, 1 or n, T] (query_bias(); undefined: none), into out [n, H], read and written in place through oneDNN (no head-major
-// copies), where w.onednn is on and the scale is exact (a power of two). False: nothing done.
+// row stride) with mask_bias [1, 1, 1 or n, T] (query_bias(); undefined: none), into out [n, H], read and written in
+// place through oneDNN (no head-major copies), where w.onednn is on and the scale is exact (a power of two). False:
+// nothing done.
 bool attend_in_place(const BertConfig& c, const LayerOperands& w, const at::Tensor& q, const at::Tensor& k,
                      const at::Tensor& v, const at::Tensor& mask_bias, at::Tensor out);
 
@@ -149,8 +154,8 @@ at::Tensor finish(const BertConfig& c, const LayerOperands& w, const at::Tensor&
 // The whole layer on x [B, T, H] (fp32): the pieces over every row. Autograd-capable. With `rows` (int64,
 // packed_rows()) x is [n, H], those rows of the [B * T] padded batch: projections, feed-forward and LayerNorms run on
 // them alone, attention in the padded layout; the result is [n, H] too.
-at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias, bool train,
-                   const at::Tensor& rows = {});
+at::Tensor forward(const BertConfig& c, const LayerOperands& w, const at::Tensor& x, const at::Tensor& mask_bias,
+                   bool train, const at::Tensor& rows = {});
 
 }  // namespace layer
 }  // namespace petcore

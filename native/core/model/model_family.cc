@@ -33,11 +33,23 @@ struct LayerNames {
 LayerNames layer_names(Family f, int64_t i, int64_t inner = 0) {
   if (f == Family::Albert)
     return {"albert.encoder.albert_layer_groups." + std::to_string(i) + ".albert_layers." + std::to_string(inner) + ".",
-            "attention.query", "attention.key", "attention.value", "attention.dense", "attention.LayerNorm", "ffn",
-            "ffn_output", "full_layer_layer_norm"};
-  return {encoder_prefix(f) + "encoder.layer." + std::to_string(i) + ".", "attention.self.query", "attention.self.key",
-          "attention.self.value", "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
-          "output.dense", "output.LayerNorm"};
+            "attention.query",
+            "attention.key",
+            "attention.value",
+            "attention.dense",
+            "attention.LayerNorm",
+            "ffn",
+            "ffn_output",
+            "full_layer_layer_norm"};
+  return {encoder_prefix(f) + "encoder.layer." + std::to_string(i) + ".",
+          "attention.self.query",
+          "attention.self.key",
+          "attention.self.value",
+          "attention.output.dense",
+          "attention.output.LayerNorm",
+          "intermediate.dense",
+          "output.dense",
+          "output.LayerNorm"};
 }
 
 // The layers whose parameters the file holds: ALBERT's groups x inner layers; one per pass elsewhere.
@@ -54,7 +66,9 @@ ModelNames bert_like_names(Family f) {
   ModelNames n{e + "word_embeddings.weight", e + "position_embeddings.weight", e + "token_type_embeddings.weight",
                e + "LayerNorm.weight", e + "LayerNorm.bias"};
   // The MLM head: BERT's and ERNIE's cls.predictions.transform, RoBERTa's lm_head, ALBERT's predictions.
-  const std::string h = f == Family::Roberta || f == Family::XlmRoberta ? "lm_head." : f == Family::Albert ? "predictions." : "cls.predictions.";
+  const std::string h = f == Family::Roberta || f == Family::XlmRoberta ? "lm_head."
+                        : f == Family::Albert                           ? "predictions."
+                                                                        : "cls.predictions.";
   if (f == Family::Roberta || f == Family::XlmRoberta) {
     n.head_dense_w = h + "dense.weight", n.head_dense_b = h + "dense.bias";
     n.head_ln_w = h + "layer_norm.weight", n.head_ln_b = h + "layer_norm.bias";
@@ -87,8 +101,19 @@ const at::Tensor& find(const std::map<std::string, at::Tensor>& params, const st
 const ModelNames& model_names(Family f) {
   static const ModelNames bert = bert_like_names(Family::Bert), roberta = bert_like_names(Family::Roberta),
                           albert = bert_like_names(Family::Albert), ernie = bert_like_names(Family::Ernie);
-  static const ModelNames gpt2{"transformer.wte.weight", "transformer.wpe.weight", "", "", "", "transformer.ln_f.weight",
-                               "transformer.ln_f.bias", "", "", "", "", "", "lm_head.weight"};
+  static const ModelNames gpt2{"transformer.wte.weight",
+                               "transformer.wpe.weight",
+                               "",
+                               "",
+                               "",
+                               "transformer.ln_f.weight",
+                               "transformer.ln_f.bias",
+                               "",
+                               "",
+                               "",
+                               "",
+                               "",
+                               "lm_head.weight"};
   switch (f) {
     case Family::Gpt2: return gpt2;
     case Family::Roberta:
@@ -190,10 +215,12 @@ LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, cons
     // c_attn is one [3H, H] projection (queries | keys | values): LayerWeights holds views of its blocks.
     const int64_t H = c.hidden_size;
     const at::Tensor qkv_w = w("attn.c_attn.weight"), qkv_b = w("attn.c_attn.bias");
-    return {qkv_w.narrow(0, 0, H), qkv_b.narrow(0, 0, H), qkv_w.narrow(0, H, H), qkv_b.narrow(0, H, H),
-            qkv_w.narrow(0, 2 * H, H), qkv_b.narrow(0, 2 * H, H), w("attn.c_proj.weight"), w("attn.c_proj.bias"),
-            w("ln_1.weight"), w("ln_1.bias"), w("mlp.c_fc.weight"), w("mlp.c_fc.bias"), w("mlp.c_proj.weight"),
-            w("mlp.c_proj.bias"), w("ln_2.weight"), w("ln_2.bias")};
+    return {qkv_w.narrow(0, 0, H),   qkv_b.narrow(0, 0, H),     qkv_w.narrow(0, H, H),
+            qkv_b.narrow(0, H, H),   qkv_w.narrow(0, 2 * H, H), qkv_b.narrow(0, 2 * H, H),
+            w("attn.c_proj.weight"), w("attn.c_proj.bias"),     w("ln_1.weight"),
+            w("ln_1.bias"),          w("mlp.c_fc.weight"),      w("mlp.c_fc.bias"),
+            w("mlp.c_proj.weight"),  w("mlp.c_proj.bias"),      w("ln_2.weight"),
+            w("ln_2.bias")};
   }
   // Pass i's layer (ALBERT: inner layer i % inner of group (i / inner) * groups / layers).
   LayerNames l = layer_names(c.family, i);
@@ -202,10 +229,10 @@ LayerWeights resolve_layer(const std::map<std::string, at::Tensor>& params, cons
     l = layer_names(c.family, pass * c.num_hidden_groups / c.num_hidden_layers, i % c.inner_group_num);
   }
   auto w = [&](const char* m, const char* kind) { return find(params, l.prefix + m + kind); };
-  return {w(l.query, ".weight"),  w(l.query, ".bias"),  w(l.key, ".weight"),      w(l.key, ".bias"),
-          w(l.value, ".weight"),  w(l.value, ".bias"),  w(l.attn_out, ".weight"), w(l.attn_out, ".bias"),
+  return {w(l.query, ".weight"),   w(l.query, ".bias"),   w(l.key, ".weight"),      w(l.key, ".bias"),
+          w(l.value, ".weight"),   w(l.value, ".bias"),   w(l.attn_out, ".weight"), w(l.attn_out, ".bias"),
           w(l.attn_ln, ".weight"), w(l.attn_ln, ".bias"), w(l.inter, ".weight"),    w(l.inter, ".bias"),
-          w(l.out, ".weight"),    w(l.out, ".bias"),    w(l.out_ln, ".weight"),   w(l.out_ln, ".bias")};
+          w(l.out, ".weight"),     w(l.out, ".bias"),     w(l.out_ln, ".weight"),   w(l.out_ln, ".bias")};
 }
 
 }  // namespace petcore

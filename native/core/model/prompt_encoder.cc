@@ -5,11 +5,14 @@
 namespace petcore {
 
 PromptEncoderImpl::PromptEncoderImpl(const std::string& kind_, int64_t tokens, int64_t hidden) : kind(kind_) {
-  if (kind != "lstm" && kind != "mlp") throw std::runtime_error("prompt encoder must be 'lstm' or 'mlp', got '" + kind + "'");
+  if (kind != "lstm" && kind != "mlp")
+    throw std::runtime_error("prompt encoder must be 'lstm' or 'mlp', got '" + kind + "'");
   embedding = register_module("embedding", torch::nn::Embedding(tokens, hidden));
   int64_t in = hidden;
   if (kind == "lstm") {
-    lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(hidden, hidden).num_layers(2).bidirectional(true).batch_first(true)));
+    lstm = register_module(
+        "lstm",
+        torch::nn::LSTM(torch::nn::LSTMOptions(hidden, hidden).num_layers(2).bidirectional(true).batch_first(true)));
     in = 2 * hidden;
   }
   mlp1 = register_module("mlp1", torch::nn::Linear(in, hidden));

@@ -55,9 +55,8 @@ at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& posit
   const Precision kernel = kernel_precision(precision, m.device());
   at::Tensor p = check_positions(positions, b);
   at::Tensor logits;
-  in_inference_scope(m, [&] {
-    logits = m.mlm_logits(encode_at_positions(m, b, p, kernel)).to(at::kCPU, at::kFloat).contiguous();
-  });
+  in_inference_scope(
+      m, [&] { logits = m.mlm_logits(encode_at_positions(m, b, p, kernel)).to(at::kCPU, at::kFloat).contiguous(); });
   return logits;
 }
 

@@ -24,8 +24,8 @@ at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& posit
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
                                  const at::Tensor& candidates, Precision precision = Precision::Fp32);
 
-// The core of the above, differentiable (training calls it too): the full-vocabulary logits [M, V] at the positions (any precision;
-// BertModel::mlm_logits) -> (logits [M, C], log_z [M]), the normaliser in fp32.
+// The core of the above, differentiable (training calls it too): the full-vocabulary logits [M, V] at the positions
+// (any precision; BertModel::mlm_logits) -> (logits [M, C], log_z [M]), the normaliser in fp32.
 CandidateScores candidate_scores_from_logits(const at::Tensor& vocab_logits, const at::Tensor& candidates);
 
 // Validates candidate ids ([C] or [M, C]) against the vocabulary; returns them as int64 on `device`.

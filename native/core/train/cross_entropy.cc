@@ -21,7 +21,8 @@ struct CrossEntropy : public torch::autograd::Function<CrossEntropy> {
     return -picked.mean();
   }
 
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& logits = saved[0];
     const at::Tensor& targets = saved[1];

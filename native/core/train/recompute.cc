@@ -33,11 +33,12 @@ struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
     ctx->saved_data["precision"] = precision;
     ctx->saved_data["rng"] = cpu_rng_state();
     at::NoGradGuard no_grad;
-    return reinterpret_cast<const BertModel*>(model)->layer_forward(layer, x, mask_bias, train, static_cast<Precision>(precision),
-                                                                    unpacked(rows));
+    return reinterpret_cast<const BertModel*>(model)->layer_forward(layer, x, mask_bias, train,
+                                                                    static_cast<Precision>(precision), unpacked(rows));
   }
 
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto* m = reinterpret_cast<const BertModel*>(ctx->saved_data["model"].toInt());
     at::Tensor x = saved[0].detach().requires_grad_(true);
@@ -64,7 +65,8 @@ at::Tensor recomputed_layer(const BertModel& m, int64_t i, const at::Tensor& x, 
   // to reach this function at all (its gradient is then computed and simply not used).
   at::Tensor in = x.requires_grad() ? x : x.detach().requires_grad_(true);
   const at::Tensor packed = rows.defined() ? rows : at::empty({0}, mask_bias.options().dtype(at::kLong));
-  return RecomputedLayer::apply(in, mask_bias, packed, reinterpret_cast<int64_t>(&m), i, train, static_cast<int64_t>(precision));
+  return RecomputedLayer::apply(in, mask_bias, packed, reinterpret_cast<int64_t>(&m), i, train,
+                                static_cast<int64_t>(precision));
 }
 
 }  // namespace petcore

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
-#include <sstream>
-#include <cmath>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include <mutex>
@@ -18,9 +18,9 @@
 
 #include "kernels/autocast.h"
 #include "model/classifier.h"
-#include "train/optimizer_step.h"
 #include "model/prompt_encoder.h"
 #include "model/scoring.h"
+#include "train/optimizer_step.h"
 
 namespace petcore {
 namespace {
@@ -47,9 +47,9 @@ at::Tensor checked_targets(const at::Tensor& t, int64_t n, int64_t upper, const 
 
 at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t examples, const at::Tensor& word_matrix,
                                    const at::Tensor& word_label, int64_t num_labels, bool logsumexp) {
-  at::Tensor rows = cand_scores.reshape({examples, -1});                    // [N, S*C]
+  at::Tensor rows = cand_scores.reshape({examples, -1});                        // [N, S*C]
   at::Tensor words = at::matmul(rows, word_matrix.to(rows.scalar_type()).t());  // [N, W]
-  at::Tensor member = at::one_hot(word_label, num_labels).t().to(at::kBool);  // [L, W]
+  at::Tensor member = at::one_hot(word_label, num_labels).t().to(at::kBool);    // [L, W]
   if (logsumexp) {
     at::Tensor masked = words.unsqueeze(1).masked_fill(member.logical_not().unsqueeze(0), -INFINITY);  // [N, L, W]
     return at::logsumexp(masked, {2});
@@ -117,10 +117,12 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
     std::set<int64_t> seen;
     for (int64_t r : prow) {
       if (r < 0 || r >= model_.config().vocab_size || !seen.insert(r).second)
-        throw std::runtime_error("prompt rows must be distinct ids inside the vocabulary (bad: " + std::to_string(r) + ")");
+        throw std::runtime_error("prompt rows must be distinct ids inside the vocabulary (bad: " + std::to_string(r) +
+                                 ")");
     }
     prompt_index_ = at::tensor(prow, at::kLong).to(model_.device());
-    auto enc = std::make_shared<PromptEncoderImpl>(spec.prompt_encoder, static_cast<int64_t>(prow.size()), model_.config().embedding_size);
+    auto enc = std::make_shared<PromptEncoderImpl>(spec.prompt_encoder, static_cast<int64_t>(prow.size()),
+                                                   model_.config().embedding_size);
     enc->to(model_.device());
     encoder_ = enc;
     for (auto& p : enc->named_parameters()) {
@@ -133,10 +135,8 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
   }
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto options = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg.lr)
-                                                            .betas(std::make_tuple(cfg.beta1, cfg.beta2))
-                                                            .eps(cfg.eps)
-                                                            .weight_decay(wd));
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(cfg.lr).betas(std::make_tuple(cfg.beta1, cfg.beta2)).eps(cfg.eps).weight_decay(wd));
   };
   if (!decay.empty()) groups.emplace_back(decay, options(cfg.weight_decay));
   if (!plain.empty()) groups.emplace_back(plain, options(0.0));
@@ -168,7 +168,8 @@ Trainer::Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig&
     group_->check_same("the training setup (trainable tensors, optimizer, schedule, seed)", setup.str());
     // Dropout draws from the default generator: one stream per rank (the same stream would drop the same units
     // in every rank's share of the batch).
-    if (group_->world_size() > 1) torch::manual_seed(cfg.seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(group_->rank()));
+    if (group_->world_size() > 1)
+      torch::manual_seed(cfg.seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(group_->rank()));
   }
 }
 
@@ -179,10 +180,12 @@ void Trainer::save_state(const std::string& path) const {
   // Dropout draws from the default generator: keep its state so that a resumed run continues identically.
   archive.write("pet_cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
   if (encoder_)
-    for (const auto& p : encoder_->named_parameters()) archive.write("pet_prompt_encoder." + p.key(), p.value().detach());
+    for (const auto& p : encoder_->named_parameters())
+      archive.write("pet_prompt_encoder." + p.key(), p.value().detach());
   const std::string tmp = path + ".tmp";
   archive.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error(path + ": cannot rename the temporary file into place");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error(path + ": cannot rename the temporary file into place");
 }
 
 void Trainer::load_state(const std::string& path) {
@@ -289,12 +292,13 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       throw std::runtime_error("wordLabel must map words to labels 0..L-1, each label with a word");
     if (!loss.label_targets.defined() || loss.label_targets.dim() != 1 || loss.label_targets.numel() == 0 ||
         lp.size(0) % loss.label_targets.numel() != 0)
-      throw std::runtime_error("labelTargets must hold one label per example, and labelPositions the same number of slots for each");
+      throw std::runtime_error(
+          "labelTargets must hold one label per example, and labelPositions the same number of slots for each");
     const int64_t n = loss.label_targets.numel(), slots = lp.size(0) / n;
     if (!loss.word_matrix.defined() || loss.word_matrix.dim() != 2 || loss.word_matrix.size(0) != wl.size(0) ||
         loss.word_matrix.size(1) != slots * lc.size(0))
-      throw std::runtime_error("wordMatrix must be [words, slots x candidates] = [" + std::to_string(wl.size(0)) + ", " +
-                               std::to_string(slots * lc.size(0)) + "]");
+      throw std::runtime_error("wordMatrix must be [words, slots x candidates] = [" + std::to_string(wl.size(0)) +
+                               ", " + std::to_string(slots * lc.size(0)) + "]");
     wm = loss.word_matrix.to(dev, at::kFloat);
     lt = checked_targets(loss.label_targets, n, num_labels, dev, "label target");
   }
@@ -304,8 +308,10 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     const int64_t B = b.input_ids.size(0);
     if (loss.cls_labels.defined()) cy = checked_targets(loss.cls_labels, B, L, dev, "classifier label");
     if (loss.cls_teacher_logits.defined()) {
-      if (loss.cls_teacher_logits.dim() != 2 || loss.cls_teacher_logits.size(0) != B || loss.cls_teacher_logits.size(1) != L)
-        throw std::runtime_error("teacher logits must be [batch, labels] = [" + std::to_string(B) + ", " + std::to_string(L) + "]");
+      if (loss.cls_teacher_logits.dim() != 2 || loss.cls_teacher_logits.size(0) != B ||
+          loss.cls_teacher_logits.size(1) != L)
+        throw std::runtime_error("teacher logits must be [batch, labels] = [" + std::to_string(B) + ", " +
+                                 std::to_string(L) + "]");
       if (!(loss.cls_temperature > 0)) throw std::runtime_error("the distillation temperature must be > 0");
       ct = loss.cls_teacher_logits.to(dev, at::kFloat);
     }
@@ -316,9 +322,9 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     // Each component's loss is a mean over its own count (masked tokens, candidate slots, examples, rows), which
     // differs between ranks: scaling each local mean by local / global count makes the sum over ranks the mean over
     // the global batch, as one process would compute it.
-    const double counts[4] = {has_vocab ? static_cast<double>(vp.size(0)) : 0, has_cand ? static_cast<double>(cp.size(0)) : 0,
-                              has_label ? static_cast<double>(lt.size(0)) : 0,
-                              has_cls ? static_cast<double>(b.input_ids.size(0)) : 0};
+    const double counts[4] = {
+        has_vocab ? static_cast<double>(vp.size(0)) : 0, has_cand ? static_cast<double>(cp.size(0)) : 0,
+        has_label ? static_cast<double>(lt.size(0)) : 0, has_cls ? static_cast<double>(b.input_ids.size(0)) : 0};
     share_counts(counts, share);
     if (share->stopped) return r;
   }
@@ -351,8 +357,10 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
       for (const at::Tensor* pos : {&vp, &cp, &lp})
         if (pos->defined()) rows_of.push_back(gather_positions(hidden, *pos)), sizes.push_back(pos->size(0));
       if (!rows_of.empty()) {
-        const at::Tensor all = model_.mlm_logits(rows_of.size() == 1 ? rows_of[0] : at::cat(rows_of), word_emb, precision);
-        const std::vector<at::Tensor> parts = rows_of.size() == 1 ? std::vector<at::Tensor>{all} : all.split_with_sizes(sizes);
+        const at::Tensor all =
+            model_.mlm_logits(rows_of.size() == 1 ? rows_of[0] : at::cat(rows_of), word_emb, precision);
+        const std::vector<at::Tensor> parts =
+            rows_of.size() == 1 ? std::vector<at::Tensor>{all} : all.split_with_sizes(sizes);
         size_t k = 0;
         if (has_vocab) vocab_logits = parts[k++];
         if (has_cand) cand_logits = parts[k++];
@@ -384,7 +392,8 @@ StepResult Trainer::forward_backward(const Batch& b, const LossSpec& loss, bool 
     }
     if (has_cls) {
       const at::Tensor at_ = summary_positions(model_, b);
-      at::Tensor z = classifier_logits(model_, hidden.index({at_.select(1, 0), at_.select(1, 1)}), train).to(at::kFloat);
+      at::Tensor z =
+          classifier_logits(model_, hidden.index({at_.select(1, 0), at_.select(1, 1)}), train).to(at::kFloat);
       at::Tensor l;
       if (ct.defined()) {
         // PET's distillation: KL(softmax(teacher / T) || softmax(student / T)), batch mean, times T^2.
@@ -413,7 +422,8 @@ StepResult Trainer::step(const Batch& b, const LossSpec& loss) {
 
 StepResult Trainer::step(const Batch* b, const LossSpec* loss, bool stop) {
   if (!group_) {
-    if (!b || !loss) throw std::runtime_error("a step needs a batch (an empty share exists only in distributed training)");
+    if (!b || !loss)
+      throw std::runtime_error("a step needs a batch (an empty share exists only in distributed training)");
     if (stop) {
       StepResult r;
       r.step = step_;
@@ -471,7 +481,8 @@ void Trainer::reduce_gradients(StepResult& r, DistShare& share) {
     std::vector<at::Tensor> parts;
     for (size_t i : idx) {
       const at::Tensor& p = params_[i];
-      parts.push_back(p.grad().defined() ? p.grad().detach().reshape({-1}).to(dtype) : at::zeros({p.numel()}, p.options().dtype(dtype)));
+      parts.push_back(p.grad().defined() ? p.grad().detach().reshape({-1}).to(dtype)
+                                         : at::zeros({p.numel()}, p.options().dtype(dtype)));
     }
     if (dtype == at::kFloat) parts.push_back(at::tensor(extra, at::kFloat).to(dev));
     if (parts.empty()) continue;

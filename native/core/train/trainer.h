@@ -8,8 +8,8 @@
 
 #include <ATen/ATen.h>
 
-#include "model/bert_model.h"
 #include "distributed/distributed.h"
+#include "model/bert_model.h"
 
 namespace torch {
 namespace optim {
@@ -31,7 +31,7 @@ struct TrainableSpec {
   // (EmbeddingRows: rows) with its own learning rate; with Kind::All the model trains too.
   std::string prompt_encoder;
   std::vector<int64_t> prompt_rows;
-  double prompt_lr = 0;            // 0: the model's learning rate
+  double prompt_lr = 0;  // 0: the model's learning rate
 };
 
 struct OptimConfig {
@@ -42,10 +42,10 @@ struct OptimConfig {
   int64_t total_steps = 0;     // 0: constant learning rate after warm-up
   double max_grad_norm = 1.0;  // <= 0: no clipping
   uint64_t seed = 42;
-  bool bf16 = false;           // bf16 GEMMs: the layer kernel's bf16 on CPU, autocast on CUDA; fp32 master weights
-  int64_t initial_step = 0;    // resuming: the schedule continues from here
-  bool recompute = false;      // recompute each layer's activations in backward (less memory)
-  bool fused_adamw = true;     // AdamW and clipping fused (optimizer_step.h) where the build has it; else LibTorch's
+  bool bf16 = false;         // bf16 GEMMs: the layer kernel's bf16 on CPU, autocast on CUDA; fp32 master weights
+  int64_t initial_step = 0;  // resuming: the schedule continues from here
+  bool recompute = false;    // recompute each layer's activations in backward (less memory)
+  bool fused_adamw = true;   // AdamW and clipping fused (optimizer_step.h) where the build has it; else LibTorch's
 };
 
 // The loss, a weighted sum of the parts that are given:
@@ -73,15 +73,15 @@ at::Tensor verbalizer_label_scores(const at::Tensor& cand_scores, int64_t exampl
 struct StepResult {
   double loss = 0, vocab_loss = 0, cand_loss = 0, label_loss = 0, cls_loss = 0, grad_norm = 0, lr = 0;
   int64_t step = 0;
-  bool stopped = false;    // distributed: some rank asked to stop; no step was taken
-  double allreduce_ms = 0; // distributed: time spent in the step's all-reduces
+  bool stopped = false;     // distributed: some rank asked to stop; no step was taken
+  double allreduce_ms = 0;  // distributed: time spent in the step's all-reduces
 };
 
 // Data-parallel training: the part of a step's loss each component (vocab, cand, label, cls) contributes.
 struct DistShare {
-  bool stop = false;               // this rank asks every rank to stop before the step
-  bool stopped = false;            // some rank asked
-  double scale[4] = {1, 1, 1, 1};  // local count / global count of each component's mean
+  bool stop = false;                        // this rank asks every rank to stop before the step
+  bool stopped = false;                     // some rank asked
+  double scale[4] = {1, 1, 1, 1};           // local count / global count of each component's mean
   double scaled_loss[5] = {0, 0, 0, 0, 0};  // each component's mean times scale; [4]: their weighted sum
   double comm_ms = 0;
 };
@@ -90,7 +90,8 @@ class Trainer {
  public:
   // With `group`, every step all-reduces the gradients of what learns across its ranks (data parallelism): each
   // rank passes its share of the global batch, and all ranks take the step of one process on the whole batch.
-  Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg, std::shared_ptr<DistGroup> group = nullptr);
+  Trainer(BertModel& model, const TrainableSpec& spec, const OptimConfig& cfg,
+          std::shared_ptr<DistGroup> group = nullptr);
   ~Trainer();
 
   // One optimizer step on the batch. Dropout is on; other rows / frozen tensors are never written.
@@ -122,9 +123,9 @@ class Trainer {
   BertModel& model_;
   TrainableSpec spec_;
   OptimConfig cfg_;
-  std::vector<at::Tensor> params_;       // what the optimizer owns
+  std::vector<at::Tensor> params_;  // what the optimizer owns
   std::vector<std::string> names_;
-  at::Tensor rows_index_, rows_param_;   // EmbeddingRows: the rows being learned
+  at::Tensor rows_index_, rows_param_;          // EmbeddingRows: the rows being learned
   std::shared_ptr<torch::nn::Module> encoder_;  // PromptEncoderImpl
   at::Tensor prompt_index_;
   at::Tensor encode_prompt();
