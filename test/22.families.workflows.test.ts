@@ -49,3 +49,32 @@ for (const [family, task] of families) {
     t.ok(ft.devAccuracy !== null && ft.devAccuracy >= 0 && ft.devAccuracy <= 1, 'fine-tuning: a dev accuracy')
   })
 }
+
+t.test('a workflow given a hub name takes the model from the HF cache (offline: no download tried)', async t => {
+  const fs = await import('node:fs')
+  const cache = tmpDir('pet-hub-cache-')
+  const commit = 'b'.repeat(40)
+  const repoDir = path.join(cache, 'models--acme--tiny-roberta')
+  const snapshot = path.join(repoDir, 'snapshots', commit)
+  fs.mkdirSync(snapshot, { recursive: true })
+  const src = path.join(fixtures, 'families', 'tiny-roberta')
+  for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(snapshot, f))
+  fs.mkdirSync(path.join(repoDir, 'refs'))
+  fs.writeFileSync(path.join(repoDir, 'refs', 'main'), commit)
+  const saved = { cache: process.env.HF_HUB_CACHE, offline: process.env.HF_HUB_OFFLINE }
+  process.env.HF_HUB_CACHE = cache
+  process.env.HF_HUB_OFFLINE = '1'
+  t.teardown(() => {
+    for (const [k, v] of [['HF_HUB_CACHE', saved.cache], ['HF_HUB_OFFLINE', saved.offline]] as const) {
+      if (v === undefined) delete process.env[k]; else process.env[k] = v
+    }
+  })
+  const common = { pattern: english.pattern, verbalizer: english.verbalizer, maxLength: 24, threads: 1 }
+  const byName = await zeroShot({ ...common, data: english.data, model: 'acme/tiny-roberta' })
+  t.equal(byName.model, snapshot, 'the snapshot folder of refs/main')
+  const byFolder = await zeroShot({ ...common, data: english.data, model: src })
+  t.same(byName.predictions, byFolder.predictions, 'the same predictions as the folder itself')
+  const pet = await train({ ...common, model: 'acme/tiny-roberta', train: english.data, dev: english.data, epochs: 1, batchSize: 4, out: path.join(dir, 'hub-pet') })
+  t.ok(Number.isFinite(pet.history[0].loss), 'train runs on it too')
+  await t.rejects(zeroShot({ ...common, data: english.data, model: 'acme/not-cached' }), { code: 'EOFFLINE', message: /acme\/not-cached.*not in the HF cache/ })
+})

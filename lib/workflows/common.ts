@@ -5,6 +5,7 @@ import { distEnv } from '../distributed/env'
 import { defaultDistTimeout } from '../distributed/group'
 import { launchWorkers } from '../distributed/launch'
 import { PetError } from '../errors'
+import { resolveModel } from '../hub'
 import { fieldMap, loadExamples, type DataInput, type Example } from '../data/examples'
 import { defaultModelDir, type LoadOptions } from '../model'
 import type { Precision } from '../options'
@@ -18,7 +19,10 @@ import type { NativeTrainable } from '../../bindings'
 
 /** Which model, on what. */
 export interface ModelOptions {
-  /** model directory (HF layout); default: the bundled zh-mini-mlm */
+  /**
+   * model directory (HF layout), or a hub name org/name: from the HF cache, else downloaded into it (revision main;
+   * resolveModel for another revision or a progress callback); default: the bundled zh-mini-mlm
+   */
   model?: string
   /** 'cpu' (default), 'cuda', 'cuda:N' */
   device?: string
@@ -115,6 +119,14 @@ export interface RunResult {
 
 export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? defaultModelDir)
 
+/**
+ * The validated options with `model` as a folder: a hub name (org/name) becomes its snapshot in the HF cache,
+ * downloaded when missing (resolveModel). Once per call, before workers start, so that they share one download.
+ */
+export async function withModelFolder<T extends { model?: string }> (o: T): Promise<T> {
+  return o.model === undefined ? o : { ...o, model: await resolveModel(o.model) }
+}
+
 /** A worker of a distributed run given 'cuda' takes the GPU of its LOCAL_RANK, as torchrun-launched scripts do. */
 export function deviceOf (device: string | undefined): string | undefined {
   const dist = distEnv()
@@ -185,11 +197,13 @@ export function runDir (o: { out?: string }, command: string): string {
  * With nproc > 1, runs the workflow on that many local workers (lib/dist/launch.ts) and returns rank 0's result;
  * otherwise undefined, and the caller runs it here (alone, or as one worker of a distributed run).
  */
-export async function onWorkers<R> (workflow: string, options: object, o: { nproc?: number, distTimeout?: number, out?: string },
+export async function onWorkers<R> (workflow: string, options: object, o: { nproc?: number, distTimeout?: number, out?: string, model?: string },
   outIsRunDir = true): Promise<R | undefined> {
   if (o.nproc === undefined || o.nproc <= 1) return undefined
   // A training run's directory is settled here, so that every worker names the same one; an output file (zero-shot's
   // predictions) passes through as given.
   const out = outIsRunDir ? runDir(o, workflow) : o.out
-  return await launchWorkers<R>(workflow, options as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? defaultDistTimeout, out })
+  // the workers get the model folder the parent resolved (withModelFolder), not the hub name again
+  const given = o.model === undefined ? options : { ...options, model: o.model }
+  return await launchWorkers<R>(workflow, given as Record<string, unknown>, { nproc: o.nproc, distTimeout: o.distTimeout ?? defaultDistTimeout, out })
 }

@@ -7,7 +7,7 @@ import { writeReport } from '../report/run-report'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { runClassifier } from './classifier-run'
-import { loadOptionsOf, loopOptions, modelDirOf, onWorkers, readSplits, runDir, type RunResult, type Settled } from './common'
+import { loadOptionsOf, loopOptions, modelDirOf, onWorkers, readSplits, runDir, type RunResult, type Settled, withModelFolder } from './common'
 import { runEnsemble, type EnsembleOptions } from './ensemble'
 
 export interface DistillOptions extends Omit<EnsembleOptions, 'patterns'> {
@@ -43,7 +43,7 @@ type Settings = Settled<DistillOptions> & { weighting: 'wmean' | 'uniform', fiel
  * classifier on those soft labels with the KL divergence at temperature T, scaled by T^2 as in PET.
  */
 export async function distill (options: DistillOptions): Promise<DistillResult> {
-  const o = workflowOptions<Settings>(workflows.distill, options)
+  const o = await withModelFolder(workflowOptions<Settings>(workflows.distill, options))
   const onWorkersResult = await onWorkers<DistillResult>('distill', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   const out = runDir(o, 'distill')

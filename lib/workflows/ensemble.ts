@@ -16,7 +16,8 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers,
+  withModelFolder
 } from './common'
 
 export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -59,7 +60,7 @@ export interface EnsembleRun {
 }
 
 export async function ensemble (options: EnsembleOptions): Promise<EnsembleResult> {
-  const o = workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options)
+  const o = await withModelFolder(workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options))
   const onWorkersResult = await onWorkers<EnsembleResult>('ensemble', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   return (await runEnsemble(o, runDir(o, 'ensemble'))).result

@@ -9,7 +9,8 @@ import { workflowOptions } from '../validate'
 import { runClassifier } from './classifier-run'
 import {
   loadOptionsOf, loopOptions, modelDirOf, readSplits, runDir,
-  type DataOptions, type ModelOptions, type RunResult, type Settled, type TrainingOptions, onWorkers
+  type DataOptions, type ModelOptions, type RunResult, type Settled, type TrainingOptions, onWorkers,
+  withModelFolder
 } from './common'
 
 export interface FinetuneOptions extends ModelOptions, DataOptions, TrainingOptions, Control {
@@ -32,7 +33,7 @@ export interface FinetuneResult extends RunResult {
 }
 
 export async function finetune (options: FinetuneOptions): Promise<FinetuneResult> {
-  const o = workflowOptions<Settled<FinetuneOptions> & { fields: string[] }>(workflows.finetune, options)
+  const o = await withModelFolder(workflowOptions<Settled<FinetuneOptions> & { fields: string[] }>(workflows.finetune, options))
   const onWorkersResult = await onWorkers<FinetuneResult>('finetune', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   const fields = o.fields

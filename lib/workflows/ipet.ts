@@ -16,7 +16,8 @@ import { Rng } from '../train/rng'
 import { workflowOptions } from '../validate'
 import {
   loopOptions, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers
+  type DataOptions, type ModelOptions, type PetOptions, type Settled, type TrainingOptions, onWorkers,
+  withModelFolder
 } from './common'
 import { memberSetup } from './ensemble'
 
@@ -50,7 +51,7 @@ export interface IpetResult {
 }
 
 export async function ipet (options: IpetOptions): Promise<IpetResult> {
-  const o = workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options)
+  const o = await withModelFolder(workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options))
   const onWorkersResult = await onWorkers<IpetResult>('ipet', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   if (o.patterns.length < 2) throw new PetError('iPET needs at least two patterns', 'EINVAL')

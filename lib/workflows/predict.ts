@@ -7,7 +7,7 @@ import type { Control } from '../progress'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { joinGroup } from '../distributed/group'
-import { deviceOf, onWorkers, type ModelOptions, type Settled } from './common'
+import { deviceOf, onWorkers, type ModelOptions, type Settled, withModelFolder } from './common'
 
 export interface PredictOptions extends ModelOptions, Control {
   /** the trained model: a run directory, its best/, or — with `prompt` — the base model */
@@ -39,7 +39,7 @@ export interface PredictResult {
 }
 
 export async function predict (options: PredictOptions): Promise<PredictResult> {
-  const o = workflowOptions<Settled<PredictOptions> & { batchSize: number, distTimeout: number }>(workflows.predict, options)
+  const o = await withModelFolder(workflowOptions<Settled<PredictOptions> & { batchSize: number, distTimeout: number }>(workflows.predict, options))
   const onWorkersResult = await onWorkers<PredictResult>('predict', options, o, false)
   if (onWorkersResult !== undefined) return onWorkersResult
   // A worker of a distributed run scores its share of the batches; every worker ends with all the scores.

@@ -12,7 +12,7 @@ import { randomMasking } from '../train/masking'
 import { nextTokenTargets } from '../train/lm-targets'
 import { defaultMaskRate } from '../pet/train'
 import { workflowOptions } from '../validate'
-import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions, onWorkers } from './common'
+import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions, onWorkers, withModelFolder } from './common'
 
 export interface PretrainOptions extends ModelOptions, TrainingOptions, Control {
   /** the unlabeled texts (JSONL path or records) */
@@ -44,7 +44,7 @@ export interface PretrainResult {
 }
 
 export async function pretrain (options: PretrainOptions): Promise<PretrainResult> {
-  const o = workflowOptions<Settled<PretrainOptions>>(workflows.pretrain, options)
+  const o = await withModelFolder(workflowOptions<Settled<PretrainOptions>>(workflows.pretrain, options))
   const onWorkersResult = await onWorkers<PretrainResult>('pretrain', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   let examples = loadExamples(o.data, ['text'], { ...fieldMap(['text'], o), labelField: undefined }, 'data')

@@ -18,7 +18,8 @@ import { runTraining } from '../train/loop'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions, onWorkers
+  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions, onWorkers,
+  withModelFolder
 } from './common'
 
 export interface PtuneOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -59,7 +60,7 @@ export interface PtuneResult extends RunResult {
 type Settings = Settled<PtuneOptions> & Required<Pick<PtuneOptions, 'promptTokens' | 'layout' | 'mode' | 'encoder' | 'auxMlmWeight'>>
 
 export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
-  const o = workflowOptions<Settings>(workflows.ptune, options)
+  const o = await withModelFolder(workflowOptions<Settings>(workflows.ptune, options))
   const onWorkersResult = await onWorkers<PtuneResult>('ptune', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   const { mode, encoder } = o

@@ -7,7 +7,8 @@ import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import {
   loadOptionsOf, loopOptions, modelDirOf, petLoss, readSplits, readUnlabeled, runDir,
-  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions, onWorkers
+  type DataOptions, type ModelOptions, type PetOptions, type RunResult, type Settled, type TrainingOptions, onWorkers,
+  withModelFolder
 } from './common'
 
 export interface TrainOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
@@ -34,7 +35,7 @@ export interface TrainResult extends RunResult {
  * out/best (a model directory Classifier.load reads) and scores it on `test`.
  */
 export async function train (options: TrainOptions): Promise<TrainResult> {
-  const o = workflowOptions<Settled<TrainOptions>>(workflows.train, options)
+  const o = await withModelFolder(workflowOptions<Settled<TrainOptions>>(workflows.train, options))
   const onWorkersResult = await onWorkers<TrainResult>('train', options, o)
   if (onWorkersResult !== undefined) return onWorkersResult
   const pattern = new Pattern(o.pattern)

@@ -11,7 +11,7 @@ import type { LabelScoreOptions } from '../pet/label-scores'
 import { workflows } from '../options'
 import { workflowOptions } from '../validate'
 import { joinGroup } from '../distributed/group'
-import { loadOptionsOf, modelDirOf, onWorkers, type ModelOptions, type Settled } from './common'
+import { loadOptionsOf, modelDirOf, onWorkers, type ModelOptions, type Settled, withModelFolder } from './common'
 import { toClassification, type Classification } from '../classifier'
 
 export interface ZeroShotOptions extends ModelOptions, Control {
@@ -55,7 +55,7 @@ export interface ZeroShotResult {
 }
 
 export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResult> {
-  const o = workflowOptions<Settled<ZeroShotOptions> & { batchSize: number, distTimeout: number }>(workflows.zeroShot, options)
+  const o = await withModelFolder(workflowOptions<Settled<ZeroShotOptions> & { batchSize: number, distTimeout: number }>(workflows.zeroShot, options))
   const onWorkersResult = await onWorkers<ZeroShotResult>('zeroShot', options, o, false)
   if (onWorkersResult !== undefined) return onWorkersResult
   const pattern = new Pattern(o.pattern)
