@@ -72,17 +72,30 @@ function tokenOf (o: HubOptions): string | undefined {
  * `revision`, from the cache when its snapshot holds config.json, the weights and a tokenizer, downloaded otherwise.
  */
 export async function resolveModel (nameOrDir: string, options: HubOptions = {}): Promise<string> {
+  const found = lookUp(nameOrDir, options)
+  if (typeof found === 'string') return found
+  if (options.offline ?? envFlag(process.env.HF_HUB_OFFLINE)) {
+    throw new PetError(`model '${nameOrDir}' (revision ${found.revision}) is not in the HF cache ${found.cacheDir}, and HF_HUB_OFFLINE is set: ` +
+      `no download (and no local folder ${path.resolve(nameOrDir)})`, 'EOFFLINE')
+  }
+  return await found.download()
+}
+
+/** The folder itself, the cached snapshot of a hub name, or the repository to download it from. */
+function lookUp (nameOrDir: string, options: HubOptions): string | HubRepo {
   const abs = path.resolve(nameOrDir)
   if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) return abs
   if (!isHubName(nameOrDir)) throw new PetError(`model directory not found: ${abs}`, 'ENOENT')
   const repo = new HubRepo(nameOrDir, abs, options)
-  const cached = repo.cachedSnapshot()
-  if (cached !== undefined) return cached
-  if (options.offline ?? envFlag(process.env.HF_HUB_OFFLINE)) {
-    throw new PetError(`model '${nameOrDir}' (revision ${repo.revision}) is not in the HF cache ${repo.cacheDir}, and HF_HUB_OFFLINE is set: ` +
-      `no download (and no local folder ${abs})`, 'EOFFLINE')
+  return repo.cachedSnapshot() ?? repo
+}
+
+/** A revision as a path under refs/ (a branch may hold "/": refs/pr/1); one that could leave it is a PetError. */
+function checkRevision (revision: string): string {
+  if (typeof revision !== 'string' || revision.split('/').some(s => s === '' || s === '.' || s === '..') || /[\\\0]/.test(revision)) {
+    throw new PetError(`Expected a branch, tag or commit hash for revision but received ${JSON.stringify(revision)}`, 'EINVAL')
   }
-  return await repo.download()
+  return revision
 }
 
 interface FileMeta {
@@ -97,14 +110,19 @@ class HubRepo {
   readonly cacheDir: string
   readonly folder: string
   private readonly endpoint: string
-  private readonly token: string | undefined
 
   constructor (readonly name: string, private readonly localPath: string, private readonly o: HubOptions) {
-    this.revision = o.revision ?? 'main'
+    this.revision = checkRevision(o.revision ?? 'main')
     this.cacheDir = path.resolve(o.cacheDir ?? hubCacheDir())
     this.folder = path.join(this.cacheDir, `models--${name.replace('/', '--')}`)
     this.endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '')
-    this.token = tokenOf(o)
+  }
+
+  private tokenRead?: { value: string | undefined }
+  /** read when first needed: a lookup in the cache needs none */
+  private get token (): string | undefined {
+    this.tokenRead ??= { value: tokenOf(this.o) }
+    return this.tokenRead.value
   }
 
   /** the cached snapshot of the revision, when it holds a loadable model */

@@ -151,7 +151,7 @@ export interface WorkflowSpec {
   help?: Partial<Record<OptionName, string>>
 }
 
-const modelOpts = ['model', 'device', 'threads', 'precision'] as const
+const modelOpts = ['model', 'revision', 'device', 'threads', 'precision'] as const
 const control = ['signal', 'onProgress'] as const
 const dataOpts = ['train', 'dev', 'test', 'textField', 'labelField', 'labelMap', 'limitTrain', 'maxLength', 'out'] as const
 const loopOpts = ['epochs', 'lr', 'batchSize', 'evalBatchSize', 'weightDecay', 'warmup', 'maxGradNorm', 'seed', 'patience', 'resume'] as const
@@ -229,7 +229,7 @@ export const workflows = {
   },
   tokenize: {
     name: 'tokenize',
-    options: ['model', 'text', 'input', 'textField']
+    options: ['model', 'revision', 'text', 'input', 'textField']
   }
 } satisfies Record<string, WorkflowSpec>
 

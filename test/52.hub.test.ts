@@ -8,9 +8,13 @@ import * as fs from 'node:fs'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as path from 'node:path'
-import { command } from '../lib/cli/command'
+import { command, usageOf } from '../lib/cli/command'
 import { PetError } from '../lib/errors'
 import { resolveModel, type DownloadProgress, type HubOptions } from '../lib/hub'
+import { workflows } from '../lib/options'
+import { workflowOptions } from '../lib/validate'
+import { withModelFolder } from '../lib/workflows/common'
+import { zeroShot } from '../lib/workflows/zero-shot'
 import { fixtures, tmpDir } from './helpers/paths'
 
 const source = path.join(fixtures, 'families/tiny-roberta')
@@ -274,6 +278,10 @@ t.test('the CLI resolves --model org/name (and --revision) before the workflow r
     print: () => {}
   })
   t.match(cmd.usage, /--model DIR\n.*org\/name[\s\S]*--revision REV\n.*\(default main\)/, '--revision in the usage, after --model')
+  // the library's workflows list revision themselves: the CLI adds no second flag
+  for (const w of [workflows.zeroShot, workflows.tokenize, workflows.predict]) {
+    t.equal(usageOf({ name: w.name, workflow: w, about: '' }).match(/--revision REV/g)?.length, 1, `${w.name}: one --revision`)
+  }
   await cmd.run(['--model', 'acme/tiny-roberta', '--device', 'cpu'])
   await cmd.run(['--model', 'acme/tiny-roberta', '--revision', 'v2'])
   const r = repoDir(o.cacheDir)
@@ -281,4 +289,43 @@ t.test('the CLI resolves --model org/name (and --revision) before the workflow r
   t.same(seen[1], { model: path.join(r, 'snapshots', commitB) }, 'of the revision asked for, and no revision option')
   t.ok(mock.log.some(l => l.url.includes('/resolve/v2/config.json')))
   await t.rejects(cmd.run(['--model', 'acme/missing']), { code: 'ENOENT', message: /acme\/missing/ })
+})
+
+/** process.env pointed at the mock hub and its cache, restored at the test's end */
+function hubEnv (t: Tap.Test, o: { cacheDir: string, endpoint: string }): void {
+  const saved = { ...process.env }
+  t.teardown(() => { process.env = saved })
+  Object.assign(process.env, { HF_HUB_CACHE: o.cacheDir, HF_ENDPOINT: o.endpoint, HF_HOME: tmpDir('hf-home-') })
+  delete process.env.HF_TOKEN
+  delete process.env.HF_HUB_OFFLINE
+}
+
+t.test('the workflows take a revision: the hub name resolves at it (withModelFolder)', async t => {
+  const { mock, o } = await hub(t)
+  hubEnv(t, o)
+  const r = repoDir(o.cacheDir)
+  const task = { pattern: '{text} It was[MASK].', verbalizer: { pos: ['good'], neg: ['bad'] }, maxLength: 24, threads: 1,
+    data: [{ text: 'a good movie', label: 'pos' }, { text: 'a bad film', label: 'neg' }] }
+  const v2 = await zeroShot({ ...task, model: 'acme/tiny-roberta', revision: 'v2' })
+  t.equal(v2.model, path.join(r, 'snapshots', commitB), "zeroShot at revision v2 scores v2's snapshot")
+  t.ok(fs.readFileSync(path.join(v2.model, 'config.json')).equals(configB), "with v2's config.json")
+  t.ok(mock.log.some(l => l.url.includes('/resolve/v2/config.json')), 'asked the hub for v2')
+  t.notOk(mock.log.some(l => l.url.includes('/resolve/main/')), 'and not for main')
+  const main = await zeroShot({ ...task, model: 'acme/tiny-roberta' })
+  t.equal(main.model, path.join(r, 'snapshots', commitA), 'without a revision: main')
+  t.equal(v2.predictions.length, 2)
+  // the settled options of any workflow (train here) at a commit hash: from the cache, no request
+  const n = mock.log.length
+  const settled = workflowOptions<{ model?: string, revision?: string }>(workflows.train,
+    { model: 'acme/tiny-roberta', revision: commitB, train: task.data, pattern: task.pattern, verbalizer: task.verbalizer })
+  t.equal(settled.revision, commitB)
+  t.equal((await withModelFolder(settled)).model, path.join(r, 'snapshots', commitB), 'train resolves at the commit')
+  t.equal(workflowOptions<{ revision?: string }>(workflows.train, { train: task.data, pattern: task.pattern, verbalizer: task.verbalizer }).revision, 'main', "the table's default")
+  t.equal(mock.log.length, n, 'a cached commit: no request')
+  // bad revisions: the option's check, the hub's answer
+  await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: '' }), 'EINVAL', /Expected non-empty string for revision/)
+  await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: 2 as unknown as string }), 'EINVAL', /for revision but received 2 of type number/)
+  await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: '../../outside' }), 'EINVAL', /branch, tag or commit hash for revision but received "\.\.\/\.\.\/outside"/)
+  t.notOk(fs.existsSync(path.join(o.cacheDir, 'outside')), 'nothing written outside the repository folder')
+  await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: 'nope' }), 'ENOENT', /revision nope \(no such revision\)/)
 })

@@ -63,8 +63,8 @@ function fromFlag (spec: OptionSpec, raw: string | string[] | boolean, flag: str
 }
 
 /**
- * The CLI's flags of a workflow: a command that takes --model also takes --revision, for a model named the hub way
- * (hubModel resolves both to a folder before the library runs, so the library's workflows never see a revision).
+ * The CLI's flags of a workflow: a command that takes --model also takes --revision, for a model named the hub way.
+ * The library's workflows list revision themselves (options.ts); this adds it for the others (bench).
  */
 export function cliWorkflow (w: WorkflowSpec): WorkflowSpec {
   if (!w.options.includes('model') || w.options.includes('revision')) return w
@@ -72,7 +72,11 @@ export function cliWorkflow (w: WorkflowSpec): WorkflowSpec {
   return { ...w, options: [...w.options.slice(0, i), 'revision', ...w.options.slice(i)] }
 }
 
-/** --model given as a hub name (org/name) -> its snapshot folder in the HF cache (downloaded with a bar when missing). */
+/**
+ * --model given as a hub name (org/name) at --revision -> its snapshot folder in the HF cache, downloaded with a bar
+ * per file when missing; the command then gets the folder, and no revision (it is spent). The library's workflows
+ * would resolve the name themselves (withModelFolder), but without the bars.
+ */
 export async function hubModel (options: Record<string, unknown>, out: Output): Promise<Record<string, unknown>> {
   const { revision, ...rest } = options
   if (typeof rest.model !== 'string') return rest

@@ -20,10 +20,12 @@ import type { NativeTrainable } from '../../bindings'
 /** Which model, on what. */
 export interface ModelOptions {
   /**
-   * model directory (HF layout), or a hub name org/name: from the HF cache, else downloaded into it (revision main;
-   * resolveModel for another revision or a progress callback); default: the bundled zh-mini-mlm
+   * model directory (HF layout), or a hub name org/name: from the HF cache, else downloaded into it (resolveModel
+   * for a progress callback); default: the bundled zh-mini-mlm
    */
   model?: string
+  /** the hub revision of a `model` given as org/name: a branch, tag or commit hash (default 'main'; a folder ignores it) */
+  revision?: string
   /** 'cpu' (default), 'cuda', 'cuda:N' */
   device?: string
   /** intra-op threads; default: all cores (or PET_MLM_THREADS) */
@@ -120,11 +122,11 @@ export interface RunResult {
 export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? defaultModelDir)
 
 /**
- * The validated options with `model` as a folder: a hub name (org/name) becomes its snapshot in the HF cache,
- * downloaded when missing (resolveModel). Once per call, before workers start, so that they share one download.
+ * The validated options with `model` as a folder: a hub name (org/name) becomes its snapshot at `revision` in the HF
+ * cache, downloaded when missing (resolveModel). Once per call, before workers start, so that they share one download.
  */
-export async function withModelFolder<T extends { model?: string }> (o: T): Promise<T> {
-  return o.model === undefined ? o : { ...o, model: await resolveModel(o.model) }
+export async function withModelFolder<T extends { model?: string, revision?: string }> (o: T): Promise<T> {
+  return o.model === undefined ? o : { ...o, model: await resolveModel(o.model, { revision: o.revision }) }
 }
 
 /** A worker of a distributed run given 'cuda' takes the GPU of its LOCAL_RANK, as torchrun-launched scripts do. */
