@@ -81,6 +81,18 @@ export async function resolveModel (nameOrDir: string, options: HubOptions = {})
   return await found.download()
 }
 
+/**
+ * resolveModel without the network, synchronously: the folder itself, or the cached snapshot of a hub name at
+ * `revision` (the same lookup); a name that is not cached is a PetError (ENOTCACHED) saying to call resolveModel()
+ * first. `what` names the caller in that message.
+ */
+export function cachedModel (nameOrDir: string, options: Pick<HubOptions, 'revision' | 'cacheDir'> = {}, what = 'this call'): string {
+  const found = lookUp(nameOrDir, options)
+  if (typeof found === 'string') return found
+  throw new PetError(`model '${nameOrDir}' (revision ${found.revision}) is not in the HF cache ${found.cacheDir}, and no local folder ` +
+    `${path.resolve(nameOrDir)} exists: ${what} reads the cache only; download it first with resolveModel('${nameOrDir}')`, 'ENOTCACHED')
+}
+
 /** The folder itself, the cached snapshot of a hub name, or the repository to download it from. */
 function lookUp (nameOrDir: string, options: HubOptions): string | HubRepo {
   const abs = path.resolve(nameOrDir)

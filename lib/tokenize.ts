@@ -5,6 +5,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { fieldMap, loadExamples, type DataInput } from './data/examples'
 import { PetError } from './errors'
+import { cachedModel } from './hub'
 import { defaultModelDir } from './model'
 import { workflows } from './options'
 import { HfTokenizer } from './tokenizer/hf-tokenizer'
@@ -13,8 +14,13 @@ import { workflowOptions } from './validate'
 
 /** tokenize()'s options: the model whose tokenizer to use, and one text or many. */
 export interface TokenizeOptions {
-  /** the model whose vocab.txt to use (default: the bundled zh-mini-mlm) */
+  /**
+   * the model whose tokenizer to use: a folder, or a hub name org/name already in the HF cache (tokenize reads the
+   * cache only: resolveModel downloads); default: the bundled zh-mini-mlm
+   */
   model?: string
+  /** the hub revision of a `model` given as org/name (default 'main') */
+  revision?: string
   /** one text … */
   text?: string
   /** … or many (JSONL path or records: strings or objects with the text field) */
@@ -36,7 +42,7 @@ export interface TokenizeResult {
 export async function tokenize (options: TokenizeOptions): Promise<TokenizeResult> {
   const o = workflowOptions<TokenizeOptions & { textField: string }>(workflows.tokenize, options)
   if ((o.text === undefined) === (o.input === undefined)) throw new PetError('give exactly one of text or input', 'EINVAL')
-  const dir = o.model ?? defaultModelDir
+  const dir = o.model === undefined ? defaultModelDir : cachedModel(o.model, { revision: o.revision }, 'tokenize()')
   // vocab.txt: our WordPiece; else tokenizer.json, whose post-processor adds the model's own specials (<s> … </s>)
   const hf = fs.existsSync(path.join(dir, 'vocab.txt')) ? undefined : HfTokenizer.fromDir(dir)
   const tok = hf ?? WordPieceTokenizer.fromFile(path.join(dir, 'vocab.txt'))

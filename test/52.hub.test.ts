@@ -14,6 +14,7 @@ import { resolveModel, type DownloadProgress, type HubOptions } from '../lib/hub
 import { workflows } from '../lib/options'
 import { workflowOptions } from '../lib/validate'
 import { withModelFolder } from '../lib/workflows/common'
+import { tokenize } from '../lib/tokenize'
 import { zeroShot } from '../lib/workflows/zero-shot'
 import { fixtures, tmpDir } from './helpers/paths'
 
@@ -328,4 +329,26 @@ t.test('the workflows take a revision: the hub name resolves at it (withModelFol
   await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: '../../outside' }), 'EINVAL', /branch, tag or commit hash for revision but received "\.\.\/\.\.\/outside"/)
   t.notOk(fs.existsSync(path.join(o.cacheDir, 'outside')), 'nothing written outside the repository folder')
   await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: 'nope' }), 'ENOENT', /revision nope \(no such revision\)/)
+})
+
+t.test('tokenize() takes a hub name already in the HF cache, and says to call resolveModel() for one that is not', async t => {
+  const { mock, o } = await hub(t)
+  hubEnv(t, o)
+  await rejectsCode(t, tokenize({ model: 'acme/tiny-roberta', text: 'a good movie' }), 'ENOTCACHED',
+    /model 'acme\/tiny-roberta' \(revision main\) is not in the HF cache .*tokenize\(\) reads the cache only; download it first with resolveModel\('acme\/tiny-roberta'\)/)
+  t.equal(mock.log.length, 0, 'tokenize asks the hub nothing')
+  const main = await resolveModel('acme/tiny-roberta', o)
+  const byName = await tokenize({ model: 'acme/tiny-roberta', text: 'a good movie' })
+  const byFolder = await tokenize({ model: source, text: 'a good movie' })
+  t.same(byName, byFolder, "the cached snapshot's tokenizer: the folder's ids")
+  t.equal(byName.texts[0].inputIds[0], 0, "RoBERTa's <s>, not the bundled model's [CLS]")
+  t.same(await tokenize({ model: main, text: 'a good movie' }), byFolder, 'the snapshot folder itself')
+  await rejectsCode(t, tokenize({ model: 'acme/tiny-roberta', revision: 'v2', text: 'x' }), 'ENOTCACHED', /revision v2\) is not in the HF cache/)
+  await resolveModel('acme/tiny-roberta', { ...o, revision: 'v2' })
+  const n = mock.log.length
+  t.same(await tokenize({ model: 'acme/tiny-roberta', revision: 'v2', text: 'a good movie' }), byFolder, 'at v2, once cached')
+  t.same(await tokenize({ model: 'acme/tiny-roberta', revision: commitB, text: 'a good movie' }), byFolder, 'at its commit hash')
+  t.equal(mock.log.length, n, 'no request')
+  await rejectsCode(t, tokenize({ model: './no/such/dir', text: 'x' }), 'ENOENT', /model directory not found: .*no\/such\/dir/)
+  await rejectsCode(t, tokenize({ model: 'acme/tiny-roberta', revision: '../x', text: 'x' }), 'EINVAL', /for revision but received "\.\.\/x"/)
 })
