@@ -6,9 +6,17 @@
 import type { NativeLoss } from '../../bindings'
 import type { Verbalizer } from './verbalizer'
 
+/**
+ * The many-to-one rules: how the scores of a label's several words become the label's score (combineLabelWords). One
+ * concept under the names its layers use: the option manyToOne, ScoringRule.logsumexp, NativeLoss.labelAggregate and
+ * the native core's label_logsumexp.
+ */
+export const manyToOneRules = ['mean', 'logsumexp'] as const
+
+/** How the scores at the [MASK] slots become one score per label: the inputs of scoringRule. */
 export interface LabelScoreOptions {
   /** several words for a label: the mean of their scores (PET) or log of the summed probabilities */
-  manyToOne: 'mean' | 'logsumexp'
+  manyToOne: typeof manyToOneRules[number]
   /**
    * multi-token words: the sum or the per-token mean of their tokens' log-probabilities in one pass, or PET's
    * iterative decoding ('iterative': fill the most confident slot with the word's token, run again, …; k passes
@@ -26,8 +34,10 @@ export interface LabelScoreOptions {
   continuation?: 'word' | 'word+suffix'
 }
 
+/** PET's choices: the mean over a label's words, one-pass sums ('auto'), raw logits, the word alone for a causal LM. */
 export const defaultLabelScoreOptions: LabelScoreOptions = { manyToOne: 'mean', multiToken: 'auto', score: 'logit', continuation: 'word' }
 
+/** The scoring rule of one verbalizer as data: candidates, slots, each word's weights and label, how words combine. */
 export interface ScoringRule {
   /** C: the candidate token ids scored at every slot */
   candidates: readonly number[]
@@ -42,7 +52,7 @@ export interface ScoringRule {
   numLabels: number
   /** words score with log-probabilities (logit - logZ) rather than raw logits */
   logprob: boolean
-  /** a label's words combine by log-sum-exp (else: their mean) */
+  /** a label's words combine by log-sum-exp (manyToOne 'logsumexp'; else: their mean) */
   logsumexp: boolean
 }
 
@@ -58,9 +68,10 @@ export function scoringRule (v: Verbalizer, o: LabelScoreOptions = defaultLabelS
   const S = clozes.reduce((a, b) => a + b, 0)
   const offset = new Map(clozes.map((k, g) => [k, clozes.slice(0, g).reduce((a, b) => a + b, 0)]))
   const C = v.candidates.length
+  const logsumexp = o.manyToOne === 'logsumexp'
   const words = v.words.flatMap((ws, l) => ws.map(w => ({ ids: w.ids, label: l })))
   const wordMatrix = new Float32Array(words.length * S * C)
-  const perToken = o.multiToken === 'mean' || (o.multiToken === 'auto' && clozes.length > 1)
+  const perToken = perTokenMean(o, clozes.length)
   words.forEach((w, i) => {
     const first = offset.get(w.ids.length)!
     const weight = perToken ? 1 / w.ids.length : 1
@@ -73,13 +84,26 @@ export function scoringRule (v: Verbalizer, o: LabelScoreOptions = defaultLabelS
     wordMatrix,
     wordLabel: Int32Array.from(words.map(w => w.label)),
     numLabels: v.labels.length,
-    logprob: S > 1 || o.score === 'logprob' || o.manyToOne === 'logsumexp',
-    logsumexp: o.manyToOne === 'logsumexp'
+    logprob: S > 1 || o.score === 'logprob' || logsumexp,
+    logsumexp
   }
 }
 
-/** Word scores ([words]) -> label scores ([labels]): the rule's combination of a label's words. */
-export function combineWords (rule: ScoringRule, wordScores: ArrayLike<number>): number[] {
+/**
+ * Whether a multi-token word scores as the mean of its tokens' scores (else their sum): multiToken 'mean', or 'auto'
+ * when the verbalizer's words have more than one distinct token count. Masked and causal LMs share it.
+ */
+export function perTokenMean (o: LabelScoreOptions, distinctLengths: number): boolean {
+  return o.multiToken === 'mean' || (o.multiToken === 'auto' && distinctLengths > 1)
+}
+
+/**
+ * The many-to-one rule, written once for inference (the native verbalizer_label_scores applies the same in the
+ * training loss): word scores ([words], in the rule's order) -> label scores ([labels]). A label with one word scores
+ * as that word; several words score as their mean, or as the log of their summed exponentials (manyToOne
+ * 'logsumexp').
+ */
+export function combineLabelWords (rule: ScoringRule, wordScores: ArrayLike<number>): number[] {
   const per: number[][] = Array.from({ length: rule.numLabels }, () => [])
   for (let w = 0; w < rule.wordLabel.length; w++) per[rule.wordLabel[w]].push(wordScores[w])
   return per.map(xs => {
@@ -106,7 +130,7 @@ export function applyRule (rule: ScoringRule, logits: ArrayLike<number>, logZ: A
     }
     words[w] = s
   }
-  return combineWords(rule, words)
+  return combineLabelWords(rule, words)
 }
 
 /** labelScores(v, logits, logZ, options): applyRule with the verbalizer's rule (kept for callers of one example). */
@@ -115,6 +139,7 @@ export function labelScores (v: Verbalizer, logits: ArrayLike<number>, logZ: Arr
   return applyRule(scoringRule(v, opts), logits, logZ)
 }
 
+/** The index of the largest value (the first of equal ones): the predicted label of a row of label scores. */
 export function argmax (xs: ArrayLike<number>): number {
   let best = 0
   for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i

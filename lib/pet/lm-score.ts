@@ -7,7 +7,7 @@
 import type { NativeBatch } from '../../bindings'
 import { PetError } from '../errors'
 import type { MaskedLM } from '../model'
-import { combineWords, type LabelScoreOptions, type ScoringRule } from './label-scores'
+import { combineLabelWords, perTokenMean, type LabelScoreOptions, type ScoringRule } from './label-scores'
 import type { CausalInput } from './pattern'
 import type { Verbalizer } from './verbalizer'
 
@@ -91,7 +91,7 @@ export async function causalScores (model: MaskedLM, verbalizer: Verbalizer, rul
   checkCausalOptions(o)
   const words = verbalizer.words.flatMap(ws => ws.map(w => w.ids))
   const lengths = new Set(words.map(w => w.length))
-  const perToken = o.multiToken === 'mean' || (o.multiToken === 'auto' && lengths.size > 1)
+  const perToken = perTokenMean(o, lengths.size)
   const layouts = items.map(e => layout(e, words, o.continuation === 'word+suffix'))
   // One [M, C] candidate list over all reads of the batch: C the most tokens any read scores, shorter lists padded
   // with their first token.
@@ -117,6 +117,6 @@ export async function causalScores (model: MaskedLM, verbalizer: Verbalizer, rul
       if (perToken) s /= tokens.length
       return s + l.suffix[w].reduce((a, t) => a + logp(t), 0)
     })
-    return combineWords(rule, scores)
+    return combineLabelWords(rule, scores)
   })
 }

@@ -9,7 +9,7 @@ import type { ModelView } from '../model-folder'
 import { throwIfAborted, type Control } from '../progress'
 import { optionTable } from '../options'
 import * as v from '../validate'
-import { applyRule, argmax, combineWords, defaultLabelScoreOptions, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
+import { applyRule, argmax, combineLabelWords, defaultLabelScoreOptions, manyToOneRules, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
 import { Pattern, type CausalInput, type EncodedInput } from './pattern'
 import { Verbalizer } from './verbalizer'
 import { clozeLengths, encodeClozes } from './cloze'
@@ -37,7 +37,7 @@ function scoreOptions (options: unknown): ScoreOptions {
     batchSize: (x, n) => v.integer(x, n, 1, 65536),
     maxLength: (x, n) => v.integer(x, n, 3, 100000),
     labelScores: (x, n) => v.options<LabelScoreOptions>(x, n, defaultLabelScoreOptions, {
-      manyToOne: (y, m) => v.oneOf(y, m, ['mean', 'logsumexp'] as const),
+      manyToOne: (y, m) => v.oneOf(y, m, manyToOneRules),
       multiToken: (y, m) => v.oneOf(y, m, ['auto', 'sum', 'mean', 'iterative'] as const),
       score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const),
       continuation: (y, m) => v.optionValue(optionTable.continuation, y, m) as LabelScoreOptions['continuation']
@@ -225,7 +225,7 @@ async function iterativeScores (model: MaskedLM, v: Verbalizer, rule: ScoringRul
       items.forEach((_, b) => perWord[b].push(total[b]))
     }
   }
-  return perWord.map(ws => combineWords(rule, ws))
+  return perWord.map(ws => combineLabelWords(rule, ws))
 }
 
 export interface Evaluation {
