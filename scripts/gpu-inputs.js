@@ -4,8 +4,9 @@
 // verbalizer's candidates, gold labels, and PET training batches with their MLM-masked positions drawn here once,
 // so that native/tests/core_bench.cc and scripts/gpu/hf_bench.py run identical work.
 //   node scripts/gpu-inputs.js [--data FILE.jsonl] [--model DIR] [--pattern P] [--verbalizer JSON]
-//        [--max-length 128] [--train-batch-size 32] [--train-steps 40] [--mask-prob 0.15] [--seed 42]
+//        [--max-length 128] [--train-batch-size 32] [--train-steps 40] [--mask-prob 0.15] [--seed N]
 //        [--limit N] [--out gpu/inputs/sentiment_p1.json]
+// --seed defaults to the workflows' default seed (the options table's, as `pet bench` trains with).
 // Uses dist/ (npm run build:ts), loads no native code.
 'use strict'
 const fs = require('node:fs')
@@ -15,6 +16,7 @@ const { parseArgs } = require('node:util')
 const root = path.resolve(__dirname, '..')
 const { prepareInputs } = require(path.join(root, 'dist/lib/bench/inputs.js'))
 const { rng } = require(path.join(root, 'dist/lib/bench/ours.js'))
+const { optionTable } = require(path.join(root, 'dist/lib/options.js'))
 
 const { values: a } = parseArgs({
   options: {
@@ -26,7 +28,7 @@ const { values: a } = parseArgs({
     'train-batch-size': { type: 'string', default: '32' },
     'train-steps': { type: 'string', default: '40' },
     'mask-prob': { type: 'string', default: '0.15' },
-    seed: { type: 'string', default: '42' },
+    seed: { type: 'string', default: String(optionTable.seed.default) },
     limit: { type: 'string' },
     out: { type: 'string', default: path.join(root, 'gpu/inputs/sentiment_p1.json') }
   }

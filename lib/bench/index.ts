@@ -8,7 +8,10 @@ import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, S
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
 import { runJob } from './worker'
-import type { Precision } from '../options'
+import { optionTable, type Precision } from '../options'
+
+/** The training jobs' seed: the workflows' default (the options table's), as `pet train` would draw. */
+const defaultSeed = optionTable.seed.default as number
 
 export interface BenchOptions {
   data: string
@@ -174,7 +177,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
       for (const precision of ['fp32', 'bf16'] as const) {
         const t = await runJob<TrainRunResult>({
           kind: 'ours-train', ...input, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
-          maskProb: 0.15, seed: 42, lr: 1e-4, threads: o.threads, precision
+          maskProb: 0.15, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
         })
         ;(precision === 'fp32' ? train : trainBf16).push(t)
         say(`run ${run}/${o.runs} training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
@@ -190,7 +193,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
         if (o.train) {
           const t = await runJob<TrainRunResult>({
             kind: 'gpt-train', ...gptInput, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
-            maskProb: 0, seed: 42, lr: 1e-4, threads: o.threads, precision
+            maskProb: 0, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
           })
           gptTrain[precision].push(t)
           say(`run ${run}/${o.runs} GPT training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (load ${load1()})`)
