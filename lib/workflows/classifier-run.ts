@@ -11,6 +11,10 @@ import type { LabelBreakdown } from '../report/per-label'
 import { runTraining, type LoopOptions, type LoopResult } from '../train/loop'
 import type { Splits } from './common'
 
+/**
+ * One [CLS] classifier run's inputs: the model, its labels and text fields, the examples with a label index or teacher
+ * logits each, the temperature, the dev/test splits and the loop's settings.
+ */
 export interface ClassifierRun {
   modelDir: string
   load: Partial<LoadOptions>
@@ -27,6 +31,10 @@ export interface ClassifierRun {
   loop: LoopOptions
 }
 
+/**
+ * Trains the [CLS] classifier (fine-tuning or distillation) with model selection on dev, then scores the best
+ * checkpoint on test (else dev) with its per-label breakdown.
+ */
 export async function runClassifier (o: ClassifierRun): Promise<LoopResult & { test?: number, breakdown?: LabelBreakdown }> {
   const { labels, fields, maxLength, splits } = o
   const folder = ModelFolder.read(o.modelDir)

@@ -10,6 +10,10 @@ import { runClassifier } from './classifier-run'
 import { loadOptionsOf, loopOptions, modelDirOf, onWorkers, readSplits, runDir, type RunResult, type Settled, withModelFolder } from './common'
 import { runEnsemble, type EnsembleOptions } from './ensemble'
 
+/**
+ * The options of distill: ensemble's (or soft labels of an earlier ensemble or ipet run instead), plus the
+ * temperature and the classifier's epochs and learning rate.
+ */
 export interface DistillOptions extends Omit<EnsembleOptions, 'patterns'> {
   /** the ensemble's patterns (or give softLabels + labels instead) */
   patterns?: string | string[]
@@ -24,6 +28,10 @@ export interface DistillOptions extends Omit<EnsembleOptions, 'patterns'> {
   distillLr?: number
 }
 
+/**
+ * What distill returns: the classifier run's outcome, the temperature, the soft-labeled count and the ensemble's
+ * accuracies (null when soft labels were given).
+ */
 export interface DistillResult extends RunResult {
   command: 'distill'
   temperature: number

@@ -20,6 +20,7 @@ import {
   withModelFolder
 } from './common'
 
+/** The options of ensemble: train's, with several patterns, the members' weighting, optionally trained members. */
 export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
   /** one PET model per pattern */
   patterns: string | string[]
@@ -29,6 +30,7 @@ export interface EnsembleOptions extends ModelOptions, DataOptions, TrainingOpti
   models?: string[]
 }
 
+/** One member of an ensemble: its pattern, model directory, weight and own accuracies (null where not measured). */
 export interface EnsembleMemberResult {
   pattern: string
   model: string
@@ -37,6 +39,7 @@ export interface EnsembleMemberResult {
   testAccuracy: number | null
 }
 
+/** What ensemble returns (and writes to out/ensemble.json): the members, the ensemble's accuracies, the soft labels. */
 export interface EnsembleResult {
   command: 'ensemble'
   weighting: 'wmean' | 'uniform'
@@ -59,6 +62,11 @@ export interface EnsembleRun {
   unlabeledScores?: number[][]
 }
 
+/**
+ * One PET model per pattern (trained here, or given as `models`), their label scores combined with weights (wmean:
+ * each pattern's accuracy on the training set before training); scores dev and test, and writes soft labels for the
+ * unlabeled examples, which distill trains a classifier on.
+ */
 export async function ensemble (options: EnsembleOptions): Promise<EnsembleResult> {
   const o = await withModelFolder(workflowOptions<Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }>(workflows.ensemble, options))
   const onWorkersResult = await onWorkers<EnsembleResult>('ensemble', options, o)
@@ -85,6 +93,10 @@ export async function memberSetup (o: Settled<EnsembleOptions> & { patterns: str
   return { patterns, fields, verbalizer, splits, unlabeled, loss, load, modelDir: modelDirOf(o), scoring }
 }
 
+/**
+ * ensemble() on settled options, writing into `out`; also returns what distill takes next (the text fields, the
+ * unlabeled examples and their scores).
+ */
 export async function runEnsemble (o: Settled<EnsembleOptions> & { weighting: 'wmean' | 'uniform', patterns: string[] }, out: string): Promise<EnsembleRun> {
   if (o.models !== undefined && o.models.length !== o.patterns.length) {
     throw new PetError(`models names ${o.models.length} directories for ${o.patterns.length} patterns`, 'EINVAL')

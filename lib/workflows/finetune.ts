@@ -13,6 +13,7 @@ import {
   withModelFolder
 } from './common'
 
+/** The options of finetune: the model, the data splits, the training loop, and the label order and text fields. */
 export interface FinetuneOptions extends ModelOptions, DataOptions, TrainingOptions, Control {
   /** the label order (default: the verbalizer's labels, else the sorted training labels) */
   labels?: string[]
@@ -22,6 +23,10 @@ export interface FinetuneOptions extends ModelOptions, DataOptions, TrainingOpti
   verbalizer?: VerbalizerSpec
 }
 
+/**
+ * What finetune returns: the run's outcome (best epoch, accuracies, model directory, history, report), its label order
+ * and settings.
+ */
 export interface FinetuneResult extends RunResult {
   command: 'finetune'
   labeled: number
@@ -32,6 +37,10 @@ export interface FinetuneResult extends RunResult {
   seed: number
 }
 
+/**
+ * The baseline PET is measured against: a classification head on the encoder's [CLS] output, trained on the labeled
+ * examples without a pattern; the epoch with the best dev accuracy is kept in out/best and scored on `test`.
+ */
 export async function finetune (options: FinetuneOptions): Promise<FinetuneResult> {
   const o = await withModelFolder(workflowOptions<Settled<FinetuneOptions> & { fields: string[] }>(workflows.finetune, options))
   const onWorkersResult = await onWorkers<FinetuneResult>('finetune', options, o)
@@ -68,6 +77,7 @@ export function labelList (o: { labels?: string[], verbalizer?: VerbalizerSpec }
   return seen
 }
 
+/** A training example's label as an index into `labels`; an EDATA PetError when it has none or one not in the list. */
 export function labelIndex (labels: readonly string[], e: Example): number {
   if (e.label === undefined) throw new PetError(`${e.source}: a training example has no label`, 'EDATA')
   const i = labels.indexOf(e.label)

@@ -21,6 +21,10 @@ import {
 } from './common'
 import { memberSetup } from './ensemble'
 
+/**
+ * The options of ipet: train's, with two or more patterns, the number of generations, the teachers' share and the
+ * training set's growth factor.
+ */
 export interface IpetOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
   /** at least two patterns */
   patterns: string[]
@@ -31,11 +35,15 @@ export interface IpetOptions extends ModelOptions, DataOptions, TrainingOptions,
   scaleFactor?: number
 }
 
+/** One iPET generation: for each pattern its model, training set size, accuracies and ensemble weight. */
 export interface IpetGeneration {
   generation: number
   models: Array<{ pattern: string, model: string, examples: number, devAccuracy: number | null, testAccuracy: number | null, weight: number }>
 }
 
+/**
+ * What ipet returns (and writes to out/ipet.json): the generations, the final ensemble's accuracies and soft labels.
+ */
 export interface IpetResult {
   command: 'ipet'
   generations: IpetGeneration[]
@@ -50,6 +58,12 @@ export interface IpetResult {
   out: string
 }
 
+/**
+ * Iterative PET: generation 0 trains one PET model per pattern on the labeled set; each later generation retrains
+ * them on the labeled set plus unlabeled examples pseudo-labeled by a share of the previous generation's models (the
+ * set growing by scaleFactor per generation). The last generation's ensemble scores dev and test and writes soft
+ * labels for distill.
+ */
 export async function ipet (options: IpetOptions): Promise<IpetResult> {
   const o = await withModelFolder(workflowOptions<Settled<IpetOptions> & { generations: number, logitsShare: number, scaleFactor: number }>(workflows.ipet, options))
   const onWorkersResult = await onWorkers<IpetResult>('ipet', options, o)

@@ -9,6 +9,7 @@ import { workflowOptions } from '../validate'
 import { joinGroup } from '../distributed/group'
 import { deviceOf, onWorkers, type ModelOptions, type Settled, withModelFolder } from './common'
 
+/** The options of predict: the trained model (or a base model and an adapter), the data, where to write predictions. */
 export interface PredictOptions extends ModelOptions, Control {
   /** the trained model: a run directory, its best/, or — with `prompt` — the base model */
   model: string
@@ -27,6 +28,9 @@ export interface PredictOptions extends ModelOptions, Control {
   distTimeout?: number
 }
 
+/**
+ * What predict returns: the accuracy over the labeled examples, the model's kind and one classification per example.
+ */
 export interface PredictResult {
   /** over the labeled examples; null when none has a label */
   accuracy: number | null
@@ -38,6 +42,10 @@ export interface PredictResult {
   predictions: Classification[]
 }
 
+/**
+ * Labels `data` with what a training workflow wrote: a run directory or its best/, or a base model with a P-tuning
+ * adapter (`prompt`). Returns the accuracy over the labeled examples and every prediction (also written to `out`).
+ */
 export async function predict (options: PredictOptions): Promise<PredictResult> {
   const o = await withModelFolder(workflowOptions<Settled<PredictOptions> & { batchSize: number, distTimeout: number }>(workflows.predict, options))
   const onWorkersResult = await onWorkers<PredictResult>('predict', options, o, false)

@@ -14,6 +14,7 @@ import { defaultMaskRate } from '../pet/train'
 import { workflowOptions } from '../validate'
 import { loadOptionsOf, loopOptions, modelDirOf, runDir, type ModelOptions, type Settled, type TrainingOptions, onWorkers, withModelFolder } from './common'
 
+/** The options of pretrain: the model, the unlabeled texts, the masking rate and the training loop. */
 export interface PretrainOptions extends ModelOptions, TrainingOptions, Control {
   /** the unlabeled texts (JSONL path or records) */
   data: DataInput
@@ -26,6 +27,7 @@ export interface PretrainOptions extends ModelOptions, TrainingOptions, Control 
   out?: string
 }
 
+/** What pretrain returns: the objective, the last epoch's loss, the settings and the pretrained model's directory. */
 export interface PretrainResult {
   command: 'pretrain'
   texts: number
@@ -43,6 +45,10 @@ export interface PretrainResult {
   history: EpochRecord[]
 }
 
+/**
+ * Continued pretraining on unlabeled in-domain text, before zero-shot, train or finetune: a masked LM learns by MLM
+ * (tokens masked at maskRate), a causal LM by next-token prediction; the model is saved in out/best.
+ */
 export async function pretrain (options: PretrainOptions): Promise<PretrainResult> {
   const o = await withModelFolder(workflowOptions<Settled<PretrainOptions>>(workflows.pretrain, options))
   const onWorkersResult = await onWorkers<PretrainResult>('pretrain', options, o)

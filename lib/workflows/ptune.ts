@@ -22,6 +22,10 @@ import {
   withModelFolder
 } from './common'
 
+/**
+ * The options of ptune: train's, with the prompt (its tokens, layout, encoder, initialisation), the mode, and the
+ * auxiliary MLM loss.
+ */
 export interface PtuneOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
   /** a pattern with [unusedN] prompt tokens (default: generated from promptTokens and layout) */
   pattern?: string
@@ -40,6 +44,7 @@ export interface PtuneOptions extends ModelOptions, DataOptions, TrainingOptions
   recompute?: 'on' | 'off'
 }
 
+/** What ptune returns: the run's outcome, the prompt's settings and, when frozen, the adapter's folder. */
 export interface PtuneResult extends RunResult {
   command: 'ptune'
   mode: 'frozen' | 'full'
@@ -59,6 +64,11 @@ export interface PtuneResult extends RunResult {
 
 type Settings = Settled<PtuneOptions> & Required<Pick<PtuneOptions, 'promptTokens' | 'layout' | 'mode' | 'encoder' | 'auxMlmWeight'>>
 
+/**
+ * P-tuning: a prompt of [unusedN] tokens (or a prompt encoder) learned around the [MASK]. Frozen (the default) trains
+ * only the prompt and saves it as a small adapter (out/best/adapter) for the unchanged base model; full trains every
+ * weight and saves the model.
+ */
 export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   const o = await withModelFolder(workflowOptions<Settings>(workflows.ptune, options))
   const onWorkersResult = await onWorkers<PtuneResult>('ptune', options, o)

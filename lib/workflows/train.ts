@@ -11,11 +11,15 @@ import {
   withModelFolder
 } from './common'
 
+/** The options of train: the model, the data splits, the training loop, PET's loss and label scoring, the pattern. */
 export interface TrainOptions extends ModelOptions, DataOptions, TrainingOptions, PetOptions, Control {
   /** the cloze, e.g. '[MASK]满意。{text}' */
   pattern: string
 }
 
+/**
+ * What train returns: the run's outcome (best epoch, accuracies, model directory, history, report) and its settings.
+ */
 export interface TrainResult extends RunResult {
   command: 'train'
   pattern: string

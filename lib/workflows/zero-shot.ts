@@ -14,6 +14,7 @@ import { joinGroup } from '../distributed/group'
 import { loadOptionsOf, modelDirOf, onWorkers, type ModelOptions, type Settled, withModelFolder } from './common'
 import { toClassification, type Classification } from '../classifier'
 
+/** The options of zeroShot: the data, the pattern and verbalizer, how label words score, the model and machine. */
 export interface ZeroShotOptions extends ModelOptions, Control {
   /** the examples (JSONL path or records); those with a label count towards the accuracy */
   data: DataInput
@@ -38,6 +39,7 @@ export interface ZeroShotOptions extends ModelOptions, Control {
   distTimeout?: number
 }
 
+/** What zeroShot returns: the accuracy over the labeled examples, counts, speed and one classification per example. */
 export interface ZeroShotResult {
   /** over the labeled examples; null when none has a label */
   accuracy: number | null
@@ -54,6 +56,11 @@ export interface ZeroShotResult {
   predictions: Classification[]
 }
 
+/**
+ * Classifies `data` with the model as it is, no training: the model answers the pattern's cloze at [MASK] and the
+ * verbalizer's best-scoring label wins. Returns the accuracy over the labeled examples and every prediction (also
+ * written to `out` as JSONL).
+ */
 export async function zeroShot (options: ZeroShotOptions): Promise<ZeroShotResult> {
   const o = await withModelFolder(workflowOptions<Settled<ZeroShotOptions> & { batchSize: number, distTimeout: number }>(workflows.zeroShot, options))
   const onWorkersResult = await onWorkers<ZeroShotResult>('zeroShot', options, o, false)
