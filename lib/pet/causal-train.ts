@@ -17,6 +17,10 @@ import type { Verbalizer } from './verbalizer'
 
 interface CausalItem { input: CausalInput, label: number }
 
+/**
+ * PET's training steps for a causal LM (petSteps picks it): the items and a builder of each batch and its loss, the
+ * LM loss ('vocab') or the label loss at the answer position ('verbalizer'), plus unlabeled text's LM loss.
+ */
 export function causalSteps (model: ModelView, pattern: Pattern, verbalizer: Verbalizer, train: readonly Example[],
   unlabeled: readonly Example[], o: PetLossOptions): PetStepBuilder<CausalItem> {
   checkCausalOptions(o.labelScores)

@@ -11,6 +11,7 @@ import { argmax, softmax } from './label-scores'
 import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
 import { accuracy, type Prediction, type ScoreShard } from './score'
 
+/** One encoded input of the [CLS] classifier: token ids and segment ids, without a pattern. */
 export interface ClassifierInput { inputIds: number[], tokenTypeIds: number[] }
 
 /** [CLS] a [SEP] (b [SEP]) with the fields in the given order, longest field truncated first. */

@@ -8,6 +8,7 @@ import { Pattern } from './pattern'
 import { accuracy, scoreExamples, type Prediction, type ScoreShard } from './score'
 import { Verbalizer, type VerbalizerSpec } from './verbalizer'
 
+/** One model of an ensemble: where it is, the pattern it was trained with, and its weight in the mean. */
 export interface EnsembleMember {
   /** a trained model directory (or the base model, for zero-shot members) */
   dir: string
@@ -15,6 +16,7 @@ export interface EnsembleMember {
   weight: number
 }
 
+/** How ensemble members score: the verbalizer, how models load, batch and length limits, the label-scoring rule. */
 export interface EnsembleOptions {
   verbalizer: VerbalizerSpec
   load: Partial<LoadOptions>
@@ -47,6 +49,7 @@ export async function ensembleScores (members: readonly EnsembleMember[], exampl
   return { labels, scores: sum }
 }
 
+/** Rows of label scores as predictions: the top label, the scores and their softmax. */
 export function toPredictions (labels: readonly string[], scores: readonly number[][]): Prediction[] {
   return scores.map(s => ({ label: labels[argmax(s)], scores: [...s], probs: softmax([...s]) }))
 }

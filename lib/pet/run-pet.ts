@@ -11,6 +11,7 @@ import { labelBreakdown, type LabelBreakdown } from '../report/per-label'
 import { petSteps, type PetLossOptions } from './train'
 import { Verbalizer, type VerbalizerSpec } from './verbalizer'
 
+/** One PET run's inputs: the model, the pattern and verbalizer, the data splits, the loss and the loop's settings. */
 export interface PetRunOptions {
   modelDir: string
   load: Partial<LoadOptions>
@@ -25,6 +26,9 @@ export interface PetRunOptions {
   evalBatchSize: number
 }
 
+/**
+ * What a PET run returns: the loop's outcome, the test accuracy, the verbalizer, the settled mask rate, the breakdown.
+ */
 export interface PetRunResult extends LoopResult {
   test?: number
   verbalizer: Verbalizer
@@ -34,12 +38,14 @@ export interface PetRunResult extends LoopResult {
   breakdown?: LabelBreakdown
 }
 
+/** The model's accuracy on labeled examples with the pattern and verbalizer (model selection on dev). */
 export async function evaluatePet (model: MaskedLM, pattern: Pattern, verbalizer: Verbalizer, examples: readonly Example[],
   o: Pick<PetRunOptions, 'evalBatchSize' | 'loss'>, shard?: ScoreShard): Promise<number> {
   const preds = await scoreExamples(model, pattern, verbalizer, examples, { batchSize: o.evalBatchSize, maxLength: o.loss.maxLength, labelScores: o.loss.labelScores, shard })
   return accuracy(examples, preds, verbalizer).accuracy
 }
 
+/** What scoreFinal measures of a trained model: test accuracy and the per-label breakdown. */
 export interface FinalScores {
   /** accuracy on test; undefined without a test split */
   test?: number
@@ -63,6 +69,11 @@ export async function scoreFinal (model: MaskedLM, pattern: Pattern, verbalizer:
   }
 }
 
+/**
+ * One PET run for one pattern (train, ensemble and iPET members): checks the verbalizer and data against the
+ * vocabulary, trains with model selection on dev (the best model saved with its pet.json), then scores it on test
+ * (else dev).
+ */
 export async function runPet (o: PetRunOptions): Promise<PetRunResult> {
   // The verbalizer and the data are checked against the vocabulary before the (long) run starts.
   const folder = ModelFolder.read(o.modelDir)

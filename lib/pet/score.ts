@@ -15,6 +15,9 @@ import { Verbalizer } from './verbalizer'
 import { clozeLengths, encodeClozes } from './cloze'
 import { causalScores, checkCausalOptions } from './lm-score'
 
+/**
+ * The options of scoreExamples: batch size, length cap, the label-scoring rule, sharding, cancellation and progress.
+ */
 export interface ScoreOptions extends Control {
   batchSize: number
   maxLength: number
@@ -30,6 +33,7 @@ export interface ScoreShard {
   allReduceSum: (values: Float64Array) => Promise<Float64Array>
 }
 
+/** scoreExamples' defaults: batches of 32, inputs cut to 128 tokens, PET's label scoring. */
 export const defaultScoreOptions: ScoreOptions = { batchSize: 32, maxLength: 128, labelScores: defaultLabelScoreOptions }
 
 function scoreOptions (options: unknown): ScoreOptions {
@@ -51,6 +55,7 @@ function scoreOptions (options: unknown): ScoreOptions {
   })
 }
 
+/** One example's prediction: the top label, a score per verbalizer label and their softmax. */
 export interface Prediction {
   label: string
   /** one score per verbalizer label */
@@ -228,6 +233,7 @@ async function iterativeScores (model: MaskedLM, v: Verbalizer, rule: ScoringRul
   return perWord.map(ws => combineLabelWords(rule, ws))
 }
 
+/** An accuracy with its counts: correct of n labeled examples. */
 export interface Evaluation {
   accuracy: number
   /** labeled examples counted */

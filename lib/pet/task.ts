@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { PetError } from '../errors'
 import type { LabelScoreOptions } from './label-scores'
 
+/** pet.json: what a trained model directory needs to predict again (the head, labels, pattern, verbalizer, scoring). */
 export interface PetTask {
   /** 'pet': cloze + verbalizer on the MLM head; 'classifier': the [CLS] head */
   mode: 'pet' | 'classifier'
@@ -16,10 +17,14 @@ export interface PetTask {
   fields: string[]
 }
 
+/** Writes a model directory's pet.json. */
 export function writeTask (dir: string, task: PetTask): void {
   fs.writeFileSync(path.join(dir, 'pet.json'), JSON.stringify(task, null, 2) + '\n')
 }
 
+/**
+ * A model directory's pet.json; undefined where there is none (a base model), an EDATA PetError where it is not JSON.
+ */
 export function readTask (dir: string): PetTask | undefined {
   const file = path.join(dir, 'pet.json')
   if (!fs.existsSync(file)) return undefined
