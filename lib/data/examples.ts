@@ -18,6 +18,7 @@ export interface Example {
   source: string
 }
 
+/** Where an example's parts are in a record: the key of each pattern field, the label's key, a map of raw labels. */
 export interface FieldMap {
   /** pattern field -> record key; default: same name ('text' also falls back to 'sentence') */
   fields?: Record<string, string>

@@ -10,6 +10,10 @@ import type { MaskedLM } from '../model'
 import type { LabelScoreOptions } from '../pet/label-scores'
 import { readSafetensorsF32, writeSafetensorsF32, type F32Tensor } from '../safetensors'
 
+/**
+ * adapter_config.json: PEFT's P-tuning fields, what identifies the base model, the prompt's rows, and the task
+ * (pattern, verbalizer, labels, scoring) that Classifier.load needs to predict with the adapter.
+ */
 export interface AdapterConfig {
   peft_type: 'P_TUNING'
   task_type: 'PET_CLOZE'
@@ -55,6 +59,10 @@ export function baseFingerprint (model: MaskedLM): string {
   return h.digest('hex')
 }
 
+/**
+ * Writes an adapter folder: the prompt's embedding rows (the word-embedding rows themselves when tied, else the
+ * prompt encoder's output) and any prompt encoder's tensors in adapter_model.safetensors, beside adapter_config.json.
+ */
 export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<AdapterConfig, 'peft_type' | 'task_type' | 'num_virtual_tokens' | 'token_dim' | 'encoder_hidden_size'>): Promise<void> {
   const H = model.info.config.hiddenSize
   // prompt rows are word-embedding rows: embeddingSize wide (ALBERT's factorised embeddings are narrower than H)
@@ -84,6 +92,9 @@ export async function saveAdapter (dir: string, model: MaskedLM, cfg: Omit<Adapt
   fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n')
 }
 
+/**
+ * An adapter folder's adapter_config.json; an ENOENT PetError where there is none, EDATA where it is not P-tuning's.
+ */
 export function readAdapterConfig (dir: string): AdapterConfig {
   const file = path.join(dir, 'adapter_config.json')
   if (!fs.existsSync(file)) throw new PetError(`${file} not found: --prompt takes an adapter folder written by pet ptune`, 'ENOENT')

@@ -9,6 +9,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer'
 /** A prompt token as written in patterns and verbalizers. */
 export const PROMPT_TOKEN_RE = /^\[unused(\d+)\]$/
 
+/** How promptPattern places a P-tuning prompt's tokens: split in two ('around'), all first, or after the text. */
 export type PromptLayout = 'around' | 'prefix' | 'suffix'
 
 /**

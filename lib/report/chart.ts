@@ -5,6 +5,7 @@
 // Loaded when a chart is drawn (~0.2 s), not when the package is: `pet zero-shot` and the library root stay quick.
 import type * as Echarts from 'echarts'
 
+/** One epoch's point on the chart: its training loss and dev accuracy. */
 export interface ChartEpoch { epoch: number, loss: number, dev?: number }
 
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)

@@ -2,8 +2,11 @@
 import type { Example } from '../data/examples'
 import type { Prediction } from '../pet/score'
 
+/** One label's accuracy: of n examples with that gold label, how many were predicted right (null without examples). */
 export interface LabelAccuracy { label: string, n: number, correct: number, accuracy: number | null }
+/** A gold label predicted as another, and how often. */
 export interface ConfusedPair { gold: string, predicted: string, count: number }
+/** The accuracy per label and the most confused pairs on one split: what a report needs with a hundred labels. */
 export interface LabelBreakdown {
   /** which split the predictions are of ('test' or 'dev') */
   split: string
@@ -12,6 +15,10 @@ export interface LabelBreakdown {
   confusedPairs: ConfusedPair[]
 }
 
+/**
+ * The breakdown of `predictions` against the examples' gold labels (examples without one, or with a label not in
+ * `labels`, are left out); at most `top` confused pairs.
+ */
 export function labelBreakdown (split: string, labels: readonly string[], examples: readonly Example[],
   predictions: readonly Prediction[], top = 10): LabelBreakdown {
   const n = new Map(labels.map(l => [l, 0]))
@@ -34,6 +41,7 @@ export function labelBreakdown (split: string, labels: readonly string[], exampl
   }
 }
 
+/** A breakdown as report.md's two tables (per label, most confused pairs), as lines. */
 export function breakdownMarkdown (b: LabelBreakdown): string[] {
   const pct = (x: number | null) => x === null ? '—' : `${(100 * x).toFixed(1)} %`
   return [

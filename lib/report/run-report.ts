@@ -8,6 +8,7 @@ import { breakdownMarkdown, type LabelBreakdown } from './per-label'
 import { snakeKeys } from './snake-keys'
 import { isWriter } from '../distributed/env'
 
+/** The paths of a run's report.json, report.md and report.svg. */
 export interface ReportFiles { json: string, md: string, chart: string }
 
 /** `summary` holds the run's figures (camelCase keys; written snake_case, as the CLI's --json prints them). */

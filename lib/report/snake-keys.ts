@@ -3,6 +3,10 @@
 // probabilities by label) keep their keys.
 const dataKeys = new Set(['verbalizer', 'labelMap', 'probs', 'scores', 'perLabel'])
 
+/**
+ * A value with its object keys turned to snake_case, deeply, except under keys whose keys are data (verbalizer,
+ * probs, …).
+ */
 export function snakeKeys (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(snakeKeys)
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value

@@ -37,10 +37,12 @@ export function resolveCheckpoint (dir: string, marker = 'config.json'): string 
   return undefined
 }
 
+/** Writes `value` as indented JSON, atomically (a reader never sees half a file). */
 export function writeJson (file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n')
 }
 
+/** A JSON file's value; undefined where the file does not exist. */
 export function readJson<T> (file: string): T | undefined {
   if (!fs.existsSync(file)) return undefined
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T

@@ -11,6 +11,10 @@ import { abortError, type Control } from '../progress'
 import { readJson, resolveCheckpoint, saveDirAtomic, writeJson } from './checkpoint'
 import { Rng } from './rng'
 
+/**
+ * The training loop's settings: epochs, batch size, optimizer and schedule, seed, early stopping, the run directory and
+ * resuming, what trains.
+ */
 export interface LoopOptions extends Control {
   epochs: number
   batchSize: number
@@ -40,6 +44,7 @@ export interface EpochRecord {
   seconds: number
 }
 
+/** What a training run returns: the best epoch and its dev score and directory, the history, steps and time. */
 export interface LoopResult {
   /** distributed runs: the number of workers and the mean all-reduce time per step (ms) */
   workers?: number
@@ -53,6 +58,10 @@ export interface LoopResult {
   resumedFrom?: number
 }
 
+/**
+ * What a workflow gives the loop: its encoded items, how to build a step from a batch of them, how to score dev, and
+ * what to save beside the weights.
+ */
 export interface LoopTask<T> {
   /** the labeled training items (encoded once) */
   items: readonly T[]

@@ -2,6 +2,10 @@
 // 10% by a random token and 10% kept. Special tokens and the pattern's own [MASK] slots are never chosen.
 import type { Rng } from './rng'
 
+/**
+ * BERT-style random masking's settings: the share of tokens chosen, the [MASK] id, the vocabulary for random
+ * replacements, the ids never chosen.
+ */
 export interface MaskingOptions {
   rate: number
   maskId: number
@@ -10,12 +14,17 @@ export interface MaskingOptions {
   special: ReadonlySet<number>
 }
 
+/** A masked sequence: the ids with the chosen tokens replaced, and the original token at each chosen column. */
 export interface Masked {
   inputIds: number[]
   /** (column, original token id) of each target */
   targets: Array<[number, number]>
 }
 
+/**
+ * BERT's random masking of one sequence: each eligible token (not special, not in `exclude`) becomes a target with
+ * probability `rate`; a target is replaced by [MASK] (80 %), a random token (10 %) or kept (10 %).
+ */
 export function randomMasking (ids: readonly number[], exclude: ReadonlySet<number>, rng: Rng, o: MaskingOptions): Masked {
   const inputIds = [...ids]
   const targets: Array<[number, number]> = []

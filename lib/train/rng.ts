@@ -1,5 +1,8 @@
 // A small seeded PRNG (mulberry32): every random choice in training (shuffling, masking) comes from a seed.
 
+/**
+ * A seeded PRNG (mulberry32) whose state can be saved and restored (seedState), so that a resumed run draws the same.
+ */
 export class Rng {
   private state: number
   constructor (seed: number) { this.state = (seed >>> 0) ^ 0x9e3779b9 }
