@@ -4,16 +4,6 @@ import { PetError } from '../errors'
 import type { Rng } from '../train/rng'
 import { argmax, softmax } from './label-scores'
 
-export interface IpetOptions {
-  generations: number
-  /** share of the other models that label for each model (PET: 0.25); at least one */
-  logitsShare: number
-  /** the training set grows by this factor per generation (PET: 5) */
-  scaleFactor: number
-}
-
-export const defaultIpetOptions: IpetOptions = { generations: 3, logitsShare: 0.25, scaleFactor: 5 }
-
 /** Which of the other models label for model i: a random logitsShare of them, at least one. */
 export function pickTeachers (i: number, models: number, share: number, rng: Rng): number[] {
   const others = [...Array(models).keys()].filter(j => j !== i)

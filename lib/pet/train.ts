@@ -14,6 +14,7 @@ import { encodeClozes } from './cloze'
 import { causalSteps } from './causal-train'
 import type { Verbalizer } from './verbalizer'
 
+/** PET's training loss: the label loss and its weight, random masking, unlabeled text per batch, scoring, length. */
 export interface PetLossOptions {
   /**
    * 'vocab': the seed's loss — the label word's token is one more MLM target at the [MASK] (cross-entropy over the
@@ -33,6 +34,7 @@ export interface PetLossOptions {
 /** a labeled example in each cloze (cloze.ts: one per distinct word length) */
 interface Item { encs: EncodedInput[], label: number }
 
+/** PET's steps as the loop takes them: the items to batch, a builder of each batch and its loss, the mask rate. */
 export interface PetStepBuilder<I = unknown> {
   items: I[]
   buildStep (items: readonly I[], rng: Rng): { batch: ReturnType<typeof padBatch>, loss: NativeLoss }
@@ -110,7 +112,7 @@ function maskedSteps (model: ModelView, pattern: Pattern, verbalizer: Verbalizer
       for (let k = 0; k < extra && plain.length > 0; k++) {
         const ids = plain[rng.int(plain.length)]
         const row = rows.length
-        const m = randomMasking(ids, new Set(), rng, { ...maskOpts, rate: o.maskRate > 0 ? o.maskRate : 0.15 })
+        const m = randomMasking(ids, new Set(), rng, { ...maskOpts, rate: o.maskRate > 0 ? o.maskRate : defaultMaskRate })
         rows.push({ inputIds: m.inputIds, tokenTypeIds: new Array(ids.length).fill(0) })
         for (const [col, id] of m.targets) { vocabPos.push(row, col); vocabTgt.push(id) }
       }

@@ -7,7 +7,7 @@ import { MaskedLM } from '../model'
 import { Pattern } from '../pet/pattern'
 import { evaluatePet, scoreFinal, type FinalScores } from '../pet/run-pet'
 import { writeTask } from '../pet/task'
-import { petSteps } from '../pet/train'
+import { defaultMaskRate, petSteps } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
 import type { Control } from '../progress'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
@@ -95,7 +95,7 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
     probe.dispose()
     throw err
   }
-  o.maskRate ??= o.auxMlmWeight > 0 && !causal ? 0.15 : 0
+  o.maskRate ??= o.auxMlmWeight > 0 && !causal ? defaultMaskRate : 0
   const loss = petLoss(o)
   if (o.auxMlmWeight > 0) { loss.labelLoss = 'verbalizer'; loss.alpha = 1 / (1 + o.auxMlmWeight) }
   const out = runDir(o, 'ptune')
