@@ -15,6 +15,7 @@ export interface NativeBatch {
   seqLen: number
 }
 
+/** How NativeModel.load places and runs a model: the device, intra-op threads, inference precision and CPU kernels. */
 export interface NativeLoadOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N' */
   device?: string
@@ -29,12 +30,14 @@ export interface NativeLoadOptions {
   kernels?: NativeKernels
 }
 
+/** What CPU inference's layer steps run on: oneDNN's primitives called directly, or ATen's ops. */
 export type NativeKernels = 'onednn' | 'aten' 
 
 /** fp32, or bf16 GEMMs with fp32 LayerNorm, softmax, residual stream and master weights */
 export type NativePrecision = 'fp32' | 'bf16'
 
 
+/** The checkpoint families the native core loads (config.json's model_type): five masked LMs and GPT-2. */
 export type NativeFamily = 'bert' | 'roberta' | 'xlm-roberta' | 'albert' | 'ernie' | 'gpt2'
 
 /** A model folder's config.json, read and checked as a load reads it (family, sizes, names). */
@@ -61,6 +64,7 @@ export interface NativeConfig {
   raw: string
 }
 
+/** What a loaded model is: its config, device, checkpoint format and files, the tensors it left unused, how it runs. */
 export interface NativeModelInfo {
   config: NativeConfig
   device: string
@@ -78,6 +82,7 @@ export interface NativeModelInfo {
   kernels: NativeKernels
 }
 
+/** The logits of chosen candidate tokens at each scored position, and each position's log-normaliser (logZ). */
 export interface NativeCandidateScores {
   /** [positions, numCandidates] raw logits */
   logits: Float32Array
@@ -96,6 +101,10 @@ export type NativeTrainable =
   | { kind: 'tensors', names: string[] }
   | { kind: 'rows', rows: Int32Array, encoder?: 'lstm' | 'mlp', promptLr?: number }
 
+/**
+ * setTrainable's optimizer (AdamW) and schedule: learning rate, weight decay, moments, warm-up and decay, gradient
+ * clipping, seed, precision, recomputation, data parallelism.
+ */
 export interface NativeOptimOptions {
   lr?: number
   weightDecay?: number
@@ -160,6 +169,10 @@ export interface NativeLoss {
   clsWeight?: number
 }
 
+/**
+ * One training step's outcome: the total loss and each term's, the gradients' norm, the learning rate and
+ * the step number.
+ */
 export interface NativeStepResult {
   loss: number
   vocabLoss: number
@@ -175,6 +188,9 @@ export interface NativeStepResult {
   allreduceMs: number
 }
 
+/**
+ * How distInit joins the process group: this process's rank, the world size, the rendezvous address and the timeout.
+ */
 export interface NativeDistInit {
   rank: number
   worldSize: number
@@ -183,6 +199,7 @@ export interface NativeDistInit {
   timeoutMs: number
 }
 
+/** The process group as distInfo reports it: whether this build can join one, whether it has, the rank and size. */
 export interface NativeDistInfo {
   /** whether this build has c10d with Gloo; `reason` says why not */
   available: boolean
@@ -193,6 +210,10 @@ export interface NativeDistInfo {
   broken?: boolean
 }
 
+/**
+ * A loaded model in the native core: its forward passes, candidate scoring, training steps and tensors. Each model's
+ * jobs run in order on its own compute thread; the promise-returning methods run there.
+ */
 export declare class NativeModel {
   private constructor ()
   static load (dir: string, options?: NativeLoadOptions): Promise<NativeModel>
@@ -230,6 +251,9 @@ export declare class NativeModel {
   dispose (): void
 }
 
+/**
+ * The addon's exports: the model class, config reading, threads, seeds, the GEMM probe, build facts, the process group.
+ */
 export interface NativeAddon {
   NativeModel: typeof NativeModel
   /** dir/config.json as NativeModelInfo.config, without loading any weights (throws on a bad or unknown config) */
