@@ -107,6 +107,50 @@ t.test('label words are tokenized as they stand in the filled-in pattern', t => 
   t.end()
 })
 
+t.test('XLM-R (Metaspace): a label word has the ids HF gives it inside the filled-in string, "▁" only where HF has one', t => {
+  const xlmr = tok('tiny-xlmr')
+  /** the label word's ids, and the filled-in sequence up to and with the word */
+  const fill = (source: string, text: string, word: string) => {
+    const pattern = new Pattern(source)
+    const ids = new Verbalizer({ a: [word], b: ['zzz'] }, xlmr, pattern).words[0][0].ids
+    const enc = pattern.encode({ text }, xlmr, 64, ids.length)
+    const out = enc.inputIds.slice()
+    enc.maskPositions.forEach((p, i) => { out[p] = ids[i] })
+    return { ids, upToWord: out.slice(0, enc.maskPositions[0] + ids.length), all: out }
+  }
+  // HF: AutoTokenizer.from_pretrained('tiny-xlmr')(whole string) (transformers 5.18); "▁" is id 6, 很 30, 非常 198
+  const joined = fill('{text}这是[MASK]。', '不错', '很')
+  t.same(joined.ids, [30], 'joined to the pattern text: 很, no "▁" (HF: ▁ 不错 这是 很 。)')
+  t.same(joined.upToWord, [0, 6, 546, 689, 30], "HF's ids of 不错这是很。 up to the word")
+  t.same(fill('{text}这是[MASK]。', '不错', '非常').ids, [198], 'a word of one piece stays one token (alone: ▁ 非常)')
+  t.same(fill('{text}[MASK]', '服务好', '很').all, [0, 6, 160, 21, 30, 2], 'right after the text: HF\'s whole 服务好很')
+  // at the start of the sequence and after a special token, HF does prepend "▁"
+  const start = fill('[MASK]{text}', '服务好', '很')
+  t.same(start.ids, [6, 30], 'at the start: ▁ 很 (HF: ▁ 很 服务 好)')
+  t.same(start.upToWord, [0, 6, 30])
+  const afterSep = fill('{text}[SEP][MASK]。', '服务好', '很')
+  t.same(afterSep.ids, [6, 30], 'after [SEP]: ▁ 很 (HF: 服务好</s>很。 → ▁ 服务 好 </s> ▁ 很 。)')
+  t.same(afterSep.upToWord, [0, 6, 160, 21, 2, 6, 30])
+  // English: "It wasgreat." (joined) vs "It was great." (after a space)
+  const was = [0, 6, 1550, 6, 107, 109, 474, 87, 41, 6, 571, 125, 49, 6, 293, 562, 41, 23, 6, 176, 75, 6, 571, 125, 49]
+  t.same(fill('{text}. It was[MASK].', 'The movie was fine', 'great').upToWord, [...was, 416, 263, 41, 125, 75], 'HF: … It wasgreat.')
+  t.same(fill('{text}. It was [MASK].', 'The movie was fine', 'great').upToWord, [...was, 6, 416, 263, 41, 125, 75], 'HF: … It was great.')
+  t.equal(new Pattern('[MASK]{text}').maskContext, 'start')
+  t.equal(new Pattern('{text}[SEP][MASK]。').maskContext, 'start')
+  t.equal(new Pattern('{text}[MASK]').maskContext, 'joined')
+  // patterns that place the word differently: an error where its ids differ (XLM-R), none where they agree (byte-level BPE)
+  t.throws(() => new Verbalizer({ a: ['很'], b: ['不'] }, xlmr, [new Pattern('{text}这是[MASK]。'), new Pattern('[MASK]{text}')]),
+    { name: 'PetError', code: 'EPATTERN', message: /'\{text\}这是\[MASK\]。', '\[MASK\]\{text\}' differ .* the label word '很' has other tokens there/ })
+  const both = new Verbalizer({ a: ['great'], b: ['bad'] }, tok('tiny-roberta'), [new Pattern('{text}:[MASK]'), new Pattern('[MASK]{text}')])
+  t.same(both.words[0][0].ids, tok('tiny-roberta').encode('great'), 'RoBERTa: joined and at the start alike, no error')
+  // a plain word that is also a vocabulary entry is text (很 above); one written with the space mark is that token
+  t.equal(xlmr.tokenToId('很'), 30)
+  const roberta = tok('tiny-roberta')
+  const marked = [...Array(roberta.vocabSize).keys()].map(i => roberta.idToToken(i) ?? '').find(x => x.startsWith('\u0120') && x.length > 2)!
+  t.same(new Verbalizer({ a: [marked], b: ['zzz'] }, roberta, new Pattern('{text} is [MASK]')).words[0][0].ids, [roberta.tokenToId(marked)], `${marked}: its own id`)
+  t.end()
+})
+
 t.test('a pattern gives the ids HF gives for the whole filled-in string (Metaspace: no "▁" where text continues text)', t => {
   const cases: Array<[string, Record<string, string>]> = [
     ['{text}。这是[MASK]。', { text: '服务很好' }],

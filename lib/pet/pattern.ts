@@ -33,26 +33,34 @@ export interface CausalInput {
 
 /**
  * Where a label word stands in a pattern: 'space' when the pattern text directly before the [MASK] ends with
- * whitespace ("It was [MASK]."), else 'joined' ("这是[MASK]。", "{text}[MASK]", "[MASK]{text}").
+ * whitespace ("It was [MASK]."), 'start' when nothing or a special token precedes it ("[MASK]{text}", "{text}[SEP][MASK]"),
+ * else 'joined' to the text before it ("这是[MASK]。", "{text}[MASK]").
  */
-export type MaskContext = 'space' | 'joined'
+export type MaskContext = 'space' | 'joined' | 'start'
 
 /**
- * The one rule for label words in context. For a tokenizer whose tokens carry the space before them (byte-level BPE
+ * The one rule for label words in context: a word has the ids HF gives it inside the whole filled-in string
+ * (checked with transformers 5.18). For a tokenizer whose tokens carry the space before them (byte-level BPE
  * "Ġgreat", Metaspace "▁great": `spaceSensitive`), a word after a space is encoded with that space (" great"), and
- * the pattern text before the [MASK] loses its trailing whitespace (see Pattern.fit), so that the filled-in pattern
- * has the ids HF gives for the whole string ("… It was great." → "Ġw as Ġ g re at" on tiny-roberta, checked with
- * transformers 5.18); a word joined to what precedes it is encoded bare. WordPiece ignores whitespace: unchanged.
- * A word that is itself a vocabulary entry ("##们") is that token; "[unusedN]" is the prompt token N.
+ * the pattern text before the [MASK] loses its trailing whitespace (see Pattern.fit): "… It was great." → "Ġw as Ġ g
+ * re at" on tiny-roberta. A word joined to the text before it continues that text (encodeContinued): Metaspace adds
+ * no "▁" there ("不错这是很。" → "▁ 不错 这是 很 。" on tiny-xlmr), where at the start of the sequence or after a special
+ * token it does ("很服务好" → "▁ 很 服务 好"). WordPiece ignores whitespace: unchanged. A word that is itself a
+ * vocabulary entry is that token where the tokenizer ignores whitespace ("##们"); where its tokens carry the space,
+ * only when written with the vocabulary's space mark ("Ġgreat", "▁很"), as a plain "很" is an entry too but stands
+ * for text. "[unusedN]" is the prompt token N.
  */
 export function labelWordIds (word: string, tokenizer: Tokenizer, context: MaskContext): number[] {
   const direct = tokenizer.tokenToId(word)
-  if (direct !== undefined) return [direct]
+  if (direct !== undefined && (!tokenizer.spaceSensitive || SPACE_MARK_RE.test(word))) return [direct]
   if (/^\[unused\d+\]$/.test(word)) return [tokenizer.promptTokenId(Number(word.slice(7, -1)))]
+  if (context === 'joined') return encodeContinued(tokenizer, word)
   return tokenizer.encode(tokenizer.spaceSensitive && context === 'space' ? ` ${word}` : word)
 }
 
 const SPACE_BEFORE_MASK_RE = /\s+$/u
+/** byte-level BPE's and Metaspace's mark of a token that begins with a space */
+const SPACE_MARK_RE = /^[\u0120\u2581]/u
 
 const TOKEN_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}|\[(MASK|SEP|unused\d+)\]/g
 
@@ -85,11 +93,12 @@ export class Pattern {
     }
   }
 
-  /** Where the (first) [MASK]'s label word stands: after whitespace of the pattern text, or joined (see labelWordIds). */
+  /** Where the (first) [MASK]'s label word stands: after whitespace of the pattern text, at the start, or joined (see labelWordIds). */
   get maskContext (): MaskContext {
     const at = this.pieces.findIndex(p => p.kind === 'mask')
     const before = at > 0 ? this.pieces[at - 1] : undefined
-    return before !== undefined && before.kind === 'text' && SPACE_BEFORE_MASK_RE.test(before.value) ? 'space' : 'joined'
+    if (before === undefined || before.kind === 'special') return 'start'
+    return before.kind === 'text' && SPACE_BEFORE_MASK_RE.test(before.value) ? 'space' : 'joined'
   }
 
   /** True when the first [MASK] comes before the first field (a prefix pattern). */

@@ -25,14 +25,15 @@ export class Verbalizer {
   readonly candidateIndex: ReadonlyMap<number, number>
 
   /**
-   * `patterns`: the pattern(s) the words fill, for tokenizers whose ids depend on a space before the word (see
-   * labelWordIds); all of them must then agree. Without, a word is taken as joined to what precedes it.
+   * `patterns`: the pattern(s) the words fill, for tokenizers whose ids depend on what precedes the word (a space,
+   * text, nothing: see labelWordIds); every word must then have the same ids in all of them. Without, a word is taken
+   * as joined to the text before it.
    */
   constructor (spec: VerbalizerSpec, tokenizer: Tokenizer, patterns?: Pattern | readonly Pattern[]) {
     if (!isPlainObject(spec)) throw new PetError('the verbalizer must be a JSON object {"label": ["word", ...]}', 'EVERBALIZER')
     const labels = Object.keys(spec)
     if (labels.length < 2) throw new PetError('the verbalizer needs at least two labels', 'EVERBALIZER')
-    const context = maskContextOf(tokenizer, patterns)
+    const contexts = maskContextsOf(tokenizer, patterns)
     const words: VerbalizerWord[][] = []
     for (const label of labels) {
       const raw = spec[label]
@@ -43,7 +44,14 @@ export class Verbalizer {
       }
       const ws: VerbalizerWord[] = []
       for (const text of list) {
-        const ids = labelWordIds(text, tokenizer, context)
+        const ids = labelWordIds(text, tokenizer, contexts[0])
+        for (const c of contexts.slice(1)) {
+          if (labelWordIds(text, tokenizer, c).join(',') !== ids.join(',')) {
+            const list: readonly Pattern[] = Array.isArray(patterns) ? patterns : [patterns as Pattern]
+            throw new PetError(`the patterns ${list.map(p => `'${p.source}'`).join(', ')} differ in whether a space or text precedes [MASK], ` +
+              `and with this tokenizer the label word '${text}' has other tokens there: write them alike`, 'EPATTERN')
+          }
+        }
         if (ids.length === 0) throw new PetError(`the verbalizer label '${label}' has an empty word ('${text}' has no tokens)`, 'EVERBALIZER')
         if (ids.includes(tokenizer.unkId)) {
           throw new PetError(`unknown verbalizer token '${text}' for label '${label}': it is not in the model's vocabulary ` +
@@ -92,13 +100,10 @@ export class Verbalizer {
   }
 }
 
-function maskContextOf (tokenizer: Tokenizer, patterns: Pattern | readonly Pattern[] | undefined): MaskContext {
-  if (patterns === undefined || !tokenizer.spaceSensitive) return 'joined'
+/** The distinct places the label words stand in across the patterns (one, 'joined', without patterns or where it cannot matter). */
+function maskContextsOf (tokenizer: Tokenizer, patterns: Pattern | readonly Pattern[] | undefined): MaskContext[] {
+  if (patterns === undefined || !tokenizer.spaceSensitive) return ['joined']
   const list: readonly Pattern[] = Array.isArray(patterns) ? patterns : [patterns as Pattern]
-  const contexts = new Set(list.map(p => p.maskContext))
-  if (contexts.size > 1) {
-    throw new PetError(`the patterns ${list.map(p => `'${p.source}'`).join(', ')} differ in whether a space precedes [MASK]; ` +
-      'with this tokenizer the label words\' tokens depend on it: write them alike', 'EPATTERN')
-  }
-  return contexts.values().next().value ?? 'joined'
+  const contexts = [...new Set(list.map(p => p.maskContext))]
+  return contexts.length > 0 ? contexts : ['joined']
 }
