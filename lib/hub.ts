@@ -5,11 +5,10 @@
 //
 // Not @huggingface/hub's downloadFileToCacheDir: it neither resumes, nor checks checksums, nor reports progress,
 // nor writes refs/<revision>; the hub's resolve protocol below is the one huggingface_hub (Python) speaks.
-import { createHash, type Hash } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { writeFileAtomic } from './atomic-write'
 import { PetError } from './errors'
 
 /** Where and how resolveModel looks a hub name up: the revision, the cache, the endpoint, the token, offline mode. */
@@ -174,7 +173,7 @@ class HubRepo {
       const m = await this.meta(f, commit)
       if (m !== null) await this.fetchFile(f, m)
     }
-    if (this.revision !== commit) writeFileAtomic(path.join(this.folder, 'refs', this.revision), commit)
+    if (this.revision !== commit) writeUnique(path.join(this.folder, 'refs', this.revision), commit)
     return snapshot
   }
 
@@ -244,41 +243,69 @@ class HubRepo {
     return new PetError(`model '${this.name}': the hub answered HTTP ${res.status}${said} for ${file}`, 'ENET')
   }
 
-  /** the file into blobs/<etag> (resuming a kept .incomplete) and its snapshot entry, once the checksum is right */
+  /**
+   * the file into blobs/<etag> and its snapshot entry. The blob is fetched under a lock file
+   * (.locks/models--org--name/<etag>.lock, where huggingface_hub keeps its own), so that processes resolving the same
+   * model at once download each file once and never write one .incomplete together.
+   */
   private async fetchFile (file: string, m: FileMeta): Promise<void> {
     const pointer = path.join(this.folder, 'snapshots', m.commit, file)
     if (fs.existsSync(pointer)) return
     const blob = path.join(this.folder, 'blobs', m.etag)
     if (!fs.existsSync(blob)) {
-      fs.mkdirSync(path.dirname(blob), { recursive: true })
-      const incomplete = `${blob}.incomplete`
-      let start = fs.existsSync(incomplete) ? fs.statSync(incomplete).size : 0
-      if (start > m.size) { fs.rmSync(incomplete); start = 0 }
-      const report = (done: number) => this.o.onProgress?.({ file, done, total: m.size })
-      if (start < m.size) {
-        const headers = { ...this.headers(m.url), ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }
-        const res = await this.request(m.url, { headers }, file)
-        if (res.status === 416) report(m.size)
-        else if (!res.ok) throw this.httpError(res, file)
-        else {
-          // a server that ignores the Range sends the whole file again
-          if (res.status !== 206) start = 0
-          await this.receive(res, file, incomplete, start, m, report)
-        }
-      } else report(m.size)
-      const bad = await verify(incomplete, m)
-      if (bad !== null) {
-        fs.rmSync(incomplete, { force: true })
-        throw new PetError(`model '${this.name}': ${file} failed its checksum (${bad}); the download was discarded, run again`, 'ECHECKSUM')
+      const lock = await acquireLock(path.join(this.cacheDir, '.locks', path.basename(this.folder), `${m.etag}.lock`), this.o.signal,
+        `download of ${this.name}/${file}`)
+      try {
+        // another process may have fetched it while this one waited
+        if (!fs.existsSync(blob)) await this.fetchBlob(file, m, blob)
+      } finally {
+        lock.release()
       }
-      fs.renameSync(incomplete, blob)
     }
     fs.mkdirSync(path.dirname(pointer), { recursive: true })
-    try {
-      fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer)
-    } catch {
-      fs.copyFileSync(blob, pointer)
+    const target = path.relative(path.dirname(pointer), blob)
+    for (let tries = 0; ; tries++) {
+      try {
+        fs.symlinkSync(target, pointer)
+        return
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        // another process linked it first; a dangling entry is replaced
+        if (code === 'EEXIST') {
+          if (fs.existsSync(pointer)) return
+          if (tries < 1) { fs.rmSync(pointer, { force: true }); continue }
+        }
+        // no symlinks here (Windows without the privilege): a copy, put in place whole
+        writeUnique(pointer, fs.readFileSync(blob))
+        return
+      }
     }
+  }
+
+  /** blobs/<etag>, resuming a kept .incomplete, once its checksum is right; under the blob's lock */
+  private async fetchBlob (file: string, m: FileMeta, blob: string): Promise<void> {
+    fs.mkdirSync(path.dirname(blob), { recursive: true })
+    const incomplete = `${blob}.incomplete`
+    let start = fs.existsSync(incomplete) ? fs.statSync(incomplete).size : 0
+    if (start > m.size) { fs.rmSync(incomplete); start = 0 }
+    const report = (done: number) => this.o.onProgress?.({ file, done, total: m.size })
+    if (start < m.size) {
+      const headers = { ...this.headers(m.url), ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }
+      const res = await this.request(m.url, { headers }, file)
+      if (res.status === 416) report(m.size)
+      else if (!res.ok) throw this.httpError(res, file)
+      else {
+        // a server that ignores the Range sends the whole file again
+        if (res.status !== 206) start = 0
+        await this.receive(res, file, incomplete, start, m, report)
+      }
+    } else report(m.size)
+    const bad = await verify(incomplete, m)
+    if (bad !== null) {
+      fs.rmSync(incomplete, { force: true })
+      throw new PetError(`model '${this.name}': ${file} failed its checksum (${bad}); the download was discarded, run again`, 'ECHECKSUM')
+    }
+    fs.renameSync(incomplete, blob)
   }
 
   private async receive (res: Response, file: string, incomplete: string, start: number, m: FileMeta, report: (done: number) => void): Promise<void> {
@@ -302,6 +329,69 @@ class HubRepo {
       throw new PetError(`model '${this.name}': the connection closed after byte ${done} of ${m.size} of ${file}; the part is kept in ${incomplete} and the next run resumes it`, 'ENET')
     }
   }
+}
+
+/** A file written beside under a name of this call's own and renamed into place: concurrent writers never share a temporary. */
+function writeUnique (file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
+  try {
+    fs.writeFileSync(tmp, data)
+    fs.renameSync(tmp, file)
+  } catch (err) {
+    fs.rmSync(tmp, { force: true })
+    throw err
+  }
+}
+
+/** A lock file not refreshed for this long is a crashed process's, and is broken; its holder refreshes it 4 times as often. */
+const lockStaleMs = 60_000
+const lockPollMs = 100
+
+/**
+ * An exclusive lock: the file created with O_EXCL ('wx'), holding a token of its own. A waiting process polls;
+ * a lock whose time is older than lockStaleMs is broken (renamed aside first, so that of several waiters one breaks
+ * it). Python's huggingface_hub locks the same file with flock, which this does not see: its leftover lock files are
+ * taken as stale once old.
+ */
+async function acquireLock (file: string, signal: AbortSignal | undefined, what: string): Promise<{ release: () => void }> {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const token = `${process.pid} ${os.hostname()} ${randomBytes(8).toString('hex')}\n`
+  for (;;) {
+    try {
+      fs.writeFileSync(file, token, { flag: 'wx' })
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new PetError(`${what}: cannot create the lock file ${file} (${(err as Error).message})`, 'EIO', { cause: err })
+      }
+    }
+    breakIfStale(file)
+    if (signal?.aborted === true) throw new PetError(`${what} was aborted while another process held ${file}`, 'EABORT')
+    await new Promise(resolve => setTimeout(resolve, lockPollMs))
+  }
+  const timer = setInterval(() => {
+    try { fs.utimesSync(file, new Date(), new Date()) } catch { /* broken by a waiter: release leaves it be */ }
+  }, lockStaleMs / 4)
+  timer.unref()
+  return {
+    release: () => {
+      clearInterval(timer)
+      let held = ''
+      try { held = fs.readFileSync(file, 'utf8') } catch { return }
+      // only its own: a lock broken as stale and taken by another process stays
+      if (held === token) fs.rmSync(file, { force: true })
+    }
+  }
+}
+
+function breakIfStale (file: string): void {
+  let mtime: number
+  try { mtime = fs.statSync(file).mtimeMs } catch { return }
+  if (Date.now() - mtime < lockStaleMs) return
+  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
+  try { fs.renameSync(file, aside) } catch { return }
+  fs.rmSync(aside, { force: true })
 }
 
 /**

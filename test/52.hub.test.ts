@@ -352,3 +352,57 @@ t.test('tokenize() takes a hub name already in the HF cache, and says to call re
   await rejectsCode(t, tokenize({ model: './no/such/dir', text: 'x' }), 'ENOENT', /model directory not found: .*no\/such\/dir/)
   await rejectsCode(t, tokenize({ model: 'acme/tiny-roberta', revision: '../x', text: 'x' }), 'EINVAL', /for revision but received "\.\.\/x"/)
 })
+
+t.test('two resolves of one name at once: each file downloaded once, under a lock per blob, none left', async t => {
+  const { mock, o } = await hub(t)
+  const [a, b] = await Promise.all([resolveModel('acme/tiny-roberta', o), resolveModel('acme/tiny-roberta', o)])
+  const r = repoDir(o.cacheDir)
+  t.equal(a, path.join(r, 'snapshots', commitA))
+  t.equal(b, a)
+  for (const [f, body] of Object.entries(files)) t.ok(fs.readFileSync(path.join(a, f)).equals(body), `${f}: the bytes served`)
+  const weights = sha256(files['model.safetensors'])
+  t.equal(cdnGets(mock).filter(l => l.url.endsWith(weights)).length, 1, 'the weights fetched once')
+  t.equal(mock.log.filter(l => l.method === 'GET' && l.url.endsWith('/resolve/main/config.json')).length, 1, 'config.json fetched once')
+  t.same(fs.readdirSync(path.join(r, 'blobs')).filter(f => !/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(f)), [], 'no partial or temporary file')
+  const locks = path.join(o.cacheDir, '.locks', 'models--acme--tiny-roberta')
+  t.ok(fs.existsSync(locks), 'the locks live where huggingface_hub keeps its own')
+  t.same(fs.readdirSync(locks), [], 'and are released')
+})
+
+t.test("another process's lock is waited for, a stale one broken, and an abort stops the wait", async t => {
+  const { mock, o } = await hub(t)
+  const weights = sha256(files['model.safetensors'])
+  const lockOf = (cache: string) => path.join(cache, '.locks', 'models--acme--tiny-roberta', `${weights}.lock`)
+  const hold = (cache: string) => {
+    fs.mkdirSync(path.dirname(lockOf(cache)), { recursive: true })
+    fs.writeFileSync(lockOf(cache), 'another process\n')
+  }
+  hold(o.cacheDir)
+  let settled = false
+  const waiting = resolveModel('acme/tiny-roberta', o).finally(() => { settled = true })
+  await new Promise(resolve => setTimeout(resolve, 600))
+  t.notOk(settled, 'it waits while the lock is held')
+  t.equal(cdnGets(mock).filter(l => l.url.endsWith(weights)).length, 0, 'without fetching the locked blob')
+  t.equal(fs.readFileSync(lockOf(o.cacheDir), 'utf8'), 'another process\n', "the holder's lock untouched")
+  fs.rmSync(lockOf(o.cacheDir))
+  const dir = await waiting
+  t.ok(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(files['model.safetensors']), 'then downloads it')
+  // a lock left by a crashed process (not refreshed for minutes) is broken
+  const stale = tmpDir('hf-cache-')
+  hold(stale)
+  const old = new Date(Date.now() - 5 * 60_000)
+  fs.utimesSync(lockOf(stale), old, old)
+  const started = Date.now()
+  const dir2 = await resolveModel('acme/tiny-roberta', { ...o, cacheDir: stale })
+  t.ok(Date.now() - started < 10_000, 'without waiting out a timeout')
+  t.ok(fs.readFileSync(path.join(dir2, 'model.safetensors')).equals(files['model.safetensors']))
+  t.notOk(fs.existsSync(lockOf(stale)), 'the stale lock is gone')
+  t.same(fs.readdirSync(path.dirname(lockOf(stale))), [], 'nothing set aside is left')
+  // an AbortSignal ends the wait
+  const third = tmpDir('hf-cache-')
+  hold(third)
+  const ac = new AbortController()
+  setTimeout(() => ac.abort(), 300)
+  await rejectsCode(t, resolveModel('acme/tiny-roberta', { ...o, cacheDir: third, signal: ac.signal }), 'EABORT', /model\.safetensors was aborted while another process held .*\.lock/)
+  t.ok(fs.existsSync(lockOf(third)), "the other process's lock stays")
+})
