@@ -262,9 +262,10 @@ export interface NativeAddon {
   getNumThreads (): number
   cudaAvailable (): boolean
   manualSeed (seed: number): void
-  /** GFLOP/s of one [rows, in] x [in, out]^T linear layer per core on `threads` cores at once (default 512 x 256 x 1024,
-   * fp32, the intra-op thread count); synchronous, for benchmarks */
-  gemmRate (options: { rows?: number, in?: number, out?: number, precision?: NativePrecision, threads?: number }): number
+  /** GFLOP/s of one [rows, in] x [in, out]^T linear layer per core on `threads` cores at once through the layer
+   * kernel's dense step on `kernels` (default 512 x 256 x 1024, fp32, the intra-op thread count, oneDNN where this
+   * build calls it); synchronous, for benchmarks */
+  gemmRate (options: { rows?: number, in?: number, out?: number, precision?: NativePrecision, threads?: number, kernels?: NativeKernels }): number
   torchVersion: string
   /** the oneDNN this build calls directly (kernels 'onednn'), '' when it cannot */
   onednnVersion: string

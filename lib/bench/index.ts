@@ -158,7 +158,7 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const gptTrain: Record<Precision, TrainRunResult[]> = { fp32: [], bf16: [] }
   const rate = (r: { results: ReadonlyArray<{ batchSize: number, sentencesPerS: number }> }) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
   const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
-  say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} on ${gemm.threads} core(s): ` +
+  say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} (${gemm.kernels} kernels) on ${gemm.threads} core(s): ` +
     `fp32 ${gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`)
   for (let run = 1; run <= o.runs; run++) {
     for (const precision of ['fp32', 'bf16'] as const) {

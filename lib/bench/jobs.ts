@@ -129,6 +129,8 @@ export interface GemmRunResult {
   /** the probe's linear layer: rows x in x out */
   shape: [number, number, number]
   threads: number
+  /** the layer kernels probed: those the scoring runs */
+  kernels: NativeKernels
   fp32_gflop_per_s: number
   bf16_gflop_per_s: number
 }

@@ -12,7 +12,7 @@ function header (r: BenchReport): string[] {
     `ours: LibTorch ${m.torch}, BLAS ${m.blas} (${m.blasLibrary || 'n/a'}), ` +
       `layer kernels ${r.ours.kernels === 'onednn' ? `oneDNN ${m.onednn}` : "ATen's ops"}, ` +
       `${r.ours.threads ?? m.threads} intra-op threads${env ? `; ${env}` : ''}`,
-    `CPU: ${r.cpu.isa.join(', ') || 'ISA unknown'}; GEMM rate at start (${r.cpu.gemm.shape.join(' x ')}, one per core on ${r.cpu.gemm.threads}): ` +
+    `CPU: ${r.cpu.isa.join(', ') || 'ISA unknown'}; GEMM rate at start (${r.cpu.gemm.shape.join(' x ')}, ${r.cpu.gemm.kernels === 'onednn' ? 'oneDNN' : 'ATen'} layer kernels, one per core on ${r.cpu.gemm.threads}): ` +
       `fp32 ${r.cpu.gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${r.cpu.gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`,
     ...(r.peer?.versions ? [`peer: transformers.js ${r.peer.versions['@huggingface/transformers']}, onnxruntime-node ${r.peer.versions['onnxruntime-node']}, fp32, cpu`] : []),
     `conditions: ${c.started} .. ${c.finished} (${c.seconds.toFixed(0)} s); 1-min load average ${c.load1_start} at start, ${c.load1_end} at end, max ${c.load1_max} between runs`,

@@ -34,8 +34,9 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// gemmRate({ rows, in, out, precision, threads }) -> GFLOP/s of that linear layer on `threads` cores (synchronous:
-// for the benchmark's own process).
+// gemmRate({ rows, in, out, precision, threads, kernels }) -> GFLOP/s of that linear layer on `threads` cores
+// through the layer kernel's dense step on `kernels` ('onednn', the default where compiled, or 'aten'), as a model
+// loaded with that option runs it (synchronous: for the benchmark's own process).
 Napi::Value GemmRate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected options object");
@@ -46,8 +47,9 @@ Napi::Value GemmRate(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "GEMM too large for a probe");
   const petcore::Precision p = PrecisionOption(o, "precision", petcore::Precision::Fp32);
   const int threads = static_cast<int>(IntOption(o, "threads", at::get_num_threads(), 1));
+  const bool onednn = KernelsOption(o, "kernels");
   try {
-    return Napi::Number::New(env, petcore::gemm_gflops(rows, in, out, p, threads));
+    return Napi::Number::New(env, petcore::gemm_gflops(rows, in, out, p, threads, onednn));
   } catch (const c10::Error& e) {
     throw Napi::Error::New(env, e.what_without_backtrace());
   } catch (const std::exception& e) {

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/onednn_primitives.h"
+
 namespace petaddon {
 namespace {
 
@@ -34,6 +36,18 @@ petcore::Precision PrecisionOption(const Napi::Object& o, const char* key, petco
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (s != "fp32" && s != "bf16") type_error(o.Env(), std::string("Expected 'fp32' or 'bf16' for ") + key);
   return petcore::parse_precision(s);
+}
+
+bool KernelsOption(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return petcore::onednn::compiled();
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s != "onednn" && s != "aten") type_error(o.Env(), std::string("Expected 'onednn' or 'aten' for ") + key);
+  if (s == "onednn" && !petcore::onednn::compiled())
+    throw Napi::Error::New(o.Env(),
+                           "kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's "
+                           "headers, Debian's libdnnl-dev, beside a LibTorch that links that oneDNN)");
+  return s == "onednn";
 }
 
 at::Tensor IntTensor(const Napi::Value& v, const std::string& what, int64_t rows, int64_t cols) {

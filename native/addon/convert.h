@@ -41,5 +41,8 @@ int64_t IntOption(const Napi::Object& o, const char* key, int64_t fallback, int6
 double NumberOption(const Napi::Object& o, const char* key, double fallback);
 // 'fp32' | 'bf16' (absent: fallback); anything else is a TypeError.
 petcore::Precision PrecisionOption(const Napi::Object& o, const char* key, petcore::Precision fallback);
+// 'onednn' | 'aten' -> whether the layer kernel calls oneDNN directly (absent: where this build can); anything else
+// is a TypeError, and 'onednn' in a build without the direct calls an Error.
+bool KernelsOption(const Napi::Object& o, const char* key);
 
 }  // namespace petaddon

@@ -118,16 +118,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       if (s != "tasks" && s != "plain") throw Napi::TypeError::New(env, "Expected 'tasks' or 'plain' for schedule");
       tasks = s == "tasks";
     }
-    const Napi::Value kernels = o.Get("kernels");
-    if (!kernels.IsUndefined() && !kernels.IsNull()) {
-      const std::string s = kernels.IsString() ? kernels.As<Napi::String>().Utf8Value() : "";
-      if (s != "onednn" && s != "aten") throw Napi::TypeError::New(env, "Expected 'onednn' or 'aten' for kernels");
-      if (s == "onednn" && !petcore::onednn::compiled())
-        throw Napi::Error::New(env,
-                               "kernels 'onednn': this build does not call oneDNN directly (it needs oneDNN's "
-                               "headers, Debian's libdnnl-dev, beside a LibTorch that links that oneDNN)");
-      onednn = s == "onednn";
-    }
+    onednn = KernelsOption(o, "kernels");
   }
   const at::Device device = ParseDevice(env, device_name);
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));

@@ -8,10 +8,12 @@
 #include <c10/core/InferenceMode.h>
 
 #include "kernels/cpu_threads.h"
+#include "kernels/onednn_primitives.h"
 
 namespace petcore {
 
-double gemm_gflops(int64_t rows, int64_t in, int64_t out, Precision precision, int threads, double min_seconds) {
+double gemm_gflops(int64_t rows, int64_t in, int64_t out, Precision precision, int threads, bool onednn,
+                   double min_seconds) {
   c10::InferenceMode guard;
   threads = std::max(1, threads);
   const at::ScalarType dtype = precision == Precision::Bf16 ? at::kBFloat16 : at::kFloat;
@@ -30,7 +32,7 @@ double gemm_gflops(int64_t rows, int64_t in, int64_t out, Precision precision, i
     const auto t0 = std::chrono::steady_clock::now();
     pool.run(threads, reps * threads, [&](int64_t i) {
       const size_t k = static_cast<size_t>(i % threads);
-      at::addmm_out(y[k], b[k], x[k], w[k].t());
+      layer::dense(x[k], w[k], b[k], y[k], onednn);
     });
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
