@@ -454,6 +454,28 @@ int main(int argc, char** argv) {
         model->set_task_scheduling(true);
         check("plain vs task-scheduled logits, max abs error", (plain - logits).abs().max().item<double>(), 1e-5, true);
       }
+      {
+        // Candidate scores: their logits and the vocabulary's normaliser (on the task path over vocabulary slices,
+        // never forming [M, V]) against HF's logits, shared [C] and per-position [M, C] candidates alike.
+        const at::Tensor ref_logits = ref["logits"].view({B * T, -1});
+        const at::Tensor ref_log_z = at::logsumexp(ref_logits, {1});
+        const at::Tensor shared = at::tensor({3, 7, 11}, at::kLong);
+        const at::Tensor own = at::arange(B * T * 2, at::kLong).remainder(ref_logits.size(1)).view({B * T, 2});
+        for (const at::Tensor& c : {shared, own}) {
+          CandidateScores s = score_candidates(*model, b, pos, c);
+          const at::Tensor want = c.dim() == 1 ? ref_logits.index_select(1, c) : ref_logits.gather(1, c);
+          check(c.dim() == 1 ? "candidate logits [C], max abs error" : "candidate logits [M, C], max abs error",
+                (s.logits - want).abs().max().item<double>(), 1e-4, true);
+          check("log-normaliser, max abs error", (s.log_z - ref_log_z).abs().max().item<double>(), 1e-4, true);
+        }
+        {
+          // bf16: the encoder's GEMMs and (CPU task path) the normaliser's vocabulary GEMM; errors as below.
+          const CandidateScores h = score_candidates(*model, b, pos, shared, Precision::Bf16);
+          const double scale = ref_logits.abs().max().item<double>();
+          check("bf16 log-normaliser, max abs error", (h.log_z - ref_log_z).abs().max().item<double>(), scale / 32,
+                true);
+        }
+      }
       if (device.is_cpu() && onednn::compiled()) {
         // The dense steps through ATen's ops instead of oneDNN: fp32 both, only the order of sums differs.
         model->set_onednn_kernels(false);

@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "kernels/cpu_threads.h"
+#include "kernels/onednn_primitives.h"
 
 namespace petcore {
 
@@ -55,6 +56,34 @@ at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const
     }
   });
   return out;
+}
+
+at::Tensor log_normaliser_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
+                                   bool onednn) {
+  const at::Tensor x = h.to(decoder.scalar_type()).contiguous();
+  const int64_t M = x.size(0), V = decoder.size(0);
+  const int64_t chunks = std::min<int64_t>(V, std::max(1, threads) * 4), per = (V + chunks - 1) / chunks;
+  const int64_t n_chunks = (V + per - 1) / per;
+  const at::TensorOptions f32 = x.options().dtype(at::kFloat);
+  at::Tensor maxes = at::empty({n_chunks, M}, f32), sums = at::empty({n_chunks, M}, f32);
+  SerialOpsGuard serial_ops;
+  SerialBlasGuard serial_blas(threads > 1);
+  TaskPool::get().run(std::max(1, threads), n_chunks, [&](int64_t ch) {
+    const int64_t v0 = ch * per, n = std::min(per, V - v0);
+    const at::Tensor w = decoder.narrow(0, v0, n), b = bias.narrow(0, v0, n);
+    at::Tensor logits;
+    if (M == 1 && x.scalar_type() == at::kFloat) {  // a GEMV, not a GEMM that packs the slice
+      logits = at::addmv(b, w, x.select(0, 0)).unsqueeze(0);
+    } else {
+      logits = at::empty({M, n}, f32);
+      if (!(onednn && onednn::dense(x, w, b, logits, nullptr, {}))) logits = at::addmm(b, x, w.t()).to(at::kFloat);
+    }
+    const at::Tensor mx = std::get<0>(logits.max(1));
+    maxes[ch].copy_(mx);
+    sums[ch].copy_(logits.sub_(mx.unsqueeze(1)).exp_().sum(1));
+  });
+  const at::Tensor top = std::get<0>(maxes.max(0));  // [M]
+  return top + sums.mul_(maxes.sub_(top.unsqueeze(0)).exp_()).sum(0).log_();
 }
 
 // The encoder without autograd on CPU: the layer kernel's pieces (encoder_layer.h) in tasks, as described above.

@@ -28,6 +28,12 @@ at::Tensor encode_in_tasks(const BertModel& m, const Batch& b, const RowOverride
 at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
                            bool onednn = false);
 
+// The vocabulary's log-normaliser log sum_v exp(h W_v + b_v) per row of h [M, E] (fp32) over decoder W [V, E] and
+// bias b [V] (fp32 or bf16: h goes to W's dtype, logits and sums are fp32), in vocabulary slices on the pool: each
+// slice's logits stay in its thread's cache and only their row maxima and sums of exponentials leave it. -> [M] fp32.
+at::Tensor log_normaliser_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
+                                   bool onednn = false);
+
 // The last hidden states at validated positions [M, 2] -> [M, H], without autograd: the task path where it is
 // on, else a gather from BertModel::encode().
 at::Tensor encode_at_positions(const BertModel& m, const Batch& b, const at::Tensor& positions,

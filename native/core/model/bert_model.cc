@@ -301,12 +301,7 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   SerialBlasGuard serial_blas(threads > 1);
   std::unique_ptr<SerialOpsGuard> serial_ops(threads > 1 ? new SerialOpsGuard() : nullptr);
   const ModelNames& n = names();
-  at::Tensor h = hidden_rows;
-  if (!n.head_dense_w.empty()) {
-    h = at::linear(h, param(n.head_dense_w), param(n.head_dense_b));
-    h = activation(h, config_.hidden_act);
-    h = at::layer_norm(h, {config_.embedding_size}, param(n.head_ln_w), param(n.head_ln_b), config_.layer_norm_eps);
-  }
+  const at::Tensor h = head_transform(hidden_rows);
   const at::Tensor& bias = n.head_bias.empty() ? zero_bias_ : param(n.head_bias);
   const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param(n.decoder);
   at::Tensor logits;
@@ -324,6 +319,33 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
                             own.to(logits.scalar_type()));
   }
   return logits;
+}
+
+at::Tensor BertModel::head_transform(const at::Tensor& hidden_rows) const {
+  const ModelNames& n = names();
+  if (n.head_dense_w.empty()) return hidden_rows;
+  at::Tensor h = at::linear(hidden_rows, param(n.head_dense_w), param(n.head_dense_b));
+  h = activation(h, config_.hidden_act);
+  return at::layer_norm(h, {config_.embedding_size}, param(n.head_ln_w), param(n.head_ln_b), config_.layer_norm_eps);
+}
+
+std::pair<at::Tensor, at::Tensor> BertModel::decoder_operands(Precision precision) const {
+  const ModelNames& n = names();
+  const at::Tensor& bias = n.head_bias.empty() ? zero_bias_ : param(n.head_bias);
+  const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param(n.decoder);
+  if (precision != Precision::Bf16) return {decoder, bias};
+  const std::vector<std::pair<const void*, int64_t>> stamps = {
+      {decoder.unsafeGetTensorImpl(), static_cast<int64_t>(decoder._version())},
+      {bias.unsafeGetTensorImpl(), static_cast<int64_t>(bias._version())}};
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (bf16_decoder_.stamps != stamps) {
+    c10::InferenceMode normal_tensors(false);
+    at::NoGradGuard no_grad;
+    bf16_decoder_.decoder = decoder.detach().to(at::kBFloat16).contiguous();
+    bf16_decoder_.bias = bias.detach().to(at::kBFloat16).contiguous();
+    bf16_decoder_.stamps = stamps;
+  }
+  return {bf16_decoder_.decoder, bf16_decoder_.bias};
 }
 
 void BertModel::set_input_rows(const at::Tensor& rows, const at::Tensor& values) {

@@ -100,6 +100,12 @@ class BertModel {
   // vocabulary GEMM in bf16 (oneDNN) with bf16 logits, as CUDA autocast runs it; callers normalise in fp32.
   at::Tensor mlm_logits(const at::Tensor& hidden_rows, const RowOverride* rows = nullptr,
                         Precision precision = Precision::Fp32) const;
+  // The LM head's transform on hidden rows [M, H] -> [M, E] (BERT: dense, activation, LayerNorm; GPT-2: the rows
+  // themselves): what the decoder multiplies.
+  at::Tensor head_transform(const at::Tensor& hidden_rows) const;
+  // The decoder [V, E] and its bias [V] in `precision`: the weights themselves in fp32; for Bf16 a copy made once and
+  // reused until either weight changes (its version counter moves), without autograd (scoring's normaliser).
+  std::pair<at::Tensor, at::Tensor> decoder_operands(Precision precision) const;
 
   // P-tuning with a prompt encoder: these rows' *input* embeddings are replaced by `values` ([rows, H]) in every
   // forward pass, while the output projection keeps the word-embedding matrix. Undefined tensors clear it.
@@ -137,6 +143,11 @@ class BertModel {
   mutable std::mutex cache_mu_;
   mutable std::map<int, OperandCache> operand_cache_;                   // by Precision
   LayerOperands cached_operands(int64_t i, Precision precision) const;  // operands() without autograd
+  struct DecoderCache {
+    at::Tensor decoder, bias;
+    std::vector<std::pair<const void*, int64_t>> stamps;
+  };
+  mutable DecoderCache bf16_decoder_;  // decoder_operands(Bf16), under cache_mu_
   NamedTensors extras_;
   at::Tensor input_rows_, input_values_;
   at::Tensor zero_bias_;  // [V] zeros: the decoder's bias where the family has none (GPT-2)

@@ -2,6 +2,7 @@
 
 #include "kernels/autocast.h"
 #include "kernels/cpu_inference.h"
+#include "kernels/cpu_threads.h"
 
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,33 @@ CandidateScores candidate_scores_from_logits(const at::Tensor& vocab_logits, con
   s.log_z = at::logsumexp(logits, {1});
   return s;
 }
+
+namespace {
+
+// The task path's scores: the candidates' logits from the fp32 decoder rows alone, the normaliser over vocabulary
+// slices on the pool (log_normaliser_in_tasks) with the decoder in the kernels' precision (bf16: a copy kept with
+// the model), so that the [M, V] logits are never formed; the labels then rest on fp32 candidate logits, as in
+// fp32, and bf16 moves only the normaliser.
+CandidateScores candidate_scores_in_tasks(const BertModel& m, const at::Tensor& hidden, const at::Tensor& candidates,
+                                          int threads, Precision precision) {
+  SerialBlasGuard serial_blas(threads > 1);
+  const at::Tensor h = m.head_transform(hidden).to(at::kFloat).contiguous();  // [M, E]
+  const auto [decoder, bias] = m.decoder_operands(Precision::Fp32);
+  const int64_t M = h.size(0);
+  CandidateScores s;
+  if (candidates.dim() == 1) {
+    s.logits = at::addmm(bias.index_select(0, candidates), h, decoder.index_select(0, candidates).t());
+  } else {  // [M, C]: each position its own
+    const at::Tensor flat = candidates.reshape({-1});
+    const at::Tensor rows = decoder.index_select(0, flat).view({M, candidates.size(1), -1});  // [M, C, E]
+    s.logits = at::bmm(rows, h.unsqueeze(2)).squeeze(2).add_(bias.index_select(0, flat).view({M, -1}));
+  }
+  const auto [dec, b] = m.decoder_operands(precision);
+  s.log_z = log_normaliser_in_tasks(h, dec, b, threads, m.onednn_kernels());
+  return s;
+}
+
+}  // namespace
 
 at::Tensor check_candidates(const BertModel& m, const at::Tensor& candidates, int64_t M, const at::Device& device) {
   if (!candidates.defined() || candidates.numel() == 0) throw std::runtime_error("no candidate token ids given");
@@ -69,8 +97,13 @@ CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::T
   at::Tensor c = check_candidates(m, candidates, p.size(0), b.input_ids.device());
   CandidateScores s;
   in_inference_scope(m, [&] {
+    const at::Tensor hidden = encode_at_positions(m, b, p, kernel);
+    if (const int threads = inference_tasks(m, false)) {
+      s = candidate_scores_in_tasks(m, hidden, c, threads, kernel);
+      return;
+    }
     // The MLM head (and on CPU the encoder's last layer) only at the positions; the normaliser in fp32.
-    s = candidate_scores_from_logits(m.mlm_logits(encode_at_positions(m, b, p, kernel)), c);
+    s = candidate_scores_from_logits(m.mlm_logits(hidden), c);
     s.logits = s.logits.to(at::kCPU).contiguous();
     s.log_z = s.log_z.to(at::kCPU).contiguous();
   });

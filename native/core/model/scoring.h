@@ -20,7 +20,9 @@ at::Tensor logits_at(const BertModel& m, const Batch& b, const at::Tensor& posit
 
 // candidates: [C] shared by every position, or [M, C] one list per position. The MLM head runs only at the
 // positions; the normaliser still covers the whole vocabulary, so log-probabilities are exact.
-// precision: the encoder's GEMMs (bf16: oneDNN on CPU, autocast on CUDA); the head and normaliser stay fp32.
+// precision: the encoder's GEMMs (bf16: oneDNN on CPU, autocast on CUDA). The candidates' logits stay fp32; the
+// normaliser is fp32 too, except on the CPU task path in bf16, where its vocabulary GEMM runs in bf16 (a copy of the
+// decoder kept with the model), as autocast runs it on CUDA.
 CandidateScores score_candidates(const BertModel& m, const Batch& b, const at::Tensor& positions,
                                  const at::Tensor& candidates, Precision precision = Precision::Fp32);
 
