@@ -9,6 +9,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { writeFileAtomic } from './atomic-write'
 import { PetError } from './errors'
 
 /** Where and how resolveModel looks a hub name up: the revision, the cache, the endpoint, the token, offline mode. */
@@ -173,7 +174,7 @@ class HubRepo {
       const m = await this.meta(f, commit)
       if (m !== null) await this.fetchFile(f, m)
     }
-    if (this.revision !== commit) writeUnique(path.join(this.folder, 'refs', this.revision), commit)
+    if (this.revision !== commit) writeFileAtomic(path.join(this.folder, 'refs', this.revision), commit)
     return snapshot
   }
 
@@ -276,7 +277,7 @@ class HubRepo {
           if (tries < 1) { fs.rmSync(pointer, { force: true }); continue }
         }
         // no symlinks here (Windows without the privilege): a copy, put in place whole
-        writeUnique(pointer, fs.readFileSync(blob))
+        writeFileAtomic(pointer, fs.readFileSync(blob))
         return
       }
     }
@@ -328,19 +329,6 @@ class HubRepo {
     if (done < m.size) {
       throw new PetError(`model '${this.name}': the connection closed after byte ${done} of ${m.size} of ${file}; the part is kept in ${incomplete} and the next run resumes it`, 'ENET')
     }
-  }
-}
-
-/** A file written beside under a name of this call's own and renamed into place: concurrent writers never share a temporary. */
-function writeUnique (file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
-  try {
-    fs.writeFileSync(tmp, data)
-    fs.renameSync(tmp, file)
-  } catch (err) {
-    fs.rmSync(tmp, { force: true })
-    throw err
   }
 }
 
