@@ -35,25 +35,45 @@ int inference_tasks(const at::Device& device, bool train) {
   return std::max(1, at::get_num_threads());
 }
 
+namespace {
+
+// The vocabulary split for the pool: about four slices per thread, `per` rows of the decoder each.
+struct VocabSlices {
+  int64_t per, count;
+  VocabSlices(int64_t V, int threads) {
+    const int64_t chunks = std::min<int64_t>(V, std::max(1, threads) * 4);
+    per = (V + chunks - 1) / chunks;
+    count = (V + per - 1) / per;
+  }
+};
+
+// One slice's logits out [M, n] (fp32, or x's dtype) = x [M, E] w [n, E]^T + b, x and w of one dtype: with M = 1 in
+// fp32 a GEMV (not a GEMM that packs the slice), else the layer kernel's dense step.
+void slice_logits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::Tensor out, bool onednn) {
+  if (x.size(0) == 1 && x.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat) {
+    at::Tensor o = out.select(0, 0);
+    at::addmv_out(o, b, w, x.select(0, 0));
+  } else if (out.scalar_type() == x.scalar_type()) {
+    layer::dense(x, w, b, out, onednn);
+  } else if (!(onednn && onednn::dense(x, w, b, out, nullptr, {}))) {
+    out.copy_(at::addmm(b, x, w.t()));
+  }
+}
+
+}  // namespace
+
 // Full-vocabulary logits [M, V] = h [M, H] x decoder [V, H]^T + bias, over vocabulary slices in tasks: the
-// decoder matrix is read once, by all threads (with M = 1 a GEMV, not a GEMM that packs the whole matrix).
+// decoder matrix is read once, by all threads.
 at::Tensor decode_in_tasks(const at::Tensor& h, const at::Tensor& decoder, const at::Tensor& bias, int threads,
                            bool onednn) {
-  const int64_t M = h.size(0), V = decoder.size(0);
-  at::Tensor out = at::empty({M, V}, h.options());
-  const int64_t chunks = std::min<int64_t>(V, threads * 4), per = (V + chunks - 1) / chunks;
+  const int64_t V = decoder.size(0);
+  at::Tensor out = at::empty({h.size(0), V}, h.options());
+  const VocabSlices slices(V, threads);
   SerialOpsGuard serial_ops;
   SerialBlasGuard serial_blas(threads > 1);
-  TaskPool::get().run(threads, (V + per - 1) / per, [&](int64_t ch) {
-    const int64_t v0 = ch * per, n = std::min(per, V - v0);
-    const at::Tensor w = decoder.narrow(0, v0, n), b = bias.narrow(0, v0, n);
-    if (M == 1) {
-      at::Tensor o = out.view({V}).narrow(0, v0, n);
-      at::addmv_out(o, b, w, h.select(0, 0));
-    } else {
-      at::Tensor o = out.narrow(1, v0, n);
-      layer::dense(h, w, b, o, onednn);
-    }
+  TaskPool::get().run(threads, slices.count, [&](int64_t ch) {
+    const int64_t v0 = ch * slices.per, n = std::min(slices.per, V - v0);
+    slice_logits(h, decoder.narrow(0, v0, n), bias.narrow(0, v0, n), out.narrow(1, v0, n), onednn);
   });
   return out;
 }
@@ -62,22 +82,15 @@ at::Tensor log_normaliser_in_tasks(const at::Tensor& h, const at::Tensor& decode
                                    bool onednn) {
   const at::Tensor x = h.to(decoder.scalar_type()).contiguous();
   const int64_t M = x.size(0), V = decoder.size(0);
-  const int64_t chunks = std::min<int64_t>(V, std::max(1, threads) * 4), per = (V + chunks - 1) / chunks;
-  const int64_t n_chunks = (V + per - 1) / per;
+  const VocabSlices slices(V, threads);
   const at::TensorOptions f32 = x.options().dtype(at::kFloat);
-  at::Tensor maxes = at::empty({n_chunks, M}, f32), sums = at::empty({n_chunks, M}, f32);
+  at::Tensor maxes = at::empty({slices.count, M}, f32), sums = at::empty({slices.count, M}, f32);
   SerialOpsGuard serial_ops;
   SerialBlasGuard serial_blas(threads > 1);
-  TaskPool::get().run(std::max(1, threads), n_chunks, [&](int64_t ch) {
-    const int64_t v0 = ch * per, n = std::min(per, V - v0);
-    const at::Tensor w = decoder.narrow(0, v0, n), b = bias.narrow(0, v0, n);
-    at::Tensor logits;
-    if (M == 1 && x.scalar_type() == at::kFloat) {  // a GEMV, not a GEMM that packs the slice
-      logits = at::addmv(b, w, x.select(0, 0)).unsqueeze(0);
-    } else {
-      logits = at::empty({M, n}, f32);
-      if (!(onednn && onednn::dense(x, w, b, logits, nullptr, {}))) logits = at::addmm(b, x, w.t()).to(at::kFloat);
-    }
+  TaskPool::get().run(std::max(1, threads), slices.count, [&](int64_t ch) {
+    const int64_t v0 = ch * slices.per, n = std::min(slices.per, V - v0);
+    at::Tensor logits = at::empty({M, n}, f32);
+    slice_logits(x, decoder.narrow(0, v0, n), bias.narrow(0, v0, n), logits, onednn);
     const at::Tensor mx = std::get<0>(logits.max(1));
     maxes[ch].copy_(mx);
     sums[ch].copy_(logits.sub_(mx.unsqueeze(1)).exp_().sum(1));

@@ -300,10 +300,8 @@ at::Tensor BertModel::mlm_logits(const at::Tensor& hidden_rows, const RowOverrid
   const int threads = inference_tasks(*this, false);
   SerialBlasGuard serial_blas(threads > 1);
   std::unique_ptr<SerialOpsGuard> serial_ops(threads > 1 ? new SerialOpsGuard() : nullptr);
-  const ModelNames& n = names();
   const at::Tensor h = head_transform(hidden_rows);
-  const at::Tensor& bias = n.head_bias.empty() ? zero_bias_ : param(n.head_bias);
-  const at::Tensor& decoder = config_.tie_word_embeddings ? word_embeddings() : param(n.decoder);
+  const auto [decoder, bias] = decoder_operands(Precision::Fp32);  // the weights themselves (autograd sees them)
   at::Tensor logits;
   if (kernel_precision(precision, device_) == Precision::Bf16)
     logits = at::linear(h.to(at::kBFloat16), decoder.to(at::kBFloat16), bias.to(at::kBFloat16));
