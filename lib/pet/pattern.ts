@@ -4,6 +4,7 @@ import { PetError } from '../errors'
 import { encodeContinued } from '../tokenizer/hf-tokenizer'
 import type { Tokenizer } from '../tokenizer/tokenizer'
 
+/** One parsed piece of a pattern: literal text, an input field ({text}), a [MASK] slot or a literal [SEP] / [unusedN]. */
 export type PatternPiece =
   | { kind: 'text', value: string }
   | { kind: 'field', name: string }
@@ -13,6 +14,7 @@ export type PatternPiece =
 /** An example as the pattern sees it: field name -> text. */
 export type Fields = Readonly<Record<string, string>>
 
+/** One example encoded in a pattern for a masked LM (Pattern.encode): a row of the model's batch. */
 export interface EncodedInput {
   inputIds: number[]
   tokenTypeIds: number[]
@@ -64,6 +66,11 @@ const SPACE_MARK_RE = /^[\u0120\u2581]/u
 
 const TOKEN_RE = /\{([A-Za-z_][A-Za-z0-9_]*)\}|\[(MASK|SEP|unused\d+)\]/g
 
+/**
+ * A parsed cloze pattern such as `{text}这是[MASK]。`: it encodes an example's fields around the [MASK] slot(s), the
+ * pattern text kept whole and the field text truncated to fit. Throws a PetError (EPATTERN) when it has no [MASK] or
+ * no field.
+ */
 export class Pattern {
   readonly source: string
   readonly pieces: readonly PatternPiece[]

@@ -6,6 +6,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer'
 import { labelWordIds, type MaskContext, type Pattern } from './pattern'
 import { isPlainObject } from '../validate'
 
+/** A verbalizer as written in JSON: each label with its word or words (`{"positive": ["很", "挺"], "negative": "不"}`). */
 export type VerbalizerSpec = Record<string, string | string[]>
 
 export interface VerbalizerWord {
@@ -14,6 +15,11 @@ export interface VerbalizerWord {
   ids: number[]
 }
 
+/**
+ * A VerbalizerSpec checked against a tokenizer: each label's words as token ids, the distinct word lengths (one
+ * cloze per length) and the candidate ids scored at each [MASK]. Throws a PetError (EVERBALIZER) for an unknown,
+ * empty or shared word.
+ */
 export class Verbalizer {
   readonly labels: readonly string[]
   readonly words: readonly (readonly VerbalizerWord[])[]

@@ -1,6 +1,7 @@
 // What the rest of the library reads of a tokenizer: BERT's WordPiece (vocab.txt, our own port) and any
 // tokenizer.json (through @huggingface/tokenizers) both give it.
 
+/** A tokenizer as the library uses it: special-token ids, plain-text encoding and the P-tuning prompt ids. */
 export interface Tokenizer {
   /** number of ids the tokenizer can produce (<= the model's vocab_size: some checkpoints pad the embedding table) */
   readonly vocabSize: number

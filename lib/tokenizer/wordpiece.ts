@@ -22,6 +22,7 @@
 import * as fs from 'node:fs'
 import type { Tokenizer } from './tokenizer'
 
+/** The settings of a WordPieceTokenizer, named as HF's BertWordPieceTokenizer names them; the defaults are HF's. */
 export interface WordPieceOptions {
   /** Lowercase the text (default true). */
   lowercase?: boolean
@@ -125,6 +126,10 @@ function escapeRegExp(s: string): string {
 const CHUNK_CACHE_LIMIT = 100_000
 const CHUNK_CACHE_MAX_LENGTH = 64
 
+/**
+ * BERT's WordPiece over a vocab.txt, our own port of HF's BertWordPieceTokenizer (the same ids, faster than
+ * tokenizer.json through @huggingface/tokenizers): used for model folders that have a vocab.txt.
+ */
 export class WordPieceTokenizer implements Tokenizer {
   /** WordPiece drops whitespace: a label word's ids never depend on a space before it. */
   readonly spaceSensitive = false
