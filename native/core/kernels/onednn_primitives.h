@@ -19,6 +19,10 @@ namespace onednn {
 bool compiled();
 std::string version();
 
+// Whether oneDNN has bf16 kernels on this CPU (oneDNN 2.6 needs AVX-512: on an AVX2-only CPU every bf16 call
+// returns false and the bf16 paths run ATen's ops). Probed once.
+bool bf16_kernels();
+
 // out = act((x w^T + b) + residual), with `act` and `residual` optional: x [M, K] and w [N, K] of one dtype (fp32
 // or bf16), b [N] of that dtype, out [M, N] fp32 or x's dtype, residual [M, N] fp32 (out may be the residual
 // itself); every operand with unit inner stride. Returns false where this build has no direct call or the operands
