@@ -2,7 +2,7 @@
 import * as path from 'node:path'
 import type { NativeBatch, NativeCandidateScores, NativeConfig, NativeFamily, NativeKernels, NativeLoss, NativeModel, NativeModelInfo, NativeOptimOptions, NativePrecision, NativeStepResult, NativeTrainable } from '../bindings'
 import { ModelFolder } from './model-folder'
-import { optionTable, precisions } from './options'
+import { kernelChoices, optionTable, precisions, schedules } from './options'
 import { nativeError, PetError } from './errors'
 import { native, packageRoot } from './native'
 import type { Tokenizer } from './tokenizer/tokenizer'
@@ -56,8 +56,8 @@ export class MaskedLM {
       device: (x, n) => v.string(x, n),
       threads: (x, n) => v.integer(x, n, optionTable.threads.min, optionTable.threads.max),
       precision: (x, n) => v.oneOf(x, n, precisions),
-      schedule: (x, n) => v.oneOf(x, n, ['tasks', 'plain'] as const),
-      kernels: (x, n) => v.oneOf(x, n, ['onednn', 'aten'] as const)
+      schedule: (x, n) => v.oneOf(x, n, schedules),
+      kernels: (x, n) => v.oneOf(x, n, kernelChoices)
     })
     const folder = ModelFolder.read(dir)
     const addon = native()

@@ -5,6 +5,11 @@
 /** The GEMM precisions of scoring and training. */
 export const precisions = ['fp32', 'bf16'] as const
 export type Precision = typeof precisions[number]
+/** How CPU inference runs the layers: the native core's row-chunk tasks, or one plain forward pass (for comparison). */
+export const schedules = ['tasks', 'plain'] as const
+export type Schedule = typeof schedules[number]
+/** What CPU inference runs the layer's dense steps and attention on: oneDNN called directly, or ATen's ops. */
+export const kernelChoices = ['onednn', 'aten'] as const
 
 export type OptionKind =
   | 'integer' | 'number' | 'string' | 'boolean' | 'enum'
@@ -132,6 +137,8 @@ export const optionTable = {
   warmupBatches: o('integer', 'batches run before timing', { default: 2, min: 0, max: 1000 }),
   trainBatchSize: o('integer', 'examples per PET training step', { default: 32, min: 1, max: 65536 }),
   trainSteps: o('integer', 'timed PET training steps', { default: 10, min: 1, max: 100000 }),
+  schedule: o('enum', "our scoring, as MaskedLM.load's schedule: the native core's row-chunk tasks, or one plain forward pass to compare with", { default: 'tasks', values: schedules }),
+  kernels: o('enum', "our scoring and the GEMM probe, as MaskedLM.load's kernels: oneDNN called directly (the default where the build can) or ATen's ops, to compare with", { values: kernelChoices }),
   outJson: o('string', 'the report as JSON', { default: 'bench-results/bench.json', arg: 'FILE' }),
   outMd: o('string', 'the report as Markdown', { default: 'bench-results/bench.md', arg: 'FILE' }),
   // library only
@@ -224,7 +231,7 @@ export const workflows = {
   bench: {
     name: 'bench',
     options: ['data', 'limit', 'model', 'peerModel', 'noPeer', 'pattern', 'verbalizer', 'batchSizes', 'runs', 'maxLength', 'order',
-      'warmupBatches', 'noTrain', 'trainBatchSize', 'trainSteps', 'gptModel', 'gptPattern', 'noGpt', 'threads', 'outJson', 'outMd'],
+      'warmupBatches', 'noTrain', 'trainBatchSize', 'trainSteps', 'gptModel', 'gptPattern', 'noGpt', 'threads', 'schedule', 'kernels', 'outJson', 'outMd'],
     defaults: { pattern: '[MASK]满意。{text}', verbalizer: { positive: ['很'], negative: ['不'] } }
   },
   tokenize: {

@@ -5,6 +5,9 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { batchesFor, encoderFlops } from '../lib/bench/inputs'
 import { cpuIsa } from '../lib/bench/machine'
+import { cliWorkflow, parseFlags } from '../lib/cli/command'
+import { PetError } from '../lib/errors'
+import { workflows } from '../lib/options'
 import { percentile, spread } from '../lib/bench/stats'
 import { repo, shared, tmpDir } from './helpers/paths'
 
@@ -101,7 +104,38 @@ t.test('pet bench --no-gpt skips the causal LM', async t => {
   t.equal(r.status, 0, r.stderr)
   const summary = JSON.parse(r.stdout.trim().split('\n').pop()!)
   t.equal(summary.gpt_sentences_per_s, null)
-  t.equal(JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8')).gpt, null)
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8'))
+  t.equal(report.gpt, null)
+  t.equal(report.config.schedule, 'tasks', 'the default schedule')
+  const b = report.ours.by_batch_size[0]
+  t.ok(b.executed_gflop < b.encoder_gflop, 'the task schedule runs the last layer at the [MASK] rows only')
+  t.equal(report.cpu.gemm.kernels, report.ours.kernels, 'the GEMM probe runs the scoring\'s kernels')
+})
+
+t.test('pet bench --schedule plain --kernels aten: the plain forward pass on ATen\'s ops, probe included', async t => {
+  const dir = tmpDir()
+  const r = bench('--limit', '8', '--runs', '1', '--batch-sizes', '8', '--no-peer', '--no-train', '--no-gpt',
+    '--schedule', 'plain', '--kernels', 'aten', '--out-json', path.join(dir, 'b.json'), '--out-md', path.join(dir, 'b.md'), '--json')
+  t.equal(r.status, 0, r.stderr)
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'b.json'), 'utf8'))
+  t.equal(report.config.schedule, 'plain')
+  t.equal(report.config.kernels, 'aten')
+  for (const s of [report.ours, report.ours_bf16]) {
+    t.equal(s.kernels, 'aten', 'the model ran ATen\'s ops')
+    t.equal(s.by_batch_size[0].executed_gflop, s.by_batch_size[0].encoder_gflop, 'the plain pass runs every layer at every position')
+  }
+  t.equal(report.cpu.gemm.kernels, 'aten', 'the GEMM probe too')
+  t.match(fs.readFileSync(path.join(dir, 'b.md'), 'utf8'), /one plain forward pass/)
+})
+
+t.test('--schedule and --kernels are flags of the options table: a bad value is a usage error (a PetError)', async t => {
+  const w = cliWorkflow(workflows.bench)
+  t.same(parseFlags(['--schedule', 'plain', '--kernels', 'onednn'], w).options, { schedule: 'plain', kernels: 'onednn' })
+  t.same(parseFlags([], w).options, {}, 'unset: the table\'s default schedule, the build\'s kernels')
+  t.throws(() => parseFlags(['--kernels', 'mkl'], w), { name: 'PetError', code: 'EUSAGE', message: /Expected one of 'onednn', 'aten' for --kernels but received "mkl"/ })
+  t.throws(() => parseFlags(['--schedule', 'fast'], w), { name: 'PetError', code: 'EUSAGE', message: /Expected one of 'tasks', 'plain' for --schedule/ })
+  const err = (() => { try { parseFlags(['--schedule', 'fast'], w) } catch (e) { return e } })()
+  t.ok(err instanceof PetError, 'an instance of PetError')
 })
 
 t.test('pet bench with the transformers.js peer', { skip: hasPeer ? false : 'no @huggingface/transformers or no ONNX model' }, async t => {
@@ -126,4 +160,7 @@ t.test('pet bench usage errors', async t => {
   t.match(r.stderr, /Expected integer in \[1, 65536\] for --batch-sizes\[1\] but received "x"/)
   const r2 = bench('--runs', '0')
   t.equal(r2.status, 2)
+  const r3 = bench('--kernels', 'mkl', '--no-peer')
+  t.equal(r3.status, 2, 'a bad --kernels exits 2')
+  t.match(r3.stderr, /pet bench: Expected one of 'onednn', 'aten' for --kernels but received "mkl"/)
 })

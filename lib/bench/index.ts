@@ -8,7 +8,7 @@ import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, S
 import { load1, machineInfo, type MachineInfo } from './machine'
 import { spread, type Spread } from './stats'
 import { runJob } from './worker'
-import { optionTable, type Precision } from '../options'
+import { optionTable, type Precision, type Schedule } from '../options'
 
 /** The training jobs' seed: the workflows' default (the options table's), as `pet train` would draw. */
 const defaultSeed = optionTable.seed.default as number
@@ -30,6 +30,10 @@ export interface BenchOptions {
   trainBatchSize: number
   trainSteps: number
   threads?: number
+  /** our scoring: the model's schedule load option ('plain': one plain forward pass, for comparison) */
+  schedule: Schedule
+  /** our scoring and the GEMM probe: the model's kernels load option (default: the build's) */
+  kernels?: NativeKernels
   /** a causal LM (GPT-2) benched beside the masked LM: its directory and its pattern (the verbalizer is shared) */
   gptModel?: string
   gptPattern: string
@@ -157,12 +161,12 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const gpt: Record<Precision, GptScoreResult[]> = { fp32: [], bf16: [] }
   const gptTrain: Record<Precision, TrainRunResult[]> = { fp32: [], bf16: [] }
   const rate = (r: { results: ReadonlyArray<{ batchSize: number, sentencesPerS: number }> }) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
-  const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads })
+  const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads, kernels: o.kernels })
   say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} (${gemm.kernels} kernels) on ${gemm.threads} core(s): ` +
     `fp32 ${gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`)
   for (let run = 1; run <= o.runs; run++) {
     for (const precision of ['fp32', 'bf16'] as const) {
-      const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...score, threads: o.threads, precision })
+      const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...score, threads: o.threads, precision, schedule: o.schedule, kernels: o.kernels })
       ;(precision === 'fp32' ? ours : oursBf16).push(r)
       say(`run ${run}/${o.runs} ours ${precision}: ${rate(r)}; peak RSS ${r.peakRssMb.toFixed(0)} MB (load ${load1()})`)
       load1Max = Math.max(load1Max, load1())

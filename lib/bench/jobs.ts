@@ -2,6 +2,7 @@
 // so that peak RSS is its own, thread pools (LibTorch/OpenBLAS vs onnxruntime) never share a process, and a
 // run does not inherit another's warm caches or allocator state.
 import type { NativeKernels, NativePrecision } from '../advanced'
+import type { Schedule } from '../options'
 import type { InputSpec } from './inputs'
 
 export interface ScoreJob extends InputSpec {
@@ -13,6 +14,10 @@ export interface ScoreJob extends InputSpec {
   threads?: number
   /** ours: of the GEMMs (default fp32) */
   precision?: NativePrecision
+  /** ours: the model's schedule load option (`pet bench --schedule`; default 'tasks') */
+  schedule?: Schedule
+  /** ours: the model's kernels load option (`pet bench --kernels`; default: the build's) */
+  kernels?: NativeKernels
   /** peer: the ONNX model directory (transformers.js layout) */
   peerModel?: string
   /** peer: also tokenize with transformers.js's tokenizer and count identical input ids */
@@ -63,6 +68,8 @@ export interface GptLabelsJob {
 export interface GemmJob {
   kind: 'gemm-probe'
   threads?: number
+  /** the layer kernels to probe: the scoring's (`pet bench --kernels`; default: the build's) */
+  kernels?: NativeKernels
 }
 
 export type Job = ScoreJob | TrainJob | GemmJob | GptScoreJob | GptLabelsJob

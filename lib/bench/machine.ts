@@ -26,7 +26,7 @@ export function machineInfo (): MachineInfo {
   const cpus = os.cpus()
   const sys = systemInfo()
   const env: Record<string, string> = {}
-  for (const k of ['PET_MLM_THREADS', 'PET_MLM_PLAIN_INFERENCE', 'PET_MLM_KERNELS', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'MKL_NUM_THREADS']) {
+  for (const k of ['PET_MLM_THREADS', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'MKL_NUM_THREADS']) {
     if (process.env[k] !== undefined) env[k] = process.env[k]!
   }
   return {

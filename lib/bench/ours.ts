@@ -11,16 +11,13 @@ import { native } from '../native'
 import type { Precision } from '../options'
 import { percentile } from './stats'
 
-// PET_MLM_PLAIN_INFERENCE=1: the bench compares with the plain forward pass (the model's schedule option);
-// PET_MLM_KERNELS=aten|onednn: with the layer steps on ATen's ops or oneDNN (the model's kernels option)
-const plainInference = (): boolean => ['1', 'true'].includes(process.env.PET_MLM_PLAIN_INFERENCE ?? '')
-const kernels = (): NativeKernels | undefined => process.env.PET_MLM_KERNELS as NativeKernels | undefined
-
 export async function runOursScore (job: ScoreJob): Promise<ScoreRunResult> {
   const inputs = prepareInputs(job)
   const t0 = performance.now()
-  const plain = plainInference()
-  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks', precision: job.precision, kernels: kernels() })
+  // job.schedule 'plain' (pet bench --schedule plain): compare with the plain forward pass; job.kernels (--kernels):
+  // the layer steps on ATen's ops or oneDNN
+  const plain = job.schedule === 'plain'
+  const model = await MaskedLM.load(job.model, { threads: job.threads, schedule: plain ? 'plain' : 'tasks', precision: job.precision, kernels: job.kernels })
   const loadMs = performance.now() - t0
   try {
     const shape = readShape(model.info.config.raw)
@@ -162,8 +159,8 @@ export async function runGemmProbe (job: GemmJob): Promise<GemmRunResult> {
   if (job.threads !== undefined) addon.setNumThreads(job.threads)
   const threads = addon.getNumThreads()
   const [rows, inF, out] = probeShape
-  // through the kernels the scoring runs (PET_MLM_KERNELS), so that the executed rate's share of it is true
-  const rate = (precision: Precision) => addon.gemmRate({ rows, in: inF, out, precision, threads, kernels: kernels() })
-  const probed: NativeKernels = kernels() ?? (addon.onednnVersion !== '' ? 'onednn' : 'aten')
+  // through the kernels the scoring runs (job.kernels: pet bench --kernels), so that the executed rate's share of it is true
+  const rate = (precision: Precision) => addon.gemmRate({ rows, in: inF, out, precision, threads, kernels: job.kernels })
+  const probed: NativeKernels = job.kernels ?? (addon.onednnVersion !== '' ? 'onednn' : 'aten')
   return { side: 'gemm', shape: probeShape, threads, kernels: probed, fp32_gflop_per_s: rate('fp32'), bf16_gflop_per_s: rate('bf16') }
 }

@@ -11,6 +11,7 @@ function header (r: BenchReport): string[] {
     `machine: ${m.cpu}, ${m.cores} cores @ ${m.mhz} MHz, ${m.memoryGb} GB; ${m.platform}; Node ${m.node}`,
     `ours: LibTorch ${m.torch}, BLAS ${m.blas} (${m.blasLibrary || 'n/a'}), ` +
       `layer kernels ${r.ours.kernels === 'onednn' ? `oneDNN ${m.onednn}` : "ATen's ops"}, ` +
+      `${r.config.schedule === 'plain' ? 'one plain forward pass (--schedule plain), ' : ''}` +
       `${r.ours.threads ?? m.threads} intra-op threads${env ? `; ${env}` : ''}`,
     `CPU: ${r.cpu.isa.join(', ') || 'ISA unknown'}; GEMM rate at start (${r.cpu.gemm.shape.join(' x ')}, ${r.cpu.gemm.kernels === 'onednn' ? 'oneDNN' : 'ATen'} layer kernels, one per core on ${r.cpu.gemm.threads}): ` +
       `fp32 ${r.cpu.gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${r.cpu.gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`,

@@ -5,7 +5,7 @@ import { renderMarkdown, renderText, runBench } from '../bench'
 import type { BatchOrder } from '../bench/inputs'
 import { defaultModelDir } from '../advanced'
 import { packageRoot } from '../native'
-import { defaultOf, workflows } from '../options'
+import { defaultOf, type Schedule, workflows } from '../options'
 import { cliWorkflow, flagUsage, hubModel, Output, parseFlags } from './command'
 
 const sharedData = path.resolve(packageRoot, '../shared/datasets/sentiment/test.jsonl')
@@ -50,6 +50,8 @@ export async function run (argv: string[]): Promise<void> {
     trainBatchSize: d('trainBatchSize') as number,
     trainSteps: d('trainSteps') as number,
     threads: a.threads,
+    schedule: d('schedule') as Schedule,
+    kernels: a.kernels,
     gptModel: a.noGpt === true ? undefined : a.gptModel !== undefined ? path.resolve(a.gptModel) : fs.existsSync(defaultGptModel) ? defaultGptModel : undefined,
     gptPattern: d('gptPattern') as string,
     onProgress: msg => process.stderr.write(`pet bench: ${msg}\n`)
