@@ -1,20 +1,37 @@
-// Reading and writing small float32 safetensors files from TypeScript (adapters; the model itself goes
-// through the native core).
+// The one safetensors reader and writer on the TypeScript side, for small files: P-tuning adapters (float32), and in
+// the tests the HF reference fixtures (float32 values, int64 ids) and checkpoints crafted from a model's. The model
+// itself goes through the native core's own reader.
 import * as fs from 'node:fs'
 import { PetError } from './errors'
 import { writeFileAtomic } from './atomic-write'
 
+/** The dtypes read and written here. */
+export const safetensorsDtypes = ['F32', 'I64', 'I32'] as const
+export type SafetensorsDtype = typeof safetensorsDtypes[number]
+
+/** One tensor of a safetensors file: its dtype, its shape and its values (row-major). */
+export interface SafetensorsTensor { dtype: SafetensorsDtype, shape: number[], data: Float32Array | BigInt64Array | Int32Array }
+
+/** A float32 tensor (what an adapter holds). */
 export interface F32Tensor { shape: number[], data: Float32Array }
 
-export function writeSafetensorsF32 (file: string, tensors: Record<string, F32Tensor>, metadata: Record<string, string> = { format: 'pt' }): void {
+const arrayOf: Record<SafetensorsDtype, (b: ArrayBuffer) => SafetensorsTensor['data']> = {
+  F32: b => new Float32Array(b),
+  I64: b => new BigInt64Array(b),
+  I32: b => new Int32Array(b)
+}
+
+/** Writes `tensors` (in name order) with `metadata`; the file is replaced atomically. */
+export function writeSafetensors (file: string, tensors: ReadonlyMap<string, SafetensorsTensor>, metadata: Record<string, string> = { format: 'pt' }): void {
   const header: Record<string, unknown> = { __metadata__: metadata }
   const chunks: Buffer[] = []
   let offset = 0
-  for (const name of Object.keys(tensors).sort()) {
-    const t = tensors[name]
+  for (const name of [...tensors.keys()].sort()) {
+    const t = tensors.get(name)!
+    if (!(safetensorsDtypes as readonly string[]).includes(t.dtype)) throw new PetError(`tensor ${name}: dtype ${t.dtype} is not one of ${safetensorsDtypes.join(', ')}`, 'EINVAL')
     if (t.shape.reduce((a, b) => a * b, 1) !== t.data.length) throw new PetError(`tensor ${name}: shape does not match its data`, 'EINVAL')
     const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes.length] }
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] }
     chunks.push(bytes)
     offset += bytes.length
   }
@@ -25,7 +42,8 @@ export function writeSafetensorsF32 (file: string, tensors: Record<string, F32Te
   writeFileAtomic(file, Buffer.concat([len, Buffer.from(h), ...chunks]))
 }
 
-export function readSafetensorsF32 (file: string): Record<string, F32Tensor> {
+/** Every tensor of `file`, by name; a tensor of a dtype not in `expected` (default: all of safetensorsDtypes) is an EDATA PetError. */
+export function readSafetensors (file: string, expected: readonly SafetensorsDtype[] = safetensorsDtypes): Map<string, SafetensorsTensor> {
   let buf: Buffer
   try { buf = fs.readFileSync(file) } catch (err) { throw new PetError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, 'ENOENT') }
   const bad = (why: string) => new PetError(`${file}: corrupt safetensors file: ${why}`, 'EDATA')
@@ -35,15 +53,27 @@ export function readSafetensorsF32 (file: string): Record<string, F32Tensor> {
   // biome-ignore lint/suspicious/noExplicitAny: the JSON header, checked entry by entry below
   let header: Record<string, any>
   try { header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) } catch { throw bad('header is not JSON') }
-  const out: Record<string, F32Tensor> = {}
+  const out = new Map<string, SafetensorsTensor>()
   for (const [name, h] of Object.entries(header)) {
     if (name === '__metadata__') continue
-    if (h.dtype !== 'F32') throw bad(`tensor ${name} is ${h.dtype}, expected F32`)
+    if (!(expected as readonly string[]).includes(h.dtype)) throw bad(`tensor ${name} is ${h.dtype}, expected ${expected.join(' or ')}`)
+    const dtype = h.dtype as SafetensorsDtype
     const [b, e] = h.data_offsets as [number, number]
     if (!(b <= e && 8 + n + e <= buf.length)) throw bad(`tensor ${name} runs past the end of the file`)
-    const data = new Float32Array(new Uint8Array(buf.subarray(8 + n + b, 8 + n + e)).buffer)
+    // an aligned copy: the data need not start at a multiple of the element size within the file
+    const data = arrayOf[dtype](new Uint8Array(buf.subarray(8 + n + b, 8 + n + e)).buffer)
     if (data.length !== (h.shape as number[]).reduce((x: number, y: number) => x * y, 1)) throw bad(`tensor ${name}: shape does not match its data`)
-    out[name] = { shape: h.shape, data }
+    out.set(name, { dtype, shape: h.shape, data })
   }
   return out
+}
+
+/** writeSafetensors for float32 tensors only. */
+export function writeSafetensorsF32 (file: string, tensors: Record<string, F32Tensor>, metadata: Record<string, string> = { format: 'pt' }): void {
+  writeSafetensors(file, new Map(Object.entries(tensors).map(([name, t]) => [name, { dtype: 'F32', ...t }])), metadata)
+}
+
+/** readSafetensors for a file of float32 tensors only (any other dtype is an EDATA PetError). */
+export function readSafetensorsF32 (file: string): Record<string, F32Tensor> {
+  return Object.fromEntries([...readSafetensors(file, ['F32'])].map(([name, t]) => [name, { shape: t.shape, data: t.data as Float32Array }]))
 }
