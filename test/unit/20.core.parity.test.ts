@@ -2,14 +2,14 @@
 import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { MaskedLM } from '../lib/model'
-import { maskPositionPairs, padBatch } from '../lib/batch'
-import { native } from '../lib/native'
-import type { NativeKernels } from '../bindings'
-import { Pattern } from '../lib/pet/pattern'
-import { checkForward, referenceBatch } from './helpers/parity'
-import { fixtures, miniMlm, sentiment, tinyBertDir } from './helpers/paths'
-import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
+import { MaskedLM } from '../../lib/model'
+import { maskPositionPairs, padBatch } from '../../lib/batch'
+import { native } from '../../lib/native'
+import type { NativeKernels } from '../../bindings'
+import { Pattern } from '../../lib/pet/pattern'
+import { checkForward, referenceBatch } from '../helpers/parity'
+import { fixtures, miniMlm, sentiment, tinyBertDir } from '../helpers/paths'
+import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from '../helpers/safetensors'
 
 const ref = readSafetensors(path.join(fixtures, 'tiny_bert_reference.safetensors'))
 const get = (name: string) => ref.get(name)!

@@ -1,7 +1,7 @@
 // The run chart: well-formed SVG, one mark per epoch and series, the best epoch marked where it belongs,
 // byte-identical on re-render, and no throw on odd histories (loss only, one epoch, 100 epochs, NaN).
 import t from 'tap'
-import { type ChartEpoch, historyChartSvg } from '../lib/report/chart'
+import { type ChartEpoch, historyChartSvg } from '../../lib/report/chart'
 
 interface Element { name: string, attrs: Record<string, string> }
 

@@ -2,10 +2,10 @@
 import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { MaskedLM } from '../lib/model'
-import { hashTensors, rowHashes } from './helpers/hash'
-import { miniMlm, tinyBertDir, tmpDir } from './helpers/paths'
-import { maxAbsDiff, readSafetensors } from './helpers/safetensors'
+import { MaskedLM } from '../../lib/model'
+import { hashTensors, rowHashes } from '../helpers/hash'
+import { miniMlm, tinyBertDir, tmpDir } from '../helpers/paths'
+import { maxAbsDiff, readSafetensors } from '../helpers/safetensors'
 
 const WORD = 'bert.embeddings.word_embeddings.weight'
 

@@ -2,10 +2,10 @@
 import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { MaskedLM } from '../lib/model'
-import { ModelFolder } from '../lib/model-folder'
-import { miniMlm, repo, shared, tinyBertDir, tmpDir } from './helpers/paths'
-import { maxAbsDiff, readSafetensors, writeSafetensors } from './helpers/safetensors'
+import { MaskedLM } from '../../lib/model'
+import { ModelFolder } from '../../lib/model-folder'
+import { miniMlm, repo, shared, tinyBertDir, tmpDir } from '../helpers/paths'
+import { maxAbsDiff, readSafetensors, writeSafetensors } from '../helpers/safetensors'
 
 const POS = Int32Array.from([0, 1, 0, 4])
 

@@ -2,14 +2,15 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { readTokenizer } from '../lib/model-folder'
-import { Pattern } from '../lib/pet/pattern'
-import { Verbalizer } from '../lib/pet/verbalizer'
-import { promptPattern, promptRows } from '../lib/ptuning/prompt'
-import { HfTokenizer } from '../lib/tokenizer/hf-tokenizer'
-import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
+import { readTokenizer } from '../../lib/model-folder'
+import { Pattern } from '../../lib/pet/pattern'
+import { Verbalizer } from '../../lib/pet/verbalizer'
+import { promptPattern, promptRows } from '../../lib/ptuning/prompt'
+import { HfTokenizer } from '../../lib/tokenizer/hf-tokenizer'
+import { WordPieceTokenizer } from '../../lib/tokenizer/wordpiece'
+import { fixtures } from '../helpers/paths'
 
-const families = path.resolve(__dirname, '../../shared/fixtures/hf-reference/families')
+const families = path.join(fixtures, 'families')
 const names = ['tiny-roberta', 'tiny-xlmr', 'tiny-albert', 'tiny-ernie']
 
 interface Cases {

@@ -3,7 +3,7 @@
 import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { repo } from './helpers/paths'
+import { repo } from '../helpers/paths'
 
 const { apiReference } = require(path.join(repo, 'scripts', 'api-docs.js')) as { apiReference: () => string }
 

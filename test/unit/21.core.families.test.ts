@@ -3,10 +3,10 @@
 // training step of the whole model and one of the prompt rows alone each lower that loss.
 import t from 'tap'
 import * as path from 'node:path'
-import { MaskedLM } from '../lib/model'
-import { fixtures } from './helpers/paths'
-import { checkForward, referenceBatch } from './helpers/parity'
-import { readSafetensors, toInt32, type StTensor } from './helpers/safetensors'
+import { MaskedLM } from '../../lib/model'
+import { fixtures } from '../helpers/paths'
+import { checkForward, referenceBatch } from '../helpers/parity'
+import { readSafetensors, toInt32, type StTensor } from '../helpers/safetensors'
 
 const families = path.join(fixtures, 'families')
 

@@ -2,11 +2,11 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { WordPieceTokenizer } from '../lib/tokenizer/wordpiece'
+import { WordPieceTokenizer } from '../../lib/tokenizer/wordpiece'
+import { fixtures, shared } from '../helpers/paths'
 
-const shared = path.resolve(__dirname, '../../shared')
 const vocabPath = path.join(shared, 'models/zh-mini-mlm/vocab.txt')
-const fixturePath = path.join(shared, 'fixtures/hf-reference/tokenizer_reference.json')
+const fixturePath = path.join(fixtures, 'tokenizer_reference.json')
 
 interface RefCase {
   input_ids: number[]
