@@ -1,6 +1,8 @@
 // Every option of every workflow, written once: its kind, range, default and help. The library validates its
-// options against this table (validate.ts) and the CLI derives its flags from it (cli/flags.ts: `batchSize` is
-// `--batch-size`), so a default or a range cannot differ between the two.
+// options against this table (validate.ts) and the CLI derives its flags from it (cli/command.ts: `batchSize` is
+// `--batch-size`), so a default or a range cannot differ between the two. A value list that code elsewhere also
+// branches on is written beside that code and imported here (the scoring rules), or here and imported there.
+import { continuationRules, defaultLabelScoreOptions, manyToOneRules, multiTokenRules } from './pet/label-scores'
 
 /** The GEMM precisions of scoring and training. */
 export const precisions = ['fp32', 'bf16'] as const
@@ -74,9 +76,9 @@ export const optionTable = {
   pattern: o('string', "cloze pattern, e.g. '[MASK]满意。{text}'", { arg: 'P' }),
   patterns: o('strings', 'one pattern per model (CLI: --pattern repeated)', { arg: 'P', flag: 'pattern' }),
   verbalizer: o('verbalizer', 'label -> words, e.g. {"positive":["很"],"negative":["不"]}', { arg: 'JSON' }),
-  manyToOne: o('enum', 'several words per label: mean of their scores (PET) or log of summed probabilities', { default: 'mean', values: ['mean', 'logsumexp'] }),
-  multiToken: o('enum', "multi-token words: sum or per-token mean of their tokens' log-probabilities, or iterative decoding; auto: sum when every word has the same token count (PET's), mean when they differ (a sum favours short words: TNEWS zero-shot with 2-4 character names 17.1 % sum, 21.4 % mean)", { default: 'auto', values: ['auto', 'sum', 'mean', 'iterative'] }),
-  continuation: o('enum', "causal LMs (GPT-2): a label's score is its word's log-probability after the pattern's prefix ('word'), or that plus the log-probability of the rest of the pattern after the word ('word+suffix')", { default: 'word', values: ['word', 'word+suffix'] }),
+  manyToOne: o('enum', 'several words per label: mean of their scores (PET) or log of summed probabilities', { default: defaultLabelScoreOptions.manyToOne, values: manyToOneRules }),
+  multiToken: o('enum', "multi-token words: sum or per-token mean of their tokens' log-probabilities, or iterative decoding; auto: sum when every word has the same token count (PET's), mean when they differ (a sum favours short words: TNEWS zero-shot with 2-4 character names 17.1 % sum, 21.4 % mean)", { default: defaultLabelScoreOptions.multiToken, values: multiTokenRules }),
+  continuation: o('enum', "causal LMs (GPT-2): a label's score is its word's log-probability after the pattern's prefix ('word'), or that plus the log-probability of the rest of the pattern after the word ('word+suffix')", { default: defaultLabelScoreOptions.continuation, values: continuationRules }),
   maskRate: o('number', 'share of the other tokens randomly masked as extra MLM targets (default 0.15 with a masked LM; a causal LM has no random masking)', { min: 0, max: 0.999 }),
   labelLoss: o('enum', "'vocab' (the seed's: label word as an MLM target; a causal LM: the LM loss over the pattern with the label word) or 'verbalizer' (PET's: cross-entropy over label scores)", { default: 'vocab', values: ['vocab', 'verbalizer'] }),
   alpha: o('number', "verbalizer-loss weight; the MLM (a causal LM: LM) loss gets 1 - alpha (--label-loss verbalizer)", { default: 0.9999, min: 0, above: true, max: 1 }),

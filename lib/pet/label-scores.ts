@@ -13,6 +13,12 @@ import type { Verbalizer } from './verbalizer'
  */
 export const manyToOneRules = ['mean', 'logsumexp'] as const
 
+/** The multi-token rules: how a word of several tokens is scored (LabelScoreOptions.multiToken). */
+export const multiTokenRules = ['auto', 'sum', 'mean', 'iterative'] as const
+
+/** A causal LM's label score: the word alone, or the word and the rest of the pattern (LabelScoreOptions.continuation). */
+export const continuationRules = ['word', 'word+suffix'] as const
+
 /** How the scores at the [MASK] slots become one score per label: the inputs of scoringRule. */
 export interface LabelScoreOptions {
   /** several words for a label: the mean of their scores (PET) or log of the summed probabilities */
@@ -24,14 +30,14 @@ export interface LabelScoreOptions {
    * patterns with k [MASK]s), the mean when counts differ — a sum of more log-probabilities is lower, so it
    * favours short words (TNEWS test_public zero-shot, 2-4 character names: 17.1 % sum, 21.4 % mean)
    */
-  multiToken: 'auto' | 'sum' | 'mean' | 'iterative'
+  multiToken: typeof multiTokenRules[number]
   /** single-slot words: raw logits (PET) or log-probabilities; multi-slot words always use log-probabilities */
   score: 'logit' | 'logprob'
   /**
    * causal LMs (lm-score.ts): a word's score is its log-probability after the prefix ('word', the default), or that
    * plus the log-probability of the rest of the pattern after the word ('word+suffix')
    */
-  continuation?: 'word' | 'word+suffix'
+  continuation?: typeof continuationRules[number]
 }
 
 /** PET's choices: the mean over a label's words, one-pass sums ('auto'), raw logits, the word alone for a causal LM. */

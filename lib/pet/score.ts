@@ -9,7 +9,7 @@ import type { ModelView } from '../model-folder'
 import { throwIfAborted, type Control } from '../progress'
 import { optionTable } from '../options'
 import * as v from '../validate'
-import { applyRule, argmax, combineLabelWords, defaultLabelScoreOptions, manyToOneRules, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
+import { applyRule, argmax, combineLabelWords, defaultLabelScoreOptions, manyToOneRules, multiTokenRules, scoringRule, softmax, type LabelScoreOptions, type ScoringRule } from './label-scores'
 import { Pattern, type CausalInput, type EncodedInput } from './pattern'
 import { Verbalizer } from './verbalizer'
 import { clozeLengths, encodeClozes } from './cloze'
@@ -38,11 +38,11 @@ export const defaultScoreOptions: ScoreOptions = { batchSize: 32, maxLength: 128
 
 function scoreOptions (options: unknown): ScoreOptions {
   return v.options<ScoreOptions>(options, 'score options', defaultScoreOptions, {
-    batchSize: (x, n) => v.integer(x, n, 1, 65536),
-    maxLength: (x, n) => v.integer(x, n, 3, 100000),
+    batchSize: (x, n) => v.optionValue(optionTable.batchSize, x, n) as number,
+    maxLength: (x, n) => v.optionValue(optionTable.maxLength, x, n) as number,
     labelScores: (x, n) => v.options<LabelScoreOptions>(x, n, defaultLabelScoreOptions, {
       manyToOne: (y, m) => v.oneOf(y, m, manyToOneRules),
-      multiToken: (y, m) => v.oneOf(y, m, ['auto', 'sum', 'mean', 'iterative'] as const),
+      multiToken: (y, m) => v.oneOf(y, m, multiTokenRules),
       score: (y, m) => v.oneOf(y, m, ['logit', 'logprob'] as const),
       continuation: (y, m) => v.optionValue(optionTable.continuation, y, m) as LabelScoreOptions['continuation']
     }),
