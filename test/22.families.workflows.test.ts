@@ -8,6 +8,7 @@ import { finetune } from '../lib/workflows/finetune'
 import { ptune } from '../lib/workflows/ptune'
 import { train } from '../lib/workflows/train'
 import { zeroShot } from '../lib/workflows/zero-shot'
+import { isAccuracyOver } from './helpers/accuracy'
 import { fixtures, tmpDir } from './helpers/paths'
 
 const english = { pattern: '{text} [SEP] It was[MASK].', verbalizer: { pos: ['good'], neg: ['bad'] },
@@ -46,7 +47,9 @@ for (const [family, task] of families) {
     const ft = await finetune({ ...common, train: task.data, dev: task.data, epochs: 2, batchSize: 4, lr: 1e-3, out: path.join(dir, `${family}-ft`) })
     t.equal(ft.history.length, 2)
     t.ok(ft.history.every(h => Number.isFinite(h.loss)), 'fine-tuning: finite losses')
-    t.ok(ft.devAccuracy !== null && ft.devAccuracy >= 0 && ft.devAccuracy <= 1, 'fine-tuning: a dev accuracy')
+    // dev is the 4 examples: an accuracy k/4, the best of the epochs' (the kept checkpoint's)
+    t.ok(isAccuracyOver(ft.devAccuracy, 4), `fine-tuning: a dev accuracy k/4 (${ft.devAccuracy})`)
+    t.equal(ft.devAccuracy, Math.max(...ft.history.map(h => h.dev ?? -1)), "fine-tuning: the best epoch's dev accuracy")
   })
 }
 

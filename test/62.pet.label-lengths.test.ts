@@ -11,6 +11,7 @@ import { Pattern } from '../lib/pet/pattern'
 import { scoreExamples } from '../lib/pet/score'
 import { Verbalizer } from '../lib/pet/verbalizer'
 import { train } from '../lib/index'
+import { isAccuracyOver } from './helpers/accuracy'
 import { miniMlm, sentiment, shared, tmpDir } from './helpers/paths'
 
 const texts = ['这家酒店干净又安静，下次还来。', '房间又小又吵，服务也差。', '位置不错，早餐一般。']
@@ -119,7 +120,7 @@ t.test('PET trains with words of different lengths (both losses)', async t => {
   for (const labelLoss of ['verbalizer', 'vocab'] as const) {
     const r = await train({ train: lines.map(code), dev: dev.map(code), labelMap: mapFile, pattern: '这次体验[MASK]。{text}', verbalizer: { positive: ['好', '很满意'], negative: ['不满意'] }, labelLoss, epochs: 2, batchSize: 8, out: path.join(tmpDir(), labelLoss) })
     t.ok(r.history.every(h => Number.isFinite(h.loss)), `${labelLoss}: finite losses ${r.history.map(h => h.loss.toFixed(3))}`)
-    t.ok(r.devAccuracy !== null && Math.abs(r.devAccuracy * 40 - Math.round(r.devAccuracy * 40)) < 1e-9, `${labelLoss}: dev accuracy k/40`)
+    t.ok(isAccuracyOver(r.devAccuracy, 40), `${labelLoss}: dev accuracy k/40 (${r.devAccuracy})`)
     // the report's per-label table: the best model on dev (no test split here), summing to its dev accuracy
     const b = r.labelBreakdown!
     t.equal(b.split, 'dev')
@@ -167,8 +168,8 @@ t.test('a task with 120 labels of 1-5 tokens trains, evaluates, ensembles and di
   const { ensemble, distill } = await import('../lib/index')
   const en = await ensemble({ train: records.slice(0, 120), dev: records.slice(120), unlabeled: texts.slice(0, 30), patterns, verbalizer, epochs: 1, batchSize: 16, out: path.join(dir, 'ens') })
   t.equal(en.labels.length, 120)
-  t.ok(en.patterns.every(p => p.devAccuracy !== null && p.devAccuracy >= 0 && p.devAccuracy <= 1), 'each member trained and was scored on dev')
-  t.ok(en.devAccuracy !== null && Math.abs(en.devAccuracy * 60 - Math.round(en.devAccuracy * 60)) < 1e-9, 'the ensemble\'s dev accuracy is k/60')
+  t.ok(en.patterns.every(p => isAccuracyOver(p.devAccuracy, 60)), `each member trained and was scored on the 60 dev records: k/60 (${en.patterns.map(p => p.devAccuracy)})`)
+  t.ok(isAccuracyOver(en.devAccuracy, 60), `the ensemble's dev accuracy is k/60 (${en.devAccuracy})`)
   const soft = fs.readFileSync(en.softLabels!, 'utf8').trim().split('\n').map(l => JSON.parse(l))
   t.ok(soft.length === 30 && soft.every(s => s.logits.length === 120 && s.logits.every(Number.isFinite)), '30 soft labels of 120 finite scores')
   const ds = await distill({ softLabels: en.softLabels!, labels: en.labels, dev: records.slice(120), distillEpochs: 1, out: path.join(dir, 'ds') })

@@ -7,6 +7,7 @@ import {
   Classifier, distill, ensemble, finetune, PetError, predict, pretrain, ptune, tokenize, train, zeroShot, type ProgressEvent
 } from '../lib/index'
 import { MaskedLM, Pattern, scoreExamples, toExamples, Verbalizer } from '../lib/advanced'
+import { isAccuracyOver } from './helpers/accuracy'
 import { miniMlm, sentiment, tmpDir } from './helpers/paths'
 
 const dir = tmpDir()
@@ -88,7 +89,7 @@ t.test('train in-process, Classifier.load, classify; concurrent calls equal seri
   t.equal(r.bestEpoch >= 1 && r.bestEpoch <= 2, true, `best epoch ${r.bestEpoch}`)
   t.equal(r.steps, 4)
   t.equal(r.labeled, 16)
-  t.ok(Number.isFinite(r.devAccuracy) && Math.abs(r.devAccuracy! * 40 - Math.round(r.devAccuracy! * 40)) < 1e-9, 'dev accuracy is k/40')
+  t.ok(isAccuracyOver(r.devAccuracy, 40), `dev accuracy is k/40 (${r.devAccuracy})`)
   t.equal(r.testAccuracy, r.devAccuracy, 'the best checkpoint scores the same on the same examples')
   t.equal(r.history.length, 2)
   t.ok(r.history.every(h => Number.isFinite(h.loss) && h.loss > 0), 'the history holds each epoch\'s loss')
@@ -159,7 +160,8 @@ t.test('finetune, distill, pretrain, ptune and ensemble in-process; Classifier l
   const pt = await pretrain({ data: dev.map(d => d.text), epochs: 1, batchSize: 20, out: path.join(dir, 'pre') })
   t.equal(pt.texts, 40)
   t.equal(pt.steps, 2)
-  t.ok(Number.isFinite(pt.finalMlmLoss), 'an MLM loss')
+  // zh-mini-mlm's MLM loss is about 2.9 on its corpus: well below a uniform guess's ln(V)
+  t.ok(pt.finalMlmLoss !== null && pt.finalMlmLoss > 0 && pt.finalMlmLoss < Math.log(21128), `an MLM loss below ln(21128) (${pt.finalMlmLoss})`)
   t.ok(fs.existsSync(path.join(pt.model, 'model.safetensors')))
 
   const pr = await ptune({ train: labeled, dev, verbalizer: V, epochs: 1, promptTokens: 4, out: path.join(dir, 'pt') })
@@ -173,7 +175,7 @@ t.test('finetune, distill, pretrain, ptune and ensemble in-process; Classifier l
 
   const en = await ensemble({ patterns: [P1, '[MASK]好。{text}'], models: [path.join(dir, 'pet', 'best'), path.join(dir, 'pet', 'best')], train: labeled, dev, verbalizer: V, weighting: 'uniform', out: path.join(dir, 'ens') })
   t.equal(en.patterns.length, 2)
-  t.ok(en.devAccuracy !== null && en.devAccuracy >= 0 && en.devAccuracy <= 1)
+  t.ok(isAccuracyOver(en.devAccuracy, 40), `the ensemble's dev accuracy is k/40 (${en.devAccuracy})`)
 })
 
 t.test('tokenize() gives Hugging Face\'s ids: special tokens typed in the text are those tokens', async t => {

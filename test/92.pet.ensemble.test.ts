@@ -3,6 +3,7 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { lastJson, pet, sentimentLines } from './helpers/cli'
+import { isAccuracyOver } from './helpers/accuracy'
 import { tmpDir } from './helpers/paths'
 
 const dir = tmpDir()
@@ -14,8 +15,6 @@ fs.writeFileSync(train, lines('train.jsonl', 0, 24))
 fs.writeFileSync(dev, lines('valid.jsonl', 0, 80))
 fs.writeFileSync(unlabeled, lines('train.jsonl', 1000, 1064).split('\n').filter(Boolean).map(l => JSON.stringify({ text: JSON.parse(l).text })).join('\n') + '\n')
 const V = ['--verbalizer', '{"positive":["很"],"negative":["不"]}']
-/** An accuracy over n examples: a number in [0, 1] (so not NaN, null or Infinity) that is k/n for a whole k. */
-const isAccuracyOver = (x: unknown, n: number) => typeof x === 'number' && x >= 0 && x <= 1 && Math.abs(x * n - Math.round(x * n)) < 1e-9
 
 t.test('ensemble of two patterns writes soft labels; distill trains the classifier on them', async t => {
   const out = path.join(dir, 'distill')

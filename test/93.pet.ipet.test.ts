@@ -5,6 +5,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { labelRatio, pickTeachers, selectPseudoLabeled } from '../lib/pet/ipet'
 import { Rng } from '../lib/train/rng'
+import { isAccuracyOver } from './helpers/accuracy'
 import { repo, sentiment, tmpDir } from './helpers/paths'
 
 t.test('teachers are a share of the other models, at least one, never the model itself', async t => {
@@ -42,8 +43,6 @@ t.test('a tiny iPET run: two patterns, two generations', async t => {
   t.equal(s.generations.length, 2)
   t.same(s.generations[0].models.map((m: any) => m.examples), [12, 12])
   t.ok(s.generations[1].models.every((m: any) => m.examples > 12 && m.examples <= 60), 'generation 1 trains on more, up to 12 x 5')
-  // Accuracies over n examples: numbers in [0, 1] (so not NaN, null or Infinity) that are k/n for a whole k.
-  const isAccuracyOver = (x: unknown, n: number) => typeof x === 'number' && x >= 0 && x <= 1 && Math.abs(x * n - Math.round(x * n)) < 1e-9
   t.ok(isAccuracyOver(s.dev_accuracy, 40), `the final ensemble's dev accuracy is k/40 (${s.dev_accuracy})`)
   t.ok(s.generations.every((g: any) => g.models.every((m: any) => isAccuracyOver(m.dev_accuracy, 40))), 'every model\'s dev accuracy is k/40')
   t.ok(s.generations.every((g: any) => g.models.every((m: any) => isAccuracyOver(m.weight, 12))), 'every model\'s weight is its accuracy on the 12 labeled examples, k/12')

@@ -162,7 +162,8 @@ t.test('finetune ([CLS] head) and pretrain (MLM) train on 2 workers', { skip: !a
   t.ok(Math.abs(two.history[0].loss - one.history[0].loss) < 1e-5, `the same loss (${two.history[0].loss} vs ${one.history[0].loss})`)
   const pre = await pretrain({ model: noDropout, data: trainFile, epochs: 1, batchSize: 8, threads: 1, out: path.join(dir, 'pre2'), nproc: 2, distTimeout: 60 })
   t.equal(pre.steps, 3, 'MLM pretraining: 24 texts in 3 global batches')
-  t.ok(Number.isFinite(pre.finalMlmLoss), `MLM loss ${pre.finalMlmLoss}`)
+  // zh-mini-mlm's MLM loss is about 2.9 on its corpus: well below a uniform guess's ln(V)
+  t.ok(pre.finalMlmLoss !== null && pre.finalMlmLoss > 0 && pre.finalMlmLoss < Math.log(21128), `MLM loss ${pre.finalMlmLoss} below ln(21128)`)
 })
 
 t.test('sharded zero-shot: 2 workers give every score of 1 process, written in input order', { skip: !available }, async t => {

@@ -9,6 +9,7 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { isAccuracyOver } from './helpers/accuracy'
 import { repo, tmpDir } from './helpers/paths'
 
 t.setTimeout(40 * 60 * 1000) // the whole file: a fresh machine fetches the dependencies and compiles the addon
@@ -198,10 +199,10 @@ interface ConsumerResult {
   advanced: { maskedLM: string, atRoot: boolean }
 }
 
-/** What both consumers print on their last line, checked the same way. */
-function checkConsumer (t: Sub, r: Run, out: string, what: string): void {
+/** What both consumers print on their last line, checked the same way; the result, for comparing the two. */
+function checkConsumer (t: Sub, r: Run, out: string, what: string): ConsumerResult | undefined {
   const line = r.lines.map(l => l.line).reverse().find(l => l.startsWith('RESULT '))
-  if (!t.ok(line, `${what} prints its RESULT line`, { output: tail(r) })) return
+  if (!t.ok(line, `${what} prints its RESULT line`, { output: tail(r) })) return undefined
   const o = JSON.parse(line!.slice('RESULT '.length)) as ConsumerResult
   t.ok(o.resolved.startsWith(installed + path.sep), `${what}: 'pet-mlm' resolves to the installed package (${o.resolved})`)
   t.equal(o.advanced?.maskedLM, 'function', `${what}: 'pet-mlm/advanced' has MaskedLM.load`)
@@ -218,7 +219,7 @@ function checkConsumer (t: Sub, r: Run, out: string, what: string): void {
   t.ok(fs.existsSync(path.join(o.model, 'pet.json')), `${what}: OUT/best/pet.json exists`)
   t.ok(fs.readdirSync(o.model).some(f => /\.safetensors$|\.bin$/.test(f)), `${what}: OUT/best holds the weights`)
   t.ok(fs.existsSync(o.report), `${what}: the run report was written (${path.basename(o.report)})`)
-  t.ok(typeof o.devAccuracy === 'number' && o.devAccuracy >= 0 && o.devAccuracy <= 1, `${what}: devAccuracy in [0, 1] (${o.devAccuracy})`)
+  t.ok(isAccuracyOver(o.devAccuracy, 64), `${what}: devAccuracy over the 64 dev records, k/64 (${o.devAccuracy})`)
   t.equal(o.kind, 'pet', `${what}: Classifier.load read a PET checkpoint`)
   t.same([...o.labels].sort(), LABELS, `${what}: the classifier's labels are the verbalizer's`)
   t.equal(o.predictions.length, TEXTS.length, `${what}: one classification per text`)
@@ -231,7 +232,11 @@ function checkConsumer (t: Sub, r: Run, out: string, what: string): void {
     t.ok(Object.values(p.scores).every(Number.isFinite), `${what}: text ${i}: finite scores`)
     t.equal(p.label, LABELS.reduce((a, b) => (p.probs[a] >= p.probs[b] ? a : b)), `${what}: text ${i}: the label is the most probable one`)
   }
+  return o
 }
+
+/** The CommonJS consumer's result: the ESM one trains on the same 32 records with the same defaults. */
+let cjsResult: ConsumerResult | undefined
 
 // Shared by both consumers: where the addon that this process loaded came from (Linux: /proc/self/maps).
 const mapsSnippet = `fs.existsSync('/proc/self/maps')
@@ -321,7 +326,7 @@ t.test('CommonJS: require(\'pet-mlm\') and require(\'pet-mlm/advanced\'), train 
   const r = await run(process.execPath, ['consumer.cjs', out], project)
   if (!t.equal(r.code, 0, `node consumer.cjs exits 0 (${r.seconds.toFixed(1)} s)`, { output: tail(r) })) return
   figures.cjsSeconds = r.seconds
-  checkConsumer(t, r, out, 'CommonJS')
+  cjsResult = checkConsumer(t, r, out, 'CommonJS')
 })
 
 t.test('ESM TypeScript: import { train, Classifier } from \'pet-mlm\' (and MaskedLM from \'pet-mlm/advanced\') with top-level await, tsc --strict, run', async t => {
@@ -364,7 +369,13 @@ t.test('ESM TypeScript: import { train, Classifier } from \'pet-mlm\' (and Maske
   const r = await run(process.execPath, [js, out], project)
   if (!t.equal(r.code, 0, `node out/consumer.mjs exits 0 (${r.seconds.toFixed(1)} s)`, { output: tail(r) })) return
   figures.esmSeconds = r.seconds
-  checkConsumer(t, r, out, 'ESM')
+  const esm = checkConsumer(t, r, out, 'ESM')
+  // the same run as the CommonJS consumer's (records 0..31 vs the file's first 32 lines, the same dev records and
+  // defaults, seed included): the same dev accuracy and the same classifications
+  if (esm !== undefined && cjsResult !== undefined) {
+    t.equal(esm.devAccuracy, cjsResult.devAccuracy, 'ESM: the dev accuracy of the CommonJS run')
+    t.same(esm.predictions, cjsResult.predictions, 'ESM: the classifications of the CommonJS run')
+  }
 })
 
 t.teardown(() => {
@@ -375,5 +386,10 @@ t.teardown(() => {
 
 t.test('figures', async t => {
   t.comment(`packaging figures: ${JSON.stringify(figures)}`)
-  t.pass('recorded')
+  // what the tests above measured, each a positive number (a step that failed leaves its figure out)
+  for (const k of ['packSeconds', 'tarballBytes', 'unpackedBytes', 'files', 'installSeconds', 'cjsSeconds', 'esmSeconds']) {
+    const v = figures[k]
+    t.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${k} recorded: ${v}`)
+  }
+  t.ok((figures.unpackedBytes as number) > (figures.tarballBytes as number), 'the tarball is compressed: unpacked it is larger')
 })
