@@ -4,7 +4,7 @@ transformers' BertForMaskedLM in PyTorch eager mode, on the same pre-tokenized i
 
   hf_bench.py bench MODEL_DIR INPUTS.json [--device cuda] [--batch-sizes 1,8,32,128] [--max-batches 300]
               [--warmup 2] [--precisions fp32,bf16] [--limit N] [--train-steps 20] [--train-warmup 2]
-              [--variants full,mask-head] [--attn eager] [--no-score] [--no-train] [--out result.json]
+              [--variants full,mask-head] [--attn eager] [--no-score] [--no-train] [--seed N] [--out result.json]
   hf_bench.py make-base OUT_DIR [--like models/zh-mini-mlm] [--seed 0]
 
 bench, zero-shot scoring: the batches are the length-sorted, padded ones of core_bench (the same evenly spaced
@@ -13,7 +13,9 @@ full-vocabulary logits at every position, then the [MASK] rows), `mask-head` run
 only at the [MASK] rows (what our core does). bf16 is torch.autocast (weights stay fp32), as in the core.
 Training: the step of lib/bench/ours.ts and core_bench — CE over the verbalizer candidates at the [MASK] plus MLM
 CE at the pre-drawn masked tokens, backward, gradient clipping at 1, torch.optim.AdamW (lr from the inputs,
-weight decay 0.01 except biases and LayerNorm weights), dropout on, batches prepared on the device beforehand.
+weight decay 0.01 except biases and LayerNorm weights), dropout on, batches prepared on the device beforehand;
+torch is seeded with --seed before each precision's model is loaded, by default the inputs' train.seed (which
+scripts/gpu-inputs.js writes from the options table's seed default, the seed `pet bench` trains with).
 The last stdout line is a JSON summary; --out gets it with per-example labels and label scores.
 
 make-base: a randomly initialised BertForMaskedLM of bert-base-chinese's shape (hidden 768, 12 layers, 12 heads,
@@ -209,7 +211,7 @@ class Runner:
         a = self.args
         if not steps:
             raise RuntimeError('the inputs hold no training batches (or --limit removed them all)')
-        torch.manual_seed(42)
+        torch.manual_seed(a.seed)
         model = self.load(model_dir)  # fresh weights for each precision
         model.train()
         decay, plain = [], []
@@ -279,10 +281,14 @@ def bench(a):
     if r.device.type == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('CUDA was asked for but torch.cuda.is_available() is False')
     j, examples, steps = read_inputs(a.inputs, a.limit)
+    if a.seed is None:
+        a.seed = j['train'].get('seed')
+        if a.seed is None:
+            raise RuntimeError('the inputs hold no train.seed (scripts/gpu-inputs.js writes it): pass --seed')
     precisions = a.precisions or (['fp32', 'bf16'] if r.device.type == 'cuda' else ['fp32'])
     result = {'side': 'hf', 'model': a.model, 'device': a.device, 'torch': torch.__version__,
               'transformers': transformers.__version__, 'attn': a.attn, 'threads': torch.get_num_threads(),
-              'n': len(examples), 'max_batches': a.max_batches, 'score': {}, 'train': {}, 'errors': []}
+              'n': len(examples), 'max_batches': a.max_batches, 'seed': a.seed, 'score': {}, 'train': {}, 'errors': []}
     if r.device.type == 'cuda':
         result['device_name'] = torch.cuda.get_device_name(r.device)
         result['tf32_matmul'] = torch.backends.cuda.matmul.allow_tf32
@@ -379,6 +385,8 @@ def main(argv=None):
     b.add_argument('--no-score', action='store_true')
     b.add_argument('--no-train', action='store_true')
     b.add_argument('--threads', type=int, default=0)
+    b.add_argument('--seed', type=int, default=None,
+                   help="training's torch seed (default: the inputs' train.seed, the options table's default)")
     b.add_argument('--out', default='')
     m = sub.add_parser('make-base')
     m.add_argument('out_dir')
