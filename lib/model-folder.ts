@@ -46,10 +46,15 @@ export class ModelFolder {
   get isCausal (): boolean { return this.family === 'gpt2' }
 }
 
-/** The tokenizer of a model folder: vocab.txt → WordPiece (user text never parsed for special tokens), else tokenizer.json. */
-export function readTokenizer (dir: string): Tokenizer {
+/**
+ * The tokenizer of a model folder, the one place that chooses it: vocab.txt → our WordPiece, else tokenizer.json (any
+ * HF tokenizer). `splitSpecialTokens` (default false: what pattern filling needs, user text never parsed for special
+ * tokens) is WordPiece's option: true cuts "[MASK]" typed in the text out as that token, as HF does (tokenize()).
+ * An HfTokenizer does both itself (encode() keeps text plain, encodeWithSpecials() is HF's).
+ */
+export function readTokenizer (dir: string, options: { splitSpecialTokens?: boolean } = {}): Tokenizer {
   const vocab = path.join(dir, 'vocab.txt')
-  if (fs.existsSync(vocab)) return WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: false })
+  if (fs.existsSync(vocab)) return WordPieceTokenizer.fromFile(vocab, { splitSpecialTokens: options.splitSpecialTokens ?? false })
   if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return HfTokenizer.fromDir(dir)
   throw new PetError(`${dir}: no vocab.txt and no tokenizer.json (the model's tokenizer is needed)`, 'ENOENT')
 }

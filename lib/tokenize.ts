@@ -1,15 +1,13 @@
 // tokenize(): texts as the model's input ids, exactly as Hugging Face's BertTokenizer gives them — special tokens
 // typed in the text ([MASK], [SEP], …) become those tokens. Pattern filling, by contrast, keeps user text plain
 // (WordPieceTokenizer with splitSpecialTokens: false): a review containing "[MASK]" must not add a mask.
-import * as fs from 'node:fs'
-import * as path from 'node:path'
 import { fieldMap, loadExamples, type DataInput } from './data/examples'
 import { PetError } from './errors'
 import { cachedModel } from './hub'
 import { defaultModelDir } from './model'
+import { readTokenizer } from './model-folder'
 import { workflows } from './options'
 import { HfTokenizer } from './tokenizer/hf-tokenizer'
-import { WordPieceTokenizer } from './tokenizer/wordpiece'
 import { workflowOptions } from './validate'
 
 /** tokenize()'s options: the model whose tokenizer to use, and one text or many. */
@@ -43,9 +41,10 @@ export async function tokenize (options: TokenizeOptions): Promise<TokenizeResul
   const o = workflowOptions<TokenizeOptions & { textField: string }>(workflows.tokenize, options)
   if ((o.text === undefined) === (o.input === undefined)) throw new PetError('give exactly one of text or input', 'EINVAL')
   const dir = o.model === undefined ? defaultModelDir : cachedModel(o.model, { revision: o.revision }, 'tokenize()')
-  // vocab.txt: our WordPiece; else tokenizer.json, whose post-processor adds the model's own specials (<s> … </s>)
-  const hf = fs.existsSync(path.join(dir, 'vocab.txt')) ? undefined : HfTokenizer.fromDir(dir)
-  const tok = hf ?? WordPieceTokenizer.fromFile(path.join(dir, 'vocab.txt'))
+  // the folder's tokenizer as HF's, special tokens typed in the text split out; a tokenizer.json's post-processor
+  // adds the model's own specials (<s> … </s>)
+  const tok = readTokenizer(dir, { splitSpecialTokens: true })
+  const hf = tok instanceof HfTokenizer ? tok : undefined
   const texts = o.text !== undefined ? [o.text] : loadExamples(o.input!, ['text'], fieldMap(['text'], o), 'input').map(e => e.fields.text)
   const out = texts.map(text => {
     const ids = hf !== undefined ? hf.encodeWithSpecials(text) : [tok.clsId, ...tok.encode(text), tok.sepId]
