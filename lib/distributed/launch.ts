@@ -41,6 +41,21 @@ async function freePort (): Promise<number> {
   })
 }
 
+/** The launcher's view of its workers while they run. */
+interface Workers {
+  children: ChildProcess[]
+  /** the errors the workers reported (or that starting one gave) */
+  errors: Array<{ rank: number, message: string, code: string }>
+  /** how each rank ended ('exit code 0', 'killed by SIGKILL'); undefined until it has */
+  exits: Array<string | undefined>
+  /** rank 0's result */
+  result?: { value: unknown }
+  /** the caller's signal asked for an abort */
+  aborted: boolean
+  /** set once a worker failed: kills those still running after the grace period */
+  killTimer?: NodeJS.Timeout
+}
+
 /** Runs `workflow` (a name in lib/distributed/worker.ts) with `options` on o.nproc local workers; resolves with rank 0's result. */
 export async function launchWorkers<R> (workflow: string, options: Record<string, unknown>, o: LaunchOptions): Promise<R> {
   if (distEnv() !== undefined) throw new PetError('nproc > 1 inside a distributed worker (WORLD_SIZE is set): use one or the other', 'EINVAL')
@@ -53,51 +68,19 @@ export async function launchWorkers<R> (workflow: string, options: Record<string
   // Always the compiled worker, also when the caller runs from the TypeScript sources (tests).
   const workerScript = path.join(packageRoot, 'dist', 'lib', 'distributed', 'worker.js')
   if (!fs.existsSync(workerScript)) throw new PetError(`${workerScript} is missing: run npm run build:ts`, 'ENOENT')
-  const children: ChildProcess[] = []
-  const errors: Array<{ rank: number, message: string, code: string }> = []
-  const exits: Array<string | undefined> = new Array(o.nproc).fill(undefined)
-  let result: { value: unknown } | undefined
-  let aborted = false
-  let killTimer: NodeJS.Timeout | undefined
-
-  const sendAll = (m: ToWorker) => { for (const c of children) if (c.connected) c.send(m) }
-  const onAbort = () => { aborted = true; sendAll({ type: 'abort' }) }
+  const w: Workers = { children: [], errors: [], exits: new Array(o.nproc).fill(undefined), aborted: false }
+  const onAbort = () => {
+    w.aborted = true
+    for (const c of w.children) if (c.connected) c.send({ type: 'abort' } satisfies ToWorker)
+  }
   const sig = signal as AbortSignal | undefined
 
   const done = new Promise<void>(resolve => {
     let left = o.nproc
+    const run: Extract<ToWorker, { type: 'run' }> = { type: 'run', workflow, options: runOptions }
     for (let rank = 0; rank < o.nproc; rank++) {
-      const child = fork(workerScript, [], {
-        env: {
-          ...process.env,
-          RANK: String(rank),
-          WORLD_SIZE: String(o.nproc),
-          LOCAL_RANK: String(rank),
-          MASTER_ADDR: '127.0.0.1',
-          MASTER_PORT: String(port)
-        },
-        serialization: 'advanced',
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-      })
-      children.push(child)
-      child.on('message', (m: FromWorker) => {
-        if (m.type === 'progress') (onProgress as ((e: ProgressEvent) => void) | undefined)?.(m.event)
-        else if (m.type === 'result' && rank === 0) result = { value: m.value }
-        else if (m.type === 'error') errors.push({ rank, message: m.message, code: m.code })
-      })
-      child.on('error', err => errors.push({ rank, message: `cannot start worker: ${err.message}`, code: 'EDIST' }))
-      child.on('exit', (code, sigName) => {
-        exits[rank] = sigName !== null ? `killed by ${sigName}` : `exit code ${code}`
-        if ((code !== 0 || sigName !== null) && killTimer === undefined) {
-          // A worker failed: the run cannot go on. The others get a moment to report their own view (a peer's
-          // death reaches them at once through Gloo), then are killed rather than left waiting for the timeout
-          // (a worker that failed before the rendezvous would keep them there for the whole of it).
-          killTimer = setTimeout(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') },
-            Math.min(o.distTimeout, killGraceSeconds) * 1000)
-        }
-        if (--left === 0) resolve()
-      })
-      child.send({ type: 'run', workflow, options: { ...runOptions } } satisfies ToWorker)
+      startWorker(w, rank, { workerScript, port, o, run, onProgress: onProgress as ((e: ProgressEvent) => void) | undefined },
+        () => { if (--left === 0) resolve() })
     }
   })
   if (sig?.aborted === true) onAbort()
@@ -106,19 +89,63 @@ export async function launchWorkers<R> (workflow: string, options: Record<string
     await done
   } finally {
     sig?.removeEventListener('abort', onAbort)
-    if (killTimer !== undefined) clearTimeout(killTimer)
+    if (w.killTimer !== undefined) clearTimeout(w.killTimer)
   }
-  const failed = exits.some(e => e !== 'exit code 0')
-  if (!failed && result !== undefined) return result.value as R
-  // The most useful message first: a worker's own error (rank 0's if it has one), then how each worker ended.
-  const first = errors.find(e => e.rank === 0) ?? errors[0]
-  const ends = exits.map((e, r) => `rank ${r}: ${e ?? 'no exit'}`).join(', ')
+  const failed = w.exits.some(e => e !== 'exit code 0')
+  if (!failed && w.result !== undefined) return w.result.value as R
+  throw launchError(w, o.nproc)
+}
+
+/**
+ * Forks worker `rank` with the environment torchrun sets, relays what it sends (rank 0's progress and result, any
+ * error), records how it ends, and sends it the run. A worker that fails starts the others' grace period.
+ */
+function startWorker (w: Workers, rank: number, spec: { workerScript: string, port: number, o: LaunchOptions, run: Extract<ToWorker, { type: 'run' }>,
+  onProgress?: (e: ProgressEvent) => void }, onExit: () => void): void {
+  const { o } = spec
+  const child = fork(spec.workerScript, [], {
+    env: {
+      ...process.env,
+      RANK: String(rank),
+      WORLD_SIZE: String(o.nproc),
+      LOCAL_RANK: String(rank),
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(spec.port)
+    },
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  w.children.push(child)
+  child.on('message', (m: FromWorker) => {
+    if (m.type === 'progress') spec.onProgress?.(m.event)
+    else if (m.type === 'result' && rank === 0) w.result = { value: m.value }
+    else if (m.type === 'error') w.errors.push({ rank, message: m.message, code: m.code })
+  })
+  child.on('error', err => w.errors.push({ rank, message: `cannot start worker: ${err.message}`, code: 'EDIST' }))
+  child.on('exit', (code, sigName) => {
+    w.exits[rank] = sigName !== null ? `killed by ${sigName}` : `exit code ${code}`
+    if ((code !== 0 || sigName !== null) && w.killTimer === undefined) {
+      // A worker failed: the run cannot go on. The others get a moment to report their own view (a peer's
+      // death reaches them at once through Gloo), then are killed rather than left waiting for the timeout
+      // (a worker that failed before the rendezvous would keep them there for the whole of it).
+      w.killTimer = setTimeout(() => { for (const c of w.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') },
+        Math.min(o.distTimeout, killGraceSeconds) * 1000)
+    }
+    onExit()
+  })
+  child.send({ ...spec.run, options: { ...spec.run.options } } satisfies ToWorker)
+}
+
+/** The error of a failed run: a worker's own (rank 0's if it has one) first, then how each worker ended. */
+function launchError (w: Workers, nproc: number): PetError {
+  const first = w.errors.find(e => e.rank === 0) ?? w.errors[0]
+  const ends = w.exits.map((e, r) => `rank ${r}: ${e ?? 'no exit'}`).join(', ')
   // An abort the caller asked for is an abort, however the workers ended (one that stopped first cuts the others'
   // all-reduce short).
-  if (aborted || first?.code === 'EABORT') {
-    const stopped = errors.find(e => e.code === 'EABORT')
-    throw new PetError(stopped?.message ?? `aborted (${ends})`, 'EABORT')
+  if (w.aborted || first?.code === 'EABORT') {
+    const stopped = w.errors.find(e => e.code === 'EABORT')
+    return new PetError(stopped?.message ?? `aborted (${ends})`, 'EABORT')
   }
   const msg = first !== undefined ? `${first.message} (rank ${first.rank}; ${ends})` : `a worker failed without a message (${ends})`
-  throw new PetError(`distributed run with ${o.nproc} workers failed: ${msg}`, first?.code ?? 'EDIST')
+  return new PetError(`distributed run with ${nproc} workers failed: ${msg}`, first?.code ?? 'EDIST')
 }

@@ -7,7 +7,7 @@ import { MaskedLM } from '../model'
 import { Pattern } from '../pet/pattern'
 import { evaluatePet, scoreFinal, type FinalScores } from '../pet/run-pet'
 import { writeTask } from '../pet/task'
-import { defaultMaskRate, petSteps } from '../pet/train'
+import { defaultMaskRate, petSteps, type PetLossOptions } from '../pet/train'
 import { Verbalizer } from '../pet/verbalizer'
 import type { Control } from '../progress'
 import { baseFingerprint, loadAdapter, saveAdapter } from '../ptuning/adapter'
@@ -81,66 +81,16 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   const load = loadOptionsOf(o)
   const modelDir = modelDirOf(o)
   const probe = await MaskedLM.load(modelDir, load)
-  // A causal LM: the prompt goes around the text, the answer last; its loss (labelLoss 'vocab') is the LM loss
-  // over the whole sequence, and the auxiliary loss (auxMlmWeight) is that LM loss beside PET's label loss.
-  const causal = probe.isCausal
-  let pattern: Pattern
-  let splits: ReturnType<typeof readSplits>
-  let unlabeled: ReturnType<typeof readUnlabeled>
-  try {
-    pattern = new Pattern(o.pattern ?? promptPattern(o.promptTokens, o.layout, 1, causal))
-    splits = readSplits(o, pattern.fields)
-    unlabeled = readUnlabeled(o, pattern.fields)
-  } catch (err) {
-    probe.dispose()
-    throw err
-  }
-  o.maskRate ??= o.auxMlmWeight > 0 && !causal ? defaultMaskRate : 0
-  const loss = petLoss(o)
-  if (o.auxMlmWeight > 0) { loss.labelLoss = 'verbalizer'; loss.alpha = 1 / (1 + o.auxMlmWeight) }
+  const task = readPromptTask(o, probe)
   const out = runDir(o, 'ptune')
-
-  let verbalizer: Verbalizer
-  let steps: ReturnType<typeof petSteps>
-  let rows: number[]
-  let fingerprint: string
-  const family = probe.family
-  let initValues: Float32Array | undefined
-  try {
-    verbalizer = new Verbalizer(o.verbalizer!, probe.tokenizer, pattern)
-    steps = petSteps(probe, pattern, verbalizer, splits.train, unlabeled, loss)
-    rows = promptRows(pattern, probe.tokenizer)
-    fingerprint = baseFingerprint(probe)
-    if (o.promptInit !== undefined) initValues = promptInitValues(probe, o.promptInit, rows)
-  } finally {
-    probe.dispose()
-  }
-  if (rows.length === 0) throw new PetError('the pattern has no [unusedN] prompt tokens', 'EPATTERN')
-  // Learned verbalizer targets ([unusedN] words) train with the prompt rows (their output side is tied).
-  const unusedTargets = [...new Set(verbalizer.words.flat().filter(w => PROMPT_TOKEN_RE.test(w.text)).flatMap(w => w.ids).filter(id => !rows.includes(id)))]
-  const tied = encoder === 'none'
-  const trainRows = tied ? [...rows, ...unusedTargets] : rows
-  const promptLr = o.promptLr ?? 0
-  const trainable: NativeTrainable = mode === 'frozen'
-    ? { kind: 'rows', rows: Int32Array.from(trainRows), ...(encoder !== 'none' ? { encoder, promptLr } : {}) }
-    : { kind: 'all', ...(encoder !== 'none' ? { encoder, promptRows: Int32Array.from(rows), promptLr } : {}) }
+  const prompt = promptOnBase(o, probe, task)
+  const { pattern, splits, loss } = task
+  const { verbalizer, rows, initValues } = prompt
+  const { trainRows, tied, trainable } = promptTrainable(o, prompt)
   const loop = loopOptions(o as Settled<PtuneOptions> & { lr: number, weightDecay: number }, out, trainable)
   // Frozen: only the prompt learns, so activations are recomputed in backward instead of kept (less memory).
   loop.recompute = (o.recompute ?? (mode === 'frozen' ? 'on' : 'off')) === 'on'
-  const adapterFields = {
-    encoder_reparameterization_type: (encoder === 'none' ? 'NONE' : encoder.toUpperCase()) as 'NONE' | 'LSTM' | 'MLP',
-    base_model_name_or_path: modelDir,
-    base_model_fingerprint: fingerprint,
-    base_model_family: family,
-    prompt_rows: trainRows,
-    tied,
-    pattern: pattern.source,
-    verbalizer: verbalizer.toJSON(),
-    labels: [...verbalizer.labels],
-    label_scores: loss.labelScores,
-    max_length: loss.maxLength,
-    fields: [...pattern.fields]
-  }
+  const adapterFields = adapterConfig(o, modelDir, task, prompt, trainRows, tied)
 
   // A fresh start (no checkpoint dir) gets the promptInit rows; a resumed run has its trained ones. Frozen
   // checkpoints hold only the adapter (the rest is the base model): its rows go back onto the base, and a prompt
@@ -157,8 +107,8 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
     return m
   }
   const r = await runTraining(loadModel, {
-    items: steps.items,
-    buildStep: (items, rng) => steps.buildStep(items, rng),
+    items: prompt.steps.items,
+    buildStep: (items, rng) => prompt.steps.buildStep(items, rng),
     evaluate: splits.dev ? (m, shard) => evaluatePet(m, pattern, verbalizer, splits.dev!, { evalBatchSize: o.evalBatchSize, loss }, shard) : undefined,
     describe: (dir) => {
       if (mode === 'full') writeTask(dir, { mode: 'pet', labels: [...verbalizer.labels], pattern: pattern.source, verbalizer: verbalizer.toJSON(), labelScores: loss.labelScores, maxLength: loss.maxLength, fields: [...pattern.fields] })
@@ -178,10 +128,111 @@ export async function ptune (options: PtuneOptions): Promise<PtuneResult> {
   const { test, breakdown } = final
   const summary = {
     command: 'ptune' as const, mode, encoder, pattern: pattern.source, promptTokens: rows.length, labeled: splits.train.length,
-    epochs: o.epochs, lr: o.lr, promptLr: promptLr || o.lr, promptInit: o.promptInit ?? null, auxMlmWeight: o.auxMlmWeight, seed: o.seed,
+    epochs: o.epochs, lr: o.lr, promptLr: o.promptLr || o.lr, promptInit: o.promptInit ?? null, auxMlmWeight: o.auxMlmWeight, seed: o.seed,
     bestEpoch: r.bestEpoch, devAccuracy: r.bestDev ?? null, testAccuracy: test ?? null, steps: r.steps, seconds: r.seconds,
     out, model: adapterDir !== null ? modelDir : r.bestDir, adapter: adapterDir
   }
   const report = await writeReport(out, `pet ptune (${mode}) ${pattern.source}`, summary, r.history, r.bestEpoch, breakdown)
   return { ...summary, history: r.history, labelBreakdown: breakdown ?? null, report }
+}
+
+/** The pattern (given, or the prompt layout's), the data read with its fields, and the loss. */
+interface PromptTask {
+  pattern: Pattern
+  splits: ReturnType<typeof readSplits>
+  unlabeled: ReturnType<typeof readUnlabeled>
+  loss: PetLossOptions
+}
+
+/** The task as the base model (probe) sees it; the probe is disposed if reading fails. */
+function readPromptTask (o: Settings, probe: MaskedLM): PromptTask {
+  // A causal LM: the prompt goes around the text, the answer last; its loss (labelLoss 'vocab') is the LM loss
+  // over the whole sequence, and the auxiliary loss (auxMlmWeight) is that LM loss beside PET's label loss.
+  const causal = probe.isCausal
+  let pattern: Pattern
+  let splits: ReturnType<typeof readSplits>
+  let unlabeled: ReturnType<typeof readUnlabeled>
+  try {
+    pattern = new Pattern(o.pattern ?? promptPattern(o.promptTokens, o.layout, 1, causal))
+    splits = readSplits(o, pattern.fields)
+    unlabeled = readUnlabeled(o, pattern.fields)
+  } catch (err) {
+    probe.dispose()
+    throw err
+  }
+  o.maskRate ??= o.auxMlmWeight > 0 && !causal ? defaultMaskRate : 0
+  const loss = petLoss(o)
+  if (o.auxMlmWeight > 0) { loss.labelLoss = 'verbalizer'; loss.alpha = 1 / (1 + o.auxMlmWeight) }
+  return { pattern, splits, unlabeled, loss }
+}
+
+/** What the prompt takes from the base model: the verbalizer, the encoded steps, the prompt's rows and their start. */
+interface PromptOnBase {
+  verbalizer: Verbalizer
+  steps: ReturnType<typeof petSteps>
+  /** the embedding rows of the pattern's [unusedN] tokens */
+  rows: number[]
+  fingerprint: string
+  family: MaskedLM['family']
+  /** promptInit's token embeddings for the rows */
+  initValues?: Float32Array
+}
+
+/** Everything ptune needs of the base model before training, read from the probe, which is then disposed. */
+function promptOnBase (o: Settings, probe: MaskedLM, task: PromptTask): PromptOnBase {
+  const family = probe.family
+  let verbalizer: Verbalizer
+  let steps: ReturnType<typeof petSteps>
+  let rows: number[]
+  let fingerprint: string
+  let initValues: Float32Array | undefined
+  try {
+    verbalizer = new Verbalizer(o.verbalizer!, probe.tokenizer, task.pattern)
+    steps = petSteps(probe, task.pattern, verbalizer, task.splits.train, task.unlabeled, task.loss)
+    rows = promptRows(task.pattern, probe.tokenizer)
+    fingerprint = baseFingerprint(probe)
+    if (o.promptInit !== undefined) initValues = promptInitValues(probe, o.promptInit, rows)
+  } finally {
+    probe.dispose()
+  }
+  if (rows.length === 0) throw new PetError('the pattern has no [unusedN] prompt tokens', 'EPATTERN')
+  return { verbalizer, steps, rows, fingerprint, family, initValues }
+}
+
+/**
+ * What trains: frozen, the prompt's rows (with the learned [unusedN] label words' rows when tied) or a prompt encoder;
+ * full, every weight, with the prompt encoder if there is one.
+ */
+function promptTrainable (o: Settings, prompt: PromptOnBase): { trainRows: number[], tied: boolean, trainable: NativeTrainable } {
+  const { rows, verbalizer } = prompt
+  const { mode, encoder } = o
+  // Learned verbalizer targets ([unusedN] words) train with the prompt rows (their output side is tied).
+  const unusedTargets = [...new Set(verbalizer.words.flat().filter(w => PROMPT_TOKEN_RE.test(w.text)).flatMap(w => w.ids).filter(id => !rows.includes(id)))]
+  const tied = encoder === 'none'
+  const trainRows = tied ? [...rows, ...unusedTargets] : rows
+  const promptLr = o.promptLr ?? 0
+  const trainable: NativeTrainable = mode === 'frozen'
+    ? { kind: 'rows', rows: Int32Array.from(trainRows), ...(encoder !== 'none' ? { encoder, promptLr } : {}) }
+    : { kind: 'all', ...(encoder !== 'none' ? { encoder, promptRows: Int32Array.from(rows), promptLr } : {}) }
+  return { trainRows, tied, trainable }
+}
+
+/** The adapter_config.json fields a frozen run's checkpoints carry: the base model, the prompt, how labels score. */
+function adapterConfig (o: Settings, modelDir: string, task: PromptTask, prompt: PromptOnBase, trainRows: number[], tied: boolean) {
+  const { pattern, loss } = task
+  const { encoder } = o
+  return {
+    encoder_reparameterization_type: (encoder === 'none' ? 'NONE' : encoder.toUpperCase()) as 'NONE' | 'LSTM' | 'MLP',
+    base_model_name_or_path: modelDir,
+    base_model_fingerprint: prompt.fingerprint,
+    base_model_family: prompt.family,
+    prompt_rows: trainRows,
+    tied,
+    pattern: pattern.source,
+    verbalizer: prompt.verbalizer.toJSON(),
+    labels: [...prompt.verbalizer.labels],
+    label_scores: loss.labelScores,
+    max_length: loss.maxLength,
+    fields: [...pattern.fields]
+  }
 }
