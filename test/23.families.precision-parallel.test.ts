@@ -16,7 +16,8 @@ import { ptune } from '../lib/workflows/ptune'
 import { train } from '../lib/workflows/train'
 import { zeroShot } from '../lib/workflows/zero-shot'
 import { referenceBatch } from './helpers/parity'
-import { allPositions, maxAbs, maxAbsDiff, readSafetensors } from './helpers/safetensors'
+import { readSafetensors } from '../lib/safetensors'
+import { allPositions, maxAbs, maxAbsDiff } from './helpers/tensors'
 import { fixtures, repo, tmpDir } from './helpers/paths'
 
 const english = { pattern: '{text} [SEP] It was[MASK].', verbalizer: { pos: ['good'], neg: ['bad'] },

@@ -11,7 +11,8 @@ import { scoreExamples } from '../lib/pet/score'
 import { defaultLabelScoreOptions } from '../lib/pet/label-scores'
 import { zeroShot } from '../lib/workflows/zero-shot'
 import { fixtures, sentiment, shared, tmpDir } from './helpers/paths'
-import { allPositions, maxAbs, maxAbsDiff, readSafetensors, toInt32 } from './helpers/safetensors'
+import { readSafetensors } from '../lib/safetensors'
+import { allPositions, maxAbs, maxAbsDiff, toInt32 } from './helpers/tensors'
 
 const tinyGpt2 = path.join(fixtures, 'tiny-gpt2')
 const miniGpt = path.join(shared, 'models/zh-mini-gpt')

@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { MaskedLM } from '../lib/model'
 import { resolveCheckpoint, saveDirAtomic } from '../lib/train/checkpoint'
 import { miniMlm, repo, tmpDir } from './helpers/paths'
-import { maxAbsDiff } from './helpers/safetensors'
+import { maxAbsDiff } from './helpers/tensors'
 
 t.test('a save killed part-way leaves the previous checkpoint loadable', async t => {
   const parent = tmpDir()

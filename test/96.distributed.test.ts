@@ -11,7 +11,7 @@ import { native } from '../lib/native'
 import { ptune, train, zeroShot } from '../lib/index'
 import { hashTensors } from './helpers/hash'
 import { sentimentLines } from './helpers/cli'
-import { readSafetensors } from './helpers/safetensors'
+import { readSafetensors } from '../lib/safetensors'
 import { miniMlm, repo, shared, tinyBertDir, tmpDir } from './helpers/paths'
 
 const dir = tmpDir()

@@ -3,10 +3,11 @@
 import type { Test } from 'tap'
 import type { MaskedLM } from '../../lib/model'
 import type { NativeBatch } from '../../bindings'
-import { allPositions, maxAbs, maxAbsDiff, toInt32, type StTensor } from './safetensors'
+import type { SafetensorsTensor } from '../../lib/safetensors'
+import { allPositions, maxAbs, maxAbsDiff, toInt32 } from './tensors'
 
 /** The reference's batch from `idsKey` (token types zero where the fixture has none). */
-export function referenceBatch (ref: Map<string, StTensor>, idsKey = 'input_ids'): NativeBatch {
+export function referenceBatch (ref: Map<string, SafetensorsTensor>, idsKey = 'input_ids'): NativeBatch {
   const [batchSize, seqLen] = ref.get(idsKey)!.shape
   const inputIds = toInt32(ref.get(idsKey)!)
   const types = ref.get('token_type_ids')
@@ -14,7 +15,7 @@ export function referenceBatch (ref: Map<string, StTensor>, idsKey = 'input_ids'
 }
 
 /** Embedding output, last hidden states and logits at every position within `tol` of the reference's. */
-export async function checkForward (t: Test, model: MaskedLM, batch: NativeBatch, ref: Map<string, StTensor>, tol: number): Promise<void> {
+export async function checkForward (t: Test, model: MaskedLM, batch: NativeBatch, ref: Map<string, SafetensorsTensor>, tol: number): Promise<void> {
   const want = (k: string) => ref.get(k)!.data as Float32Array
   const errEmb = maxAbsDiff(await model.hiddenStates(batch, 'embeddings'), want('embedding_output'))
   t.ok(errEmb <= tol, `embedding output max abs error ${errEmb.toExponential(2)}`)

@@ -9,7 +9,8 @@ import type { NativeKernels } from '../../bindings'
 import { Pattern } from '../../lib/pet/pattern'
 import { checkForward, referenceBatch } from '../helpers/parity'
 import { fixtures, miniMlm, sentiment, tinyBertDir } from '../helpers/paths'
-import { maxAbs, maxAbsDiff, readSafetensors, toInt32 } from '../helpers/safetensors'
+import { readSafetensors } from '../../lib/safetensors'
+import { maxAbs, maxAbsDiff, toInt32 } from '../helpers/tensors'
 
 const ref = readSafetensors(path.join(fixtures, 'tiny_bert_reference.safetensors'))
 const get = (name: string) => ref.get(name)!

@@ -6,7 +6,8 @@ import * as path from 'node:path'
 import { MaskedLM } from '../../lib/model'
 import { fixtures } from '../helpers/paths'
 import { checkForward, referenceBatch } from '../helpers/parity'
-import { readSafetensors, toInt32, type StTensor } from '../helpers/safetensors'
+import { readSafetensors, type SafetensorsTensor } from '../../lib/safetensors'
+import { toInt32 } from '../helpers/tensors'
 
 const families = path.join(fixtures, 'families')
 
@@ -22,7 +23,7 @@ for (const name of ['tiny-roberta', 'tiny-xlmr', 'tiny-albert', 'tiny-ernie']) {
 }
 
 /** The fixture's MLM case: the masked batch and the (row, column) / target of every scored position. */
-function mlmCase (ref: Map<string, StTensor>) {
+function mlmCase (ref: Map<string, SafetensorsTensor>) {
   const batch = referenceBatch(ref, 'masked_input_ids')
   const labels = toInt32(ref.get('mlm_labels')!)
   const positions: number[] = []

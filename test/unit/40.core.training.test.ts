@@ -5,7 +5,8 @@ import * as path from 'node:path'
 import { MaskedLM } from '../../lib/model'
 import { hashTensors, rowHashes } from '../helpers/hash'
 import { miniMlm, tinyBertDir, tmpDir } from '../helpers/paths'
-import { maxAbsDiff, readSafetensors } from '../helpers/safetensors'
+import { readSafetensors } from '../../lib/safetensors'
+import { maxAbsDiff } from '../helpers/tensors'
 
 const WORD = 'bert.embeddings.word_embeddings.weight'
 

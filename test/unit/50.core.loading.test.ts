@@ -5,7 +5,8 @@ import * as path from 'node:path'
 import { MaskedLM } from '../../lib/model'
 import { ModelFolder } from '../../lib/model-folder'
 import { miniMlm, repo, shared, tinyBertDir, tmpDir } from '../helpers/paths'
-import { maxAbsDiff, readSafetensors, writeSafetensors } from '../helpers/safetensors'
+import { readSafetensors, writeSafetensors } from '../../lib/safetensors'
+import { maxAbsDiff } from '../helpers/tensors'
 
 const POS = Int32Array.from([0, 1, 0, 4])
 
