@@ -90,8 +90,8 @@ function cached (cache: Map<string, readonly number[]>, text: string, encode: ()
 }
 
 /**
- * Any Hugging Face tokenizer.json (WordPiece, byte-level BPE, Unigram) through @huggingface/tokenizers, with the
- * special tokens of tokenizer_config.json / special_tokens_map.json: for model folders without a vocab.txt.
+ * Any Hugging Face tokenizer.json (WordPiece, byte-level BPE, Unigram) through HF's tokenizers for JavaScript, with
+ * the special tokens of tokenizer_config.json / special_tokens_map.json: for model folders without a vocab.txt.
  */
 export class HfTokenizer implements Tokenizer {
   readonly vocabSize: number

@@ -127,8 +127,8 @@ const CHUNK_CACHE_LIMIT = 100_000
 const CHUNK_CACHE_MAX_LENGTH = 64
 
 /**
- * BERT's WordPiece over a vocab.txt, our own port of HF's BertWordPieceTokenizer (the same ids, faster than
- * tokenizer.json through @huggingface/tokenizers): used for model folders that have a vocab.txt.
+ * BERT's WordPiece over a vocab.txt, our own port of HF's BertWordPieceTokenizer (the same ids, faster than a
+ * tokenizer.json through HF's tokenizers for JavaScript): used for model folders that have a vocab.txt.
  */
 export class WordPieceTokenizer implements Tokenizer {
   /** WordPiece drops whitespace: a label word's ids never depend on a space before it. */
