@@ -158,6 +158,13 @@ class Unpickler {
   std::vector<PendingTensor>& pending() { return pending_; }
 
  private:
+  // One opcode each (run() reads it): the stream's framing, globals, memo, persistent ids and calls; the values
+  // pushed as they are (strings, numbers, booleans, None); the containers and what fills them. False: not theirs.
+  bool control_op(uint8_t op);
+  bool literal_op(uint8_t op);
+  bool container_op(uint8_t op);
+  [[noreturn]] void unsupported(uint8_t op) const;
+
   [[noreturn]] void err(const std::string& what) const {
     fail(path_, "data.pkl: " + what + " (at offset " + std::to_string(op_pos_) + ")");
   }
@@ -407,201 +414,216 @@ VP Unpickler::run() {
     op_pos_ = pos_;
     if (pos_ >= n_) err("pickle ended without STOP (truncated?)");
     const uint8_t op = p_[pos_++];
-    switch (op) {
-      case 0x80: {  // PROTO
-        uint8_t proto = u8();
-        if (proto > 5) err("unsupported pickle protocol " + std::to_string(proto));
-        break;
-      }
-      case 0x95:  // FRAME: length only; the data follows inline
-        le(8);
-        break;
-      case 'c': {  // GLOBAL
-        std::string module = line();
-        std::string name = line();
-        push(make_global(module, name));
-        break;
-      }
-      case 0x93: {  // STACK_GLOBAL (protocol 4)
-        VP name = pop();
-        VP module = pop();
-        if (name->kind != Kind::Str || module->kind != Kind::Str) err("STACK_GLOBAL needs two strings");
-        push(make_global(module->s, name->s));
-        break;
-      }
-      case '}':  // EMPTY_DICT
-        push(make(Kind::Dict));
-        break;
-      case ')':  // EMPTY_TUPLE
-        push(make(Kind::Tuple));
-        break;
-      case ']':  // EMPTY_LIST
-        push(make(Kind::List));
-        break;
-      case '(':  // MARK
-        marks_.push_back(stack_.size());
-        break;
-      case 't': {  // TUPLE
-        VP t = make(Kind::Tuple);
-        t->items = pop_mark();
-        push(std::move(t));
-        break;
-      }
-      case 0x85:    // TUPLE1
-      case 0x86:    // TUPLE2
-      case 0x87: {  // TUPLE3
-        size_t k = static_cast<size_t>(op - 0x84);
-        VP t = make(Kind::Tuple);
-        t->items.resize(k);
-        for (size_t j = k; j-- > 0;) t->items[j] = pop();
-        push(std::move(t));
-        break;
-      }
-      case 'X': {  // BINUNICODE
-        VP s = make(Kind::Str);
-        s->s = utf8(le(4));
-        push(std::move(s));
-        break;
-      }
-      case 0x8c: {  // SHORT_BINUNICODE
-        VP s = make(Kind::Str);
-        s->s = utf8(u8());
-        push(std::move(s));
-        break;
-      }
-      case 0x8d: {  // BINUNICODE8
-        VP s = make(Kind::Str);
-        s->s = utf8(le(8));
-        push(std::move(s));
-        break;
-      }
-      case 'J': {  // BININT (signed 32-bit)
-        VP v = make(Kind::Int);
-        v->i = static_cast<int32_t>(static_cast<uint32_t>(le(4)));
-        push(std::move(v));
-        break;
-      }
-      case 'K': {  // BININT1
-        VP v = make(Kind::Int);
-        v->i = u8();
-        push(std::move(v));
-        break;
-      }
-      case 'M': {  // BININT2
-        VP v = make(Kind::Int);
-        v->i = static_cast<int64_t>(le(2));
-        push(std::move(v));
-        break;
-      }
-      case 0x8a: {  // LONG1: n bytes, little-endian two's complement
-        uint8_t len = u8();
-        if (len > 8) err("LONG1 integer of " + std::to_string(len) + " bytes is too large");
-        uint64_t raw = le(len);
-        int64_t v = 0;
-        if (len > 0) {
-          if (len < 8 && (raw >> (8 * len - 1)) & 1) raw |= ~uint64_t(0) << (8 * len);  // sign-extend
-          std::memcpy(&v, &raw, sizeof v);
-        }
-        VP x = make(Kind::Int);
-        x->i = v;
-        push(std::move(x));
-        break;
-      }
-      case 'G': {  // BINFLOAT: big-endian double
-        need(8);
-        uint64_t raw = 0;
-        for (int j = 0; j < 8; ++j) raw = (raw << 8) | p_[pos_ + j];
-        pos_ += 8;
-        VP v = make(Kind::Float);
-        std::memcpy(&v->f, &raw, sizeof raw);
-        push(std::move(v));
-        break;
-      }
-      case 0x88:    // NEWTRUE
-      case 0x89: {  // NEWFALSE
-        VP v = make(Kind::Bool);
-        v->b = (op == 0x88);
-        push(std::move(v));
-        break;
-      }
-      case 'N':  // NONE
-        push(make(Kind::None));
-        break;
-      case 'q':  // BINPUT
-        memo_put(u8());
-        break;
-      case 'r':  // LONG_BINPUT
-        memo_put(le(4));
-        break;
-      case 0x94:  // MEMOIZE
-        memo_put(memo_.size());
-        break;
-      case 'h':  // BINGET
-        memo_get(u8());
-        break;
-      case 'j':  // LONG_BINGET
-        memo_get(le(4));
-        break;
-      case 'Q': {  // BINPERSID
-        VP pid = pop();
-        push(persistent_load(pid));
-        break;
-      }
-      case 'R': {  // REDUCE
-        VP args = pop();
-        VP fn = pop();
-        push(call(fn, args));
-        break;
-      }
-      case 'b': {  // BUILD
-        VP state = pop();
-        VP& obj = top();
-        // The state dict's OrderedDict carries `_metadata` as instance state:
-        // irrelevant for loading weights, so ignored.
-        if (obj->kind != Kind::Dict) err("BUILD on " + a_kind(obj->kind) + " is not supported");
-        break;
-      }
-      case 's': {  // SETITEM
-        VP v = pop();
-        VP k = pop();
-        VP& d = top();
-        if (d->kind != Kind::Dict) err("SETITEM on a non-dict");
-        dict_set(*d, std::move(k), std::move(v));
-        break;
-      }
-      case 'u': {  // SETITEMS
-        std::vector<VP> kv = pop_mark();
-        if (kv.size() % 2 != 0) err("SETITEMS with an odd number of items");
-        VP& d = top();
-        if (d->kind != Kind::Dict) err("SETITEMS on a non-dict");
-        for (size_t j = 0; j < kv.size(); j += 2) dict_set(*d, std::move(kv[j]), std::move(kv[j + 1]));
-        break;
-      }
-      case 'a': {  // APPEND
-        VP v = pop();
-        VP& l = top();
-        if (l->kind != Kind::List) err("APPEND on a non-list");
-        l->items.push_back(std::move(v));
-        break;
-      }
-      case 'e': {  // APPENDS
-        std::vector<VP> vs = pop_mark();
-        VP& l = top();
-        if (l->kind != Kind::List) err("APPENDS on a non-list");
-        for (VP& v : vs) l->items.push_back(std::move(v));
-        break;
-      }
-      case '.': {  // STOP
-        VP result = pop();
-        return result;
-      }
-      default: {
-        std::string desc = hex_byte(op);
-        if (op >= 0x20 && op < 0x7f) desc += std::string(" ('") + static_cast<char>(op) + "')";
-        err("unsupported pickle opcode " + desc);
-      }
-    }
+    if (op == '.') return pop();  // STOP
+    if (!control_op(op) && !literal_op(op) && !container_op(op)) unsupported(op);
   }
+}
+
+bool Unpickler::control_op(uint8_t op) {
+  switch (op) {
+    case 0x80: {  // PROTO
+      uint8_t proto = u8();
+      if (proto > 5) err("unsupported pickle protocol " + std::to_string(proto));
+      return true;
+    }
+    case 0x95:  // FRAME: length only; the data follows inline
+      le(8);
+      return true;
+    case 'c': {  // GLOBAL
+      std::string module = line();
+      std::string name = line();
+      push(make_global(module, name));
+      return true;
+    }
+    case 0x93: {  // STACK_GLOBAL (protocol 4)
+      VP name = pop();
+      VP module = pop();
+      if (name->kind != Kind::Str || module->kind != Kind::Str) err("STACK_GLOBAL needs two strings");
+      push(make_global(module->s, name->s));
+      return true;
+    }
+    case 'q':  // BINPUT
+      memo_put(u8());
+      return true;
+    case 'r':  // LONG_BINPUT
+      memo_put(le(4));
+      return true;
+    case 0x94:  // MEMOIZE
+      memo_put(memo_.size());
+      return true;
+    case 'h':  // BINGET
+      memo_get(u8());
+      return true;
+    case 'j':  // LONG_BINGET
+      memo_get(le(4));
+      return true;
+    case 'Q': {  // BINPERSID
+      VP pid = pop();
+      push(persistent_load(pid));
+      return true;
+    }
+    case 'R': {  // REDUCE
+      VP args = pop();
+      VP fn = pop();
+      push(call(fn, args));
+      return true;
+    }
+    default: return false;
+  }
+}
+
+bool Unpickler::literal_op(uint8_t op) {
+  switch (op) {
+    case 'X': {  // BINUNICODE
+      VP s = make(Kind::Str);
+      s->s = utf8(le(4));
+      push(std::move(s));
+      return true;
+    }
+    case 0x8c: {  // SHORT_BINUNICODE
+      VP s = make(Kind::Str);
+      s->s = utf8(u8());
+      push(std::move(s));
+      return true;
+    }
+    case 0x8d: {  // BINUNICODE8
+      VP s = make(Kind::Str);
+      s->s = utf8(le(8));
+      push(std::move(s));
+      return true;
+    }
+    case 'J': {  // BININT (signed 32-bit)
+      VP v = make(Kind::Int);
+      v->i = static_cast<int32_t>(static_cast<uint32_t>(le(4)));
+      push(std::move(v));
+      return true;
+    }
+    case 'K': {  // BININT1
+      VP v = make(Kind::Int);
+      v->i = u8();
+      push(std::move(v));
+      return true;
+    }
+    case 'M': {  // BININT2
+      VP v = make(Kind::Int);
+      v->i = static_cast<int64_t>(le(2));
+      push(std::move(v));
+      return true;
+    }
+    case 0x8a: {  // LONG1: n bytes, little-endian two's complement
+      uint8_t len = u8();
+      if (len > 8) err("LONG1 integer of " + std::to_string(len) + " bytes is too large");
+      uint64_t raw = le(len);
+      int64_t v = 0;
+      if (len > 0) {
+        if (len < 8 && (raw >> (8 * len - 1)) & 1) raw |= ~uint64_t(0) << (8 * len);  // sign-extend
+        std::memcpy(&v, &raw, sizeof v);
+      }
+      VP x = make(Kind::Int);
+      x->i = v;
+      push(std::move(x));
+      return true;
+    }
+    case 'G': {  // BINFLOAT: big-endian double
+      need(8);
+      uint64_t raw = 0;
+      for (int j = 0; j < 8; ++j) raw = (raw << 8) | p_[pos_ + j];
+      pos_ += 8;
+      VP v = make(Kind::Float);
+      std::memcpy(&v->f, &raw, sizeof raw);
+      push(std::move(v));
+      return true;
+    }
+    case 0x88:    // NEWTRUE
+    case 0x89: {  // NEWFALSE
+      VP v = make(Kind::Bool);
+      v->b = (op == 0x88);
+      push(std::move(v));
+      return true;
+    }
+    case 'N':  // NONE
+      push(make(Kind::None));
+      return true;
+    default: return false;
+  }
+}
+
+bool Unpickler::container_op(uint8_t op) {
+  switch (op) {
+    case '}':  // EMPTY_DICT
+      push(make(Kind::Dict));
+      return true;
+    case ')':  // EMPTY_TUPLE
+      push(make(Kind::Tuple));
+      return true;
+    case ']':  // EMPTY_LIST
+      push(make(Kind::List));
+      return true;
+    case '(':  // MARK
+      marks_.push_back(stack_.size());
+      return true;
+    case 't': {  // TUPLE
+      VP t = make(Kind::Tuple);
+      t->items = pop_mark();
+      push(std::move(t));
+      return true;
+    }
+    case 0x85:    // TUPLE1
+    case 0x86:    // TUPLE2
+    case 0x87: {  // TUPLE3
+      size_t k = static_cast<size_t>(op - 0x84);
+      VP t = make(Kind::Tuple);
+      t->items.resize(k);
+      for (size_t j = k; j-- > 0;) t->items[j] = pop();
+      push(std::move(t));
+      return true;
+    }
+    case 'b': {  // BUILD
+      VP state = pop();
+      VP& obj = top();
+      // The state dict's OrderedDict carries `_metadata` as instance state:
+      // irrelevant for loading weights, so ignored.
+      if (obj->kind != Kind::Dict) err("BUILD on " + a_kind(obj->kind) + " is not supported");
+      return true;
+    }
+    case 's': {  // SETITEM
+      VP v = pop();
+      VP k = pop();
+      VP& d = top();
+      if (d->kind != Kind::Dict) err("SETITEM on a non-dict");
+      dict_set(*d, std::move(k), std::move(v));
+      return true;
+    }
+    case 'u': {  // SETITEMS
+      std::vector<VP> kv = pop_mark();
+      if (kv.size() % 2 != 0) err("SETITEMS with an odd number of items");
+      VP& d = top();
+      if (d->kind != Kind::Dict) err("SETITEMS on a non-dict");
+      for (size_t j = 0; j < kv.size(); j += 2) dict_set(*d, std::move(kv[j]), std::move(kv[j + 1]));
+      return true;
+    }
+    case 'a': {  // APPEND
+      VP v = pop();
+      VP& l = top();
+      if (l->kind != Kind::List) err("APPEND on a non-list");
+      l->items.push_back(std::move(v));
+      return true;
+    }
+    case 'e': {  // APPENDS
+      std::vector<VP> vs = pop_mark();
+      VP& l = top();
+      if (l->kind != Kind::List) err("APPENDS on a non-list");
+      for (VP& v : vs) l->items.push_back(std::move(v));
+      return true;
+    }
+    default: return false;
+  }
+}
+
+void Unpickler::unsupported(uint8_t op) const {
+  std::string desc = hex_byte(op);
+  if (op >= 0x20 && op < 0x7f) desc += std::string(" ('") + static_cast<char>(op) + "')";
+  err("unsupported pickle opcode " + desc);
 }
 
 // ---------------------------------------------------------------------------
@@ -634,6 +656,90 @@ void check_signature(const std::string& path) {
   fail(path, "not a PyTorch zip-format checkpoint (no ZIP signature at start of file)");
 }
 
+// The state dict as data.pkl describes it: each entry's name and tensor view, the storages not yet read.
+struct PickledStateDict {
+  std::vector<PendingTensor> pending;
+  std::vector<std::pair<std::string, size_t>> entries;  // name -> pending index
+};
+
+// Reads and interprets data.pkl (after checking the archive's byte order).
+PickledStateDict read_data_pkl(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader) {
+  if (reader.hasRecord("byteorder")) {
+    at::DataPtr bo;
+    size_t bo_size = 0;
+    std::tie(bo, bo_size) = reader.getRecord("byteorder");
+    std::string order(static_cast<const char*>(bo.get()), bo_size);
+    if (order.rfind("little", 0) != 0)
+      fail(path, "checkpoint byte order is '" + order + "'; only little-endian is supported");
+  }
+  if (!reader.hasRecord("data.pkl")) fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
+  at::DataPtr pkl;
+  size_t pkl_size = 0;
+  std::tie(pkl, pkl_size) = reader.getRecord("data.pkl");
+
+  Unpickler up(path, static_cast<const uint8_t*>(pkl.get()), pkl_size);
+  VP root = up.run();
+  if (root->kind != Kind::Dict)
+    fail(path, "top-level object is " + a_kind(root->kind) + ", expected a state dict (dict of tensors)");
+  PickledStateDict sd;
+  for (const auto& kv : root->dict) {
+    if (kv.first->kind != Kind::Str)
+      fail(path, std::string("state dict has a non-string key (") + kind_name(kv.first->kind) + ")");
+    if (kv.second->kind != Kind::Tensor)
+      fail(path, "state dict entry '" + kv.first->s + "' is " + a_kind(kv.second->kind) +
+                     ", expected a tensor (is this a full training checkpoint rather than a state dict?)");
+    sd.entries.emplace_back(kv.first->s, kv.second->tensor);
+  }
+  sd.pending = std::move(up.pending());
+  return sd;
+}
+
+// The entries by storage record: the keys in order of first use, and the entries that view each.
+std::vector<std::pair<std::string, std::vector<size_t>>> entries_by_storage(const PickledStateDict& sd) {
+  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
+  std::unordered_map<std::string, size_t> index;  // key -> its place in groups
+  for (size_t e = 0; e < sd.entries.size(); ++e) {
+    const std::string& key = sd.pending[sd.entries[e].second].key;
+    auto it = index.find(key);
+    if (it == index.end()) {
+      index.emplace(key, groups.size());
+      groups.emplace_back(key, std::vector<size_t>{e});
+    } else {
+      groups[it->second].second.push_back(e);
+    }
+  }
+  return groups;
+}
+
+// Reads one storage record and copies out the tensors of the entries that view it (into tensors[e]).
+void read_storage(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, const std::string& key,
+                  const std::vector<size_t>& uses, const PickledStateDict& sd, std::vector<at::Tensor>& tensors) {
+  const std::string record = "data/" + key;
+  if (!reader.hasRecord(record)) fail(path, "missing storage record '" + record + "' in zip archive");
+  at::DataPtr data;
+  size_t nbytes = 0;
+  std::tie(data, nbytes) = reader.getRecord(record);
+  for (size_t e : uses) {
+    const PendingTensor& t = sd.pending[sd.entries[e].second];
+    const std::string& name = sd.entries[e].first;
+    const int64_t item = static_cast<int64_t>(c10::elementSize(t.dtype));
+    int64_t want = 0;
+    if (!mul_ok(t.storage_numel, item, &want) || static_cast<uint64_t>(want) != nbytes)
+      fail(path, "storage record '" + record + "' (used by '" + name + "') has " + std::to_string(nbytes) +
+                     " bytes, expected " + std::to_string(t.storage_numel) + " elements of " + std::to_string(item) +
+                     " bytes (" + c10::toString(t.dtype) + ")");
+    const auto opts = at::TensorOptions().dtype(t.dtype).device(at::kCPU);
+    int64_t numel = 1;
+    for (int64_t s : t.size) numel *= s;  // validated in rebuild_tensor
+    if (numel == 0 || t.storage_numel == 0) {
+      tensors[e] = at::empty(t.size, opts);
+      continue;
+    }
+    at::Tensor whole = at::from_blob(data.get(), {t.storage_numel}, opts);
+    tensors[e] = whole.as_strided(t.size, t.stride, t.offset).clone(at::MemoryFormat::Contiguous);
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -642,38 +748,10 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
   check_signature(path);
 
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
-  std::vector<PendingTensor> pending;
-  std::vector<std::pair<std::string, size_t>> entries;  // name -> pending index
-
-  // Read and interpret data.pkl.
+  PickledStateDict sd;
   try {
     reader.reset(new caffe2::serialize::PyTorchStreamReader(path));
-    if (reader->hasRecord("byteorder")) {
-      at::DataPtr bo;
-      size_t bo_size = 0;
-      std::tie(bo, bo_size) = reader->getRecord("byteorder");
-      std::string order(static_cast<const char*>(bo.get()), bo_size);
-      if (order.rfind("little", 0) != 0)
-        fail(path, "checkpoint byte order is '" + order + "'; only little-endian is supported");
-    }
-    if (!reader->hasRecord("data.pkl")) fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
-    at::DataPtr pkl;
-    size_t pkl_size = 0;
-    std::tie(pkl, pkl_size) = reader->getRecord("data.pkl");
-
-    Unpickler up(path, static_cast<const uint8_t*>(pkl.get()), pkl_size);
-    VP root = up.run();
-    if (root->kind != Kind::Dict)
-      fail(path, "top-level object is " + a_kind(root->kind) + ", expected a state dict (dict of tensors)");
-    for (const auto& kv : root->dict) {
-      if (kv.first->kind != Kind::Str)
-        fail(path, std::string("state dict has a non-string key (") + kind_name(kv.first->kind) + ")");
-      if (kv.second->kind != Kind::Tensor)
-        fail(path, "state dict entry '" + kv.first->s + "' is " + a_kind(kv.second->kind) +
-                       ", expected a tensor (is this a full training checkpoint rather than a state dict?)");
-      entries.emplace_back(kv.first->s, kv.second->tensor);
-    }
-    pending = std::move(up.pending());
+    sd = read_data_pkl(path, *reader);
   } catch (const c10::Error& e) {
     fail(path, std::string("cannot read PyTorch zip archive: ") + e.what_without_backtrace());
   } catch (const std::runtime_error&) {
@@ -682,60 +760,25 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
     fail(path, std::string("reading data.pkl: ") + e.what());
   }
 
-  // Materialize tensors one storage record at a time (grouped by key, in
-  // order of first use) so only one raw record is held in memory at once.
-  std::vector<at::Tensor> tensors(entries.size());
-  std::vector<std::string> key_order;
-  std::unordered_map<std::string, std::vector<size_t>> by_key;  // key -> entry indices
-  for (size_t e = 0; e < entries.size(); ++e) {
-    const std::string& key = pending[entries[e].second].key;
-    auto it = by_key.find(key);
-    if (it == by_key.end()) {
-      key_order.push_back(key);
-      by_key[key].push_back(e);
-    } else {
-      it->second.push_back(e);
-    }
-  }
-
-  for (const std::string& key : key_order) {
-    const std::string record = "data/" + key;
+  // Materialize tensors one storage record at a time (grouped by key, in order of first use) so only one raw record
+  // is held in memory at once.
+  std::vector<at::Tensor> tensors(sd.entries.size());
+  for (const auto& [key, uses] : entries_by_storage(sd)) {
     try {
-      if (!reader->hasRecord(record)) fail(path, "missing storage record '" + record + "' in zip archive");
-      at::DataPtr data;
-      size_t nbytes = 0;
-      std::tie(data, nbytes) = reader->getRecord(record);
-      for (size_t e : by_key[key]) {
-        const PendingTensor& t = pending[entries[e].second];
-        const std::string& name = entries[e].first;
-        const int64_t item = static_cast<int64_t>(c10::elementSize(t.dtype));
-        int64_t want = 0;
-        if (!mul_ok(t.storage_numel, item, &want) || static_cast<uint64_t>(want) != nbytes)
-          fail(path, "storage record '" + record + "' (used by '" + name + "') has " + std::to_string(nbytes) +
-                         " bytes, expected " + std::to_string(t.storage_numel) + " elements of " +
-                         std::to_string(item) + " bytes (" + c10::toString(t.dtype) + ")");
-        const auto opts = at::TensorOptions().dtype(t.dtype).device(at::kCPU);
-        int64_t numel = 1;
-        for (int64_t s : t.size) numel *= s;  // validated in rebuild_tensor
-        if (numel == 0 || t.storage_numel == 0) {
-          tensors[e] = at::empty(t.size, opts);
-          continue;
-        }
-        at::Tensor whole = at::from_blob(data.get(), {t.storage_numel}, opts);
-        tensors[e] = whole.as_strided(t.size, t.stride, t.offset).clone(at::MemoryFormat::Contiguous);
-      }
+      read_storage(path, *reader, key, uses, sd, tensors);
     } catch (const c10::Error& e) {
-      fail(path, "reading storage record '" + record + "': " + e.what_without_backtrace());
+      fail(path, "reading storage record 'data/" + key + "': " + e.what_without_backtrace());
     } catch (const std::runtime_error&) {
       throw;
     } catch (const std::exception& e) {
-      fail(path, "reading storage record '" + record + "': " + e.what());
+      fail(path, "reading storage record 'data/" + key + "': " + e.what());
     }
   }
 
   std::vector<std::pair<std::string, at::Tensor>> out;
-  out.reserve(entries.size());
-  for (size_t e = 0; e < entries.size(); ++e) out.emplace_back(std::move(entries[e].first), std::move(tensors[e]));
+  out.reserve(sd.entries.size());
+  for (size_t e = 0; e < sd.entries.size(); ++e)
+    out.emplace_back(std::move(sd.entries[e].first), std::move(tensors[e]));
   return out;
 }
 
