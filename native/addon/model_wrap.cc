@@ -451,7 +451,8 @@ Napi::Value ModelWrap::AddClassifier(const Napi::CallbackInfo& info) {
   auto st = Live(env);
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "Expected integer number of labels");
   const int64_t labels = info[0].As<Napi::Number>().Int64Value();
-  const int64_t seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 42;
+  const int64_t seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value()
+                                                               : static_cast<int64_t>(petcore::kDefaultSeed);
   std::unique_lock<std::mutex> lock(st->mu, std::try_to_lock);
   if (!lock.owns_lock()) throw Napi::Error::New(env, "the model is busy with another job; await it first");
   if (st->trainer) throw Napi::Error::New(env, "add the classifier before setTrainable()");

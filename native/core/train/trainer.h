@@ -34,6 +34,10 @@ struct TrainableSpec {
   double prompt_lr = 0;  // 0: the model's learning rate
 };
 
+// The seed where the caller gives none (training, a new classifier head): the options table's `seed` default
+// (lib/options.ts), which test/unit/41 holds this to.
+constexpr uint64_t kDefaultSeed = 42;
+
 struct OptimConfig {
   double lr = 1e-4;
   double weight_decay = 0.01;
@@ -41,7 +45,7 @@ struct OptimConfig {
   int64_t warmup_steps = 0;
   int64_t total_steps = 0;     // 0: constant learning rate after warm-up
   double max_grad_norm = 1.0;  // <= 0: no clipping
-  uint64_t seed = 42;
+  uint64_t seed = kDefaultSeed;
   bool bf16 = false;         // bf16 GEMMs: the layer kernel's bf16 on CPU, autocast on CUDA; fp32 master weights
   int64_t initial_step = 0;  // resuming: the schedule continues from here
   bool recompute = false;    // recompute each layer's activations in backward (less memory)
