@@ -2,6 +2,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { batchesFor, encoderFlops } from '../lib/bench/inputs'
 import { cpuIsa } from '../lib/bench/machine'
@@ -59,15 +60,15 @@ t.test('pet bench --no-peer --json: summary line, JSON and markdown reports', as
   t.ok(summary.bf16_label_agreement >= 0.9 && summary.bf16_label_agreement <= 1, `bf16_label_agreement ${summary.bf16_label_agreement}`)
   t.ok(summary.train_bf16_steps_per_s > 0, 'train_bf16_steps_per_s')
   t.ok(summary.gemm_fp32_gflop_per_s > 0 && summary.gemm_bf16_gflop_per_s > 0, 'GEMM rates measured')
-  t.ok(Array.isArray(summary.cpu_isa))
+  t.same(summary.cpu_isa, cpuIsa(), 'the ISA extensions /proc/cpuinfo reports')
   const report = JSON.parse(fs.readFileSync(outJson, 'utf8'))
   t.same(report.ours_bf16.by_batch_size.map((b: { batch_size: number }) => b.batch_size), [1, 8])
   for (const b of [...report.ours.by_batch_size, ...report.ours_bf16.by_batch_size]) t.ok(b.gemm_share > 0, 'executed GFLOP/s against the GEMM rate')
   t.ok(report.training_bf16.steps_per_s.median > 0)
-  t.type(report.machine.cpu, 'string')
+  t.equal(report.machine.cpu, os.cpus()[0]?.model.trim() ?? 'unknown', 'the CPU model os.cpus() reports')
   t.ok(report.machine.cores >= 1)
-  t.type(report.machine.torch, 'string')
-  t.type(report.machine.blas, 'string')
+  t.match(report.machine.torch, /^\d+\.\d+/, 'a LibTorch version')
+  t.match(report.machine.blas, /\S/, 'a BLAS named')
   t.same(report.ours.by_batch_size.map((b: { batch_size: number }) => b.batch_size), [1, 8])
   for (const b of report.ours.by_batch_size) {
     for (const k of ['sentences_per_s', 'p50_ms', 'p95_ms']) {
