@@ -208,7 +208,7 @@ petcore::OptimConfig OptimFromJs(const Napi::Value& v) {
   c.warmup_steps = IntOption(o, "warmupSteps", 0, 0);
   c.total_steps = IntOption(o, "totalSteps", 0, 0);
   c.max_grad_norm = NumberOption(o, "maxGradNorm", c.max_grad_norm);
-  c.seed = static_cast<uint64_t>(IntOption(o, "seed", static_cast<int64_t>(petcore::kDefaultSeed), 0));
+  c.seed = static_cast<uint64_t>(IntOption(o, "seed", static_cast<int64_t>(c.seed), 0));
   c.bf16 = (o.Get("bf16").IsBoolean() && o.Get("bf16").As<Napi::Boolean>().Value()) ||
            PrecisionOption(o, "precision", petcore::Precision::Fp32) == petcore::Precision::Bf16;
   c.initial_step = IntOption(o, "initialStep", 0, 0);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,7 +38,7 @@ struct Inputs {
   std::vector<TrainStep> steps;
   int64_t train_batch = 32;
   double lr = 1e-4;
-  uint64_t seed = 42;  // the inputs' train.seed (scripts/gpu-inputs.js writes the options table's default)
+  std::optional<uint64_t> seed;  // the inputs' train.seed (scripts/gpu-inputs.js writes it); none: OptimConfig's
 };
 
 // `limit` > 0 keeps the first `limit` examples (and the training steps whose examples all survived).
@@ -64,7 +65,7 @@ inline Inputs read_inputs(const std::string& path, int64_t limit) {
   const auto& t = j.at("train");
   in.train_batch = t.at("batch_size").get<int64_t>();
   in.lr = t.value("lr", 1e-4);
-  in.seed = t.value("seed", in.seed);
+  if (t.contains("seed")) in.seed = t.at("seed").get<uint64_t>();
   const int64_t n = static_cast<int64_t>(in.examples.size());
   for (const auto& s : t.at("steps")) {
     TrainStep st;

@@ -199,7 +199,7 @@ json bench_training(const std::string& dir, const Inputs& in, const Options& o, 
   auto model = BertModel::load(dir, dev);  // fresh weights for each precision
   OptimConfig cfg;
   cfg.lr = in.lr;
-  cfg.seed = in.seed;
+  if (in.seed) cfg.seed = *in.seed;
   cfg.bf16 = bf16;
   Trainer trainer(*model, TrainableSpec(), cfg);
   const at::Tensor cands = at::tensor(in.candidates, at::kLong);

@@ -256,6 +256,17 @@ class Unpickler {
     return out;
   }
   void push(VP v) { stack_.push_back(std::move(v)); }
+  // The literal opcodes' one step: a string of `len` bytes read from the stream, or an integer, onto the stack.
+  void push_str(uint64_t len) {
+    VP s = make(Kind::Str);
+    s->s = utf8(len);
+    push(std::move(s));
+  }
+  void push_int(int64_t i) {
+    VP v = make(Kind::Int);
+    v->i = i;
+    push(std::move(v));
+  }
 
   void memo_put(uint64_t idx) { memo_[idx] = top(); }
   void memo_get(uint64_t idx) {
@@ -474,42 +485,24 @@ bool Unpickler::control_op(uint8_t op) {
 
 bool Unpickler::literal_op(uint8_t op) {
   switch (op) {
-    case 'X': {  // BINUNICODE
-      VP s = make(Kind::Str);
-      s->s = utf8(le(4));
-      push(std::move(s));
+    case 'X':  // BINUNICODE
+      push_str(le(4));
       return true;
-    }
-    case 0x8c: {  // SHORT_BINUNICODE
-      VP s = make(Kind::Str);
-      s->s = utf8(u8());
-      push(std::move(s));
+    case 0x8c:  // SHORT_BINUNICODE
+      push_str(u8());
       return true;
-    }
-    case 0x8d: {  // BINUNICODE8
-      VP s = make(Kind::Str);
-      s->s = utf8(le(8));
-      push(std::move(s));
+    case 0x8d:  // BINUNICODE8
+      push_str(le(8));
       return true;
-    }
-    case 'J': {  // BININT (signed 32-bit)
-      VP v = make(Kind::Int);
-      v->i = static_cast<int32_t>(static_cast<uint32_t>(le(4)));
-      push(std::move(v));
+    case 'J':  // BININT (signed 32-bit)
+      push_int(static_cast<int32_t>(static_cast<uint32_t>(le(4))));
       return true;
-    }
-    case 'K': {  // BININT1
-      VP v = make(Kind::Int);
-      v->i = u8();
-      push(std::move(v));
+    case 'K':  // BININT1
+      push_int(u8());
       return true;
-    }
-    case 'M': {  // BININT2
-      VP v = make(Kind::Int);
-      v->i = static_cast<int64_t>(le(2));
-      push(std::move(v));
+    case 'M':  // BININT2
+      push_int(static_cast<int64_t>(le(2)));
       return true;
-    }
     case 0x8a: {  // LONG1: n bytes, little-endian two's complement
       uint8_t len = u8();
       if (len > 8) err("LONG1 integer of " + std::to_string(len) + " bytes is too large");
@@ -519,9 +512,7 @@ bool Unpickler::literal_op(uint8_t op) {
         if (len < 8 && (raw >> (8 * len - 1)) & 1) raw |= ~uint64_t(0) << (8 * len);  // sign-extend
         std::memcpy(&v, &raw, sizeof v);
       }
-      VP x = make(Kind::Int);
-      x->i = v;
-      push(std::move(x));
+      push_int(v);
       return true;
     }
     case 'G': {  // BINFLOAT: big-endian double
