@@ -349,7 +349,7 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
 
 namespace {
 // saveTrainerState / loadTrainerState: a path argument, then `op` on the trainer in a job.
-Napi::Value TrainerFileJob(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> st,
+Napi::Value TrainerFileJob(const Napi::CallbackInfo& info, const std::shared_ptr<ModelState>& st,
                            void (*op)(petcore::Trainer&, const std::string&)) {
   Napi::Env env = info.Env();
   if (!st->trainer) throw Napi::Error::New(env, "call setTrainable() first");

@@ -35,7 +35,7 @@ namespace {
 // ---------------------------------------------------------------------------
 // Errors
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
+[[noreturn]] void bin_fail(const std::string& path, const std::string& what) {
   throw std::runtime_error("load_torch_bin: " + path + ": " + what);
 }
 
@@ -166,7 +166,7 @@ class Unpickler {
   [[noreturn]] void unsupported(uint8_t op) const;
 
   [[noreturn]] void err(const std::string& what) const {
-    fail(path_, "data.pkl: " + what + " (at offset " + std::to_string(op_pos_) + ")");
+    bin_fail(path_, "data.pkl: " + what + " (at offset " + std::to_string(op_pos_) + ")");
   }
 
   void need(size_t k) const {
@@ -624,27 +624,27 @@ void Unpickler::unsupported(uint8_t op) const {
 // instead of a zip-library error.
 void check_signature(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, "cannot open file");
+  if (!f) bin_fail(path, "cannot open file");
   unsigned char head[16] = {0};
   f.read(reinterpret_cast<char*>(head), sizeof head);
   const size_t got = static_cast<size_t>(f.gcount());
-  if (got == 0) fail(path, "file is empty");
+  if (got == 0) bin_fail(path, "file is empty");
   if (got >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return;  // zip
 
   // torch < 1.6 ("legacy") checkpoints start with a pickled magic number:
   // PROTO n, LONG1 10 bytes 0x1950a86a20f9469cfc6c.
   static const unsigned char legacy_magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
   if (got >= 14 && head[0] == 0x80 && std::memcmp(head + 2, legacy_magic, sizeof legacy_magic) == 0)
-    fail(path,
-         "this is a legacy (pre-1.6, non-zip) PyTorch checkpoint, which is not supported; "
-         "re-save it with torch >= 1.6 (torch.save(torch.load(f), f)) or convert it to "
-         "model.safetensors");
+    bin_fail(path,
+             "this is a legacy (pre-1.6, non-zip) PyTorch checkpoint, which is not supported; "
+             "re-save it with torch >= 1.6 (torch.save(torch.load(f), f)) or convert it to "
+             "model.safetensors");
   if (head[0] == 0x80)
-    fail(path,
-         "this is a bare pickle, not a zip-format PyTorch checkpoint (legacy torch.save format?); "
-         "re-save it with torch >= 1.6 or convert it to model.safetensors");
-  if (got >= 9 && head[8] == '{') fail(path, "this looks like a safetensors file, not a PyTorch .bin checkpoint");
-  fail(path, "not a PyTorch zip-format checkpoint (no ZIP signature at start of file)");
+    bin_fail(path,
+             "this is a bare pickle, not a zip-format PyTorch checkpoint (legacy torch.save format?); "
+             "re-save it with torch >= 1.6 or convert it to model.safetensors");
+  if (got >= 9 && head[8] == '{') bin_fail(path, "this looks like a safetensors file, not a PyTorch .bin checkpoint");
+  bin_fail(path, "not a PyTorch zip-format checkpoint (no ZIP signature at start of file)");
 }
 
 // The state dict as data.pkl describes it: each entry's name and tensor view, the storages not yet read.
@@ -661,9 +661,10 @@ PickledStateDict read_data_pkl(const std::string& path, caffe2::serialize::PyTor
     std::tie(bo, bo_size) = reader.getRecord("byteorder");
     std::string order(static_cast<const char*>(bo.get()), bo_size);
     if (order.rfind("little", 0) != 0)
-      fail(path, "checkpoint byte order is '" + order + "'; only little-endian is supported");
+      bin_fail(path, "checkpoint byte order is '" + order + "'; only little-endian is supported");
   }
-  if (!reader.hasRecord("data.pkl")) fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
+  if (!reader.hasRecord("data.pkl"))
+    bin_fail(path, "zip archive has no data.pkl record (not a torch.save checkpoint?)");
   at::DataPtr pkl;
   size_t pkl_size = 0;
   std::tie(pkl, pkl_size) = reader.getRecord("data.pkl");
@@ -671,14 +672,14 @@ PickledStateDict read_data_pkl(const std::string& path, caffe2::serialize::PyTor
   Unpickler up(path, static_cast<const uint8_t*>(pkl.get()), pkl_size);
   VP root = up.run();
   if (root->kind != Kind::Dict)
-    fail(path, "top-level object is " + a_kind(root->kind) + ", expected a state dict (dict of tensors)");
+    bin_fail(path, "top-level object is " + a_kind(root->kind) + ", expected a state dict (dict of tensors)");
   PickledStateDict sd;
   for (const auto& kv : root->dict) {
     if (kv.first->kind != Kind::Str)
-      fail(path, std::string("state dict has a non-string key (") + kind_name(kv.first->kind) + ")");
+      bin_fail(path, std::string("state dict has a non-string key (") + kind_name(kv.first->kind) + ")");
     if (kv.second->kind != Kind::Tensor)
-      fail(path, "state dict entry '" + kv.first->s + "' is " + a_kind(kv.second->kind) +
-                     ", expected a tensor (is this a full training checkpoint rather than a state dict?)");
+      bin_fail(path, "state dict entry '" + kv.first->s + "' is " + a_kind(kv.second->kind) +
+                         ", expected a tensor (is this a full training checkpoint rather than a state dict?)");
     sd.entries.emplace_back(kv.first->s, kv.second->tensor);
   }
   sd.pending = std::move(up.pending());
@@ -706,7 +707,7 @@ std::vector<std::pair<std::string, std::vector<size_t>>> entries_by_storage(cons
 void read_storage(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, const std::string& key,
                   const std::vector<size_t>& uses, const PickledStateDict& sd, std::vector<at::Tensor>& tensors) {
   const std::string record = "data/" + key;
-  if (!reader.hasRecord(record)) fail(path, "missing storage record '" + record + "' in zip archive");
+  if (!reader.hasRecord(record)) bin_fail(path, "missing storage record '" + record + "' in zip archive");
   at::DataPtr data;
   size_t nbytes = 0;
   std::tie(data, nbytes) = reader.getRecord(record);
@@ -716,9 +717,9 @@ void read_storage(const std::string& path, caffe2::serialize::PyTorchStreamReade
     const int64_t item = static_cast<int64_t>(c10::elementSize(t.dtype));
     int64_t want = 0;
     if (!mul_ok(t.storage_numel, item, &want) || static_cast<uint64_t>(want) != nbytes)
-      fail(path, "storage record '" + record + "' (used by '" + name + "') has " + std::to_string(nbytes) +
-                     " bytes, expected " + std::to_string(t.storage_numel) + " elements of " + std::to_string(item) +
-                     " bytes (" + c10::toString(t.dtype) + ")");
+      bin_fail(path, "storage record '" + record + "' (used by '" + name + "') has " + std::to_string(nbytes) +
+                         " bytes, expected " + std::to_string(t.storage_numel) + " elements of " +
+                         std::to_string(item) + " bytes (" + c10::toString(t.dtype) + ")");
     const auto opts = at::TensorOptions().dtype(t.dtype).device(at::kCPU);
     int64_t numel = 1;
     for (int64_t s : t.size) numel *= s;  // validated in rebuild_tensor
@@ -744,11 +745,11 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
     reader.reset(new caffe2::serialize::PyTorchStreamReader(path));
     sd = read_data_pkl(path, *reader);
   } catch (const c10::Error& e) {
-    fail(path, std::string("cannot read PyTorch zip archive: ") + e.what_without_backtrace());
+    bin_fail(path, std::string("cannot read PyTorch zip archive: ") + e.what_without_backtrace());
   } catch (const std::runtime_error&) {
     throw;
   } catch (const std::exception& e) {
-    fail(path, std::string("reading data.pkl: ") + e.what());
+    bin_fail(path, std::string("reading data.pkl: ") + e.what());
   }
 
   // Materialize tensors one storage record at a time (grouped by key, in order of first use) so only one raw record
@@ -758,11 +759,11 @@ std::vector<std::pair<std::string, at::Tensor>> load_torch_bin(const std::string
     try {
       read_storage(path, *reader, key, uses, sd, tensors);
     } catch (const c10::Error& e) {
-      fail(path, "reading storage record 'data/" + key + "': " + e.what_without_backtrace());
+      bin_fail(path, "reading storage record 'data/" + key + "': " + e.what_without_backtrace());
     } catch (const std::runtime_error&) {
       throw;
     } catch (const std::exception& e) {
-      fail(path, "reading storage record 'data/" + key + "': " + e.what());
+      bin_fail(path, "reading storage record 'data/" + key + "': " + e.what());
     }
   }
 

@@ -41,7 +41,7 @@ namespace {
 struct VocabSlices {
   int64_t per, count;
   VocabSlices(int64_t V, int threads) {
-    const int64_t chunks = std::min<int64_t>(V, std::max(1, threads) * 4);
+    const int64_t chunks = std::min<int64_t>(V, std::max<int64_t>(1, threads) * 4);
     per = (V + chunks - 1) / chunks;
     count = (V + per - 1) / per;
   }

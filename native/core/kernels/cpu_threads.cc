@@ -104,7 +104,8 @@ SerialBlasGuard::SerialBlasGuard(bool active) {
 }
 
 SerialBlasGuard::~SerialBlasGuard() {
-  if (prev_ > 1) RuntimeKnobs::get().openblas_set_num_threads(prev_);
+  const auto& k = RuntimeKnobs::get();
+  if (prev_ > 1 && k.openblas_set_num_threads) k.openblas_set_num_threads(prev_);
 }
 
 TaskPool& TaskPool::get() {

@@ -23,8 +23,8 @@ void check(bool ok, const char* what) {
 
 struct Attention : public torch::autograd::Function<Attention> {
   // factor: what the scores are multiplied by (1 when the queries come pre-scaled).
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor qkv, at::Tensor mask_bias, int64_t nh,
-                            double factor, double p, bool train) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv, const at::Tensor& mask_bias,
+                            int64_t nh, double factor, double p, bool train) {
     const int64_t B = mask_bias.size(0), T = mask_bias.size(-1), H = qkv.size(1) / 3, dh = H / nh;
     // probabilities [B, nh, T, T] fp32: q k^T * factor + mask, then softmax in place
     at::Tensor probs = at::empty({B, nh, T, T}, qkv.options().dtype(at::kFloat));

@@ -7,19 +7,19 @@
 namespace petcore {
 namespace {
 
-[[noreturn]] void fail(const std::string& source, const std::string& msg) {
+[[noreturn]] void config_fail(const std::string& source, const std::string& msg) {
   throw std::runtime_error(source + ": " + msg);
 }
 
 int64_t positive_int(const nlohmann::json& j, const char* key, const std::string& source, bool required,
                      int64_t fallback) {
   if (!j.contains(key) || j[key].is_null()) {
-    if (required) fail(source, std::string("config has no \"") + key + "\"");
+    if (required) config_fail(source, std::string("config has no \"") + key + "\"");
     return fallback;
   }
   const auto& v = j[key];
   if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-    fail(source, std::string("\"") + key + "\" must be a positive integer, got " + v.dump());
+    config_fail(source, std::string("\"") + key + "\" must be a positive integer, got " + v.dump());
   return v.get<int64_t>();
 }
 
@@ -27,7 +27,7 @@ double probability(const nlohmann::json& j, const char* key, const std::string& 
   if (!j.contains(key) || j[key].is_null()) return fallback;
   const auto& v = j[key];
   if (!v.is_number() || v.get<double>() < 0 || v.get<double>() >= 1)
-    fail(source, std::string("\"") + key + "\" must be a number in [0, 1), got " + v.dump());
+    config_fail(source, std::string("\"") + key + "\" must be a number in [0, 1), got " + v.dump());
   return v.get<double>();
 }
 
@@ -49,18 +49,18 @@ namespace {
 double positive_number(const nlohmann::json& j, const char* key, const std::string& source, double fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   if (!j[key].is_number() || j[key].get<double>() <= 0)
-    fail(source, std::string("\"") + key + "\" must be a positive number");
+    config_fail(source, std::string("\"") + key + "\" must be a positive number");
   return j[key].get<double>();
 }
 
 Activation activation_named(const nlohmann::json& j, const char* key, const std::string& source, Activation fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) fail(source, std::string("\"") + key + "\" must be a string");
+  if (!j[key].is_string()) config_fail(source, std::string("\"") + key + "\" must be a string");
   const auto act = j[key].get<std::string>();
   if (act == "gelu") return Activation::Gelu;
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::GeluTanh;
   if (act == "relu") return Activation::Relu;
-  fail(source, "unsupported " + std::string(key) + " \"" + act + "\" (gelu, gelu_new, gelu_pytorch_tanh, relu)");
+  config_fail(source, "unsupported " + std::string(key) + " \"" + act + "\" (gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
 bool flag(const nlohmann::json& j, const char* key, bool fallback) {
@@ -82,10 +82,10 @@ Family family_of(const nlohmann::json& j, const std::string& source) {
   if (type == "xlm-roberta") return Family::XlmRoberta;
   if (type == "albert") return Family::Albert;
   if (type == "ernie") return Family::Ernie;
-  fail(source, "unsupported model_type \"" + type + "\"" + (arch.empty() ? "" : " (" + arch + ")") +
-                   ": supported are bert (BertForMaskedLM), roberta (RobertaForMaskedLM), xlm-roberta "
-                   "(XLMRobertaForMaskedLM), albert (AlbertForMaskedLM), ernie (ErnieForMaskedLM) and gpt2 "
-                   "(GPT2LMHeadModel)");
+  config_fail(source, "unsupported model_type \"" + type + "\"" + (arch.empty() ? "" : " (" + arch + ")") +
+                          ": supported are bert (BertForMaskedLM), roberta (RobertaForMaskedLM), xlm-roberta "
+                          "(XLMRobertaForMaskedLM), albert (AlbertForMaskedLM), ernie (ErnieForMaskedLM) and gpt2 "
+                          "(GPT2LMHeadModel)");
 }
 
 void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& c) {
@@ -107,15 +107,15 @@ void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& 
         j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 1;
     c.position_offset = pad + 1;
     if (c.position_offset >= c.max_position_embeddings)
-      fail(source, "max_position_embeddings " + std::to_string(c.max_position_embeddings) +
-                       " leaves no positions after the padding offset " + std::to_string(c.position_offset));
+      config_fail(source, "max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+                              " leaves no positions after the padding offset " + std::to_string(c.position_offset));
   } else if (c.family == Family::Albert) {
     c.embedding_size = positive_int(j, "embedding_size", source, false, 128);
     c.num_hidden_groups = positive_int(j, "num_hidden_groups", source, false, 1);
     c.inner_group_num = positive_int(j, "inner_group_num", source, false, 1);
     if (c.num_hidden_groups > c.num_hidden_layers)
-      fail(source, "num_hidden_groups " + std::to_string(c.num_hidden_groups) + " exceeds num_hidden_layers " +
-                       std::to_string(c.num_hidden_layers));
+      config_fail(source, "num_hidden_groups " + std::to_string(c.num_hidden_groups) + " exceeds num_hidden_layers " +
+                              std::to_string(c.num_hidden_layers));
   } else if (c.family == Family::Ernie) {
     if (flag(j, "use_task_id", false))
       c.task_type_vocab_size = positive_int(j, "task_type_vocab_size", source, false, 3);
@@ -138,16 +138,16 @@ void parse_gpt2(const nlohmann::json& j, const std::string& source, BertConfig& 
   c.embedding_dropout_prob = probability(j, "embd_pdrop", source, 0.1);
   c.attention_probs_dropout_prob = probability(j, "attn_pdrop", source, 0.1);
   c.hidden_act = activation_named(j, "activation_function", source, Activation::GeluTanh);
-  if (!flag(j, "scale_attn_weights", true)) fail(source, "GPT-2 with scale_attn_weights false is not supported");
+  if (!flag(j, "scale_attn_weights", true)) config_fail(source, "GPT-2 with scale_attn_weights false is not supported");
   if (flag(j, "scale_attn_by_inverse_layer_idx", false))
-    fail(source, "GPT-2 with scale_attn_by_inverse_layer_idx is not supported");
-  if (flag(j, "add_cross_attention", false)) fail(source, "GPT-2 with cross-attention is not supported");
+    config_fail(source, "GPT-2 with scale_attn_by_inverse_layer_idx is not supported");
+  if (flag(j, "add_cross_attention", false)) config_fail(source, "GPT-2 with cross-attention is not supported");
 }
 
 }  // namespace
 
 BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) fail(source, "config must be a JSON object");
+  if (!j.is_object()) config_fail(source, "config must be a JSON object");
   BertConfig c;
   c.raw = j;
   c.family = family_of(j, source);
@@ -156,8 +156,8 @@ BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
   if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
   c.tie_word_embeddings = flag(j, "tie_word_embeddings", true);
   if (c.hidden_size % c.num_attention_heads != 0)
-    fail(source, "hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads " +
-                     std::to_string(c.num_attention_heads));
+    config_fail(source, "hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads " +
+                            std::to_string(c.num_attention_heads));
   return c;
 }
 

@@ -18,6 +18,7 @@ enum class Family { Bert, Gpt2, Roberta, XlmRoberta, Albert, Ernie };
 
 const char* family_name(Family f);
 
+// NOLINTNEXTLINE(bugprone-exception-escape): the implicit constructors can throw only std::bad_alloc (json member).
 struct BertConfig {
   Family family = Family::Bert;
   // The layer's named variants (encoder_layer.h), set from the family: LayerNorm before each sub-block (and once

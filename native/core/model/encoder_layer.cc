@@ -18,7 +18,7 @@ namespace petcore {
 namespace {
 
 // a + b, in place into a where no autograd graph is being recorded.
-at::Tensor plus(at::Tensor a, const at::Tensor& b) { return at::GradMode::is_enabled() ? a + b : a.add_(b); }
+at::Tensor plus(const at::Tensor& a, const at::Tensor& b) { return at::GradMode::is_enabled() ? a + b : a.add_(b); }
 
 at::Tensor to_float(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
 
@@ -260,7 +260,7 @@ at::Tensor input_norm(const BertConfig& c, const LayerOperands& w, const at::Ten
   return c.pre_norm ? layer_norm(x, w.attn_ln_w, w.attn_ln_b, c.layer_norm_eps, w.onednn) : x;
 }
 
-at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, at::Tensor out) {
+at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first, int64_t blocks, const at::Tensor& out) {
   const int64_t H = x.size(-1);
   if (first == 0 && blocks == 3) return dense(x, w.qkv_w, w.qkv_b, out, w.onednn);
   return dense(x, w.qkv_w.narrow(0, first * H, blocks * H), w.qkv_b.narrow(0, first * H, blocks * H), out, w.onednn);

@@ -126,7 +126,7 @@ at::Tensor input_norm(const BertConfig& c, const LayerOperands& w, const at::Ten
 // Projections of rows x [n, H] (fp32) -> [n, 3H] (queries | keys | values) in the compute dtype, or `blocks` of
 // them from `first` (1, 2: keys and values; 0, 1: queries). Into `out` when given (no autograd).
 at::Tensor project(const LayerOperands& w, const at::Tensor& x, int64_t first = 0, int64_t blocks = 3,
-                   at::Tensor out = {});
+                   const at::Tensor& out = {});
 
 // Attention of queries q [B, n, H] over keys k and values v [B, T, H] with mask_bias [B, 1, 1, T] -> context
 // [B, n, H] (compute dtype); into `out` ([B * n, H]) when given. Dropout on the probabilities when train.

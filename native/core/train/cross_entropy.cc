@@ -15,8 +15,8 @@ at::Tensor target_log_probs(const at::Tensor& logits, const at::Tensor& targets)
 }
 
 struct CrossEntropy : public torch::autograd::Function<CrossEntropy> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor logits, at::Tensor targets,
-                            at::Tensor picked) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& logits, const at::Tensor& targets,
+                            const at::Tensor& picked) {
     ctx->save_for_backward({logits, targets});
     return -picked.mean();
   }

@@ -93,8 +93,8 @@ typename Map::key_type state_key(const at::Tensor& p) {
 }  // namespace
 
 FusedAdamW::FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups,
-                       torch::optim::AdamWOptions defaults, bool fused)
-    : torch::optim::AdamW(groups, std::move(defaults)), fused_(fused) {}
+                       const torch::optim::AdamWOptions& defaults, bool fused)
+    : torch::optim::AdamW(groups, defaults), fused_(fused) {}
 
 void FusedAdamW::load(torch::serialize::InputArchive& archive) {
   torch::optim::AdamW::load(archive);

@@ -20,7 +20,7 @@ bool fused_optimizer_available(const at::Device& device);
 // torch::optim::AdamW's own step.
 class FusedAdamW : public torch::optim::AdamW {
  public:
-  FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups, torch::optim::AdamWOptions defaults,
+  FusedAdamW(const std::vector<torch::optim::OptimizerParamGroup>& groups, const torch::optim::AdamWOptions& defaults,
              bool fused = true);
   torch::Tensor step(LossClosure closure = nullptr) override;
   void load(torch::serialize::InputArchive& archive) override;

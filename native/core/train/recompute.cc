@@ -24,8 +24,8 @@ void set_cpu_rng_state(const at::Tensor& s) {
 at::Tensor unpacked(const at::Tensor& rows) { return rows.numel() > 0 ? rows : at::Tensor(); }
 
 struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor mask_bias, at::Tensor rows,
-                            int64_t model, int64_t layer, bool train, int64_t precision) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& mask_bias,
+                            const at::Tensor& rows, int64_t model, int64_t layer, bool train, int64_t precision) {
     ctx->save_for_backward({x, mask_bias, rows});
     ctx->saved_data["model"] = model;
     ctx->saved_data["layer"] = layer;
@@ -33,6 +33,7 @@ struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
     ctx->saved_data["precision"] = precision;
     ctx->saved_data["rng"] = cpu_rng_state();
     at::NoGradGuard no_grad;
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): saved_data holds IValues, so the model travels as its address.
     return reinterpret_cast<const BertModel*>(model)->layer_forward(layer, x, mask_bias, train,
                                                                     static_cast<Precision>(precision), unpacked(rows));
   }
@@ -40,6 +41,7 @@ struct RecomputedLayer : public torch::autograd::Function<RecomputedLayer> {
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     auto saved = ctx->get_saved_variables();
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): the address forward() saved.
     const auto* m = reinterpret_cast<const BertModel*>(ctx->saved_data["model"].toInt());
     at::Tensor x = saved[0].detach().requires_grad_(true);
     const at::Tensor now = cpu_rng_state();
