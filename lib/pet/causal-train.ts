@@ -3,14 +3,13 @@
 // [CLS] + prefix + the label's word + the rest of the pattern. 'verbalizer' (PET's): cross-entropy over the labels'
 // scores at the answer position (the prefix's last token), plus (1 - alpha) x the LM loss over the prefix.
 // Unlabeled text (semi-supervised) adds its LM loss. Random masking is a masked LM's: a causal LM has none.
-import type { NativeLoss } from '../../bindings'
 import { padBatch } from '../batch'
 import type { Example } from '../data/examples'
 import { PetError } from '../errors'
 import type { ModelView } from '../model-folder'
 import { nextTokenTargets } from '../train/lm-targets'
 import { checkCausalOptions } from './lm-score'
-import { labelLossTerms, scoringRule } from './label-scores'
+import { scoringRule, stepLoss } from './label-scores'
 import type { CausalInput, Pattern } from './pattern'
 import type { PetLossOptions, PetStepBuilder } from './train'
 import type { Verbalizer } from './verbalizer'
@@ -74,13 +73,8 @@ export function causalSteps (model: ModelView, pattern: Pattern, verbalizer: Ver
         nextTokenTargets(rows.length, ids, vocabPos, vocabTgt)
         rows.push({ inputIds: ids })
       }
-      const loss: NativeLoss = {}
-      if (vocabTgt.length > 0) {
-        loss.vocabPositions = Int32Array.from(vocabPos)
-        loss.vocabTargets = Int32Array.from(vocabTgt)
-        loss.vocabWeight = o.labelLoss === 'vocab' ? 1 : 1 - o.alpha
-      }
-      if (labelTgt.length > 0) Object.assign(loss, labelLossTerms(rule, labelPos, labelTgt, o.alpha))
+      const loss = stepLoss(rule, o.labelLoss, o.alpha, { positions: vocabPos, targets: vocabTgt },
+        { positions: labelPos, targets: labelTgt })
       return { batch: padBatch(rows, tok.padId), loss }
     }
   }

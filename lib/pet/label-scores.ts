@@ -173,3 +173,21 @@ export function labelLossTerms (rule: ScoringRule, positions: readonly number[],
     labelWeight: weight
   }
 }
+
+/**
+ * A training step's loss, from the (row, column) positions and targets its batch collected: the vocabulary
+ * cross-entropy (MLM or LM) and the verbalizer terms. labelLoss 'vocab' gives the vocabulary terms all the weight;
+ * 'verbalizer' splits it, alpha to the labels and 1 - alpha to the vocabulary.
+ */
+export function stepLoss (rule: ScoringRule, labelLoss: 'vocab' | 'verbalizer', alpha: number,
+  vocab: { positions: readonly number[], targets: readonly number[] },
+  label: { positions: readonly number[], targets: readonly number[] }): NativeLoss {
+  const loss: NativeLoss = {}
+  if (vocab.targets.length > 0) {
+    loss.vocabPositions = Int32Array.from(vocab.positions)
+    loss.vocabTargets = Int32Array.from(vocab.targets)
+    loss.vocabWeight = labelLoss === 'vocab' ? 1 : 1 - alpha
+  }
+  if (label.targets.length > 0) Object.assign(loss, labelLossTerms(rule, label.positions, label.targets, alpha))
+  return loss
+}

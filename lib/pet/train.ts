@@ -8,7 +8,7 @@ import { PetError } from '../errors'
 import type { ModelView } from '../model-folder'
 import { randomMasking, type MaskingOptions } from '../train/masking'
 import type { Rng } from '../train/rng'
-import { labelLossTerms, scoringRule, type LabelScoreOptions } from './label-scores'
+import { scoringRule, stepLoss, type LabelScoreOptions } from './label-scores'
 import type { EncodedInput, Pattern } from './pattern'
 import { encodeClozes } from './cloze'
 import { causalSteps } from './causal-train'
@@ -146,12 +146,7 @@ function buildMaskedStep (step: MaskedStep, batchItems: readonly Item[], rng: Rn
     for (const [col, id] of m.targets) { vocabPos.push(row, col); vocabTgt.push(id) }
   }
   const batch = padBatch(rows, step.padId)
-  const loss: NativeLoss = {}
-  if (vocabTgt.length > 0) {
-    loss.vocabPositions = Int32Array.from(vocabPos)
-    loss.vocabTargets = Int32Array.from(vocabTgt)
-    loss.vocabWeight = o.labelLoss === 'vocab' ? 1 : 1 - o.alpha
-  }
-  if (labelTgt.length > 0) Object.assign(loss, labelLossTerms(rule, labelPos, labelTgt, o.alpha))
+  const loss = stepLoss(rule, o.labelLoss, o.alpha, { positions: vocabPos, targets: vocabTgt },
+    { positions: labelPos, targets: labelTgt })
   return { batch, loss }
 }
