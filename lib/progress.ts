@@ -12,6 +12,8 @@ export type ProgressEvent =
   | { kind: 'train', done: number, total: number, epoch: number, epochs: number, loss: number }
   /** an epoch ended (dev: its dev accuracy; best: it is the best so far and was saved) */
   | { kind: 'epoch', epoch: number, epochs: number, loss: number, dev?: number, best: boolean }
+  /** bytes of one file of a hub-named model downloaded so far (resolveModel's DownloadProgress) */
+  | { kind: 'download', file: string, done: number, total: number }
 
 /** The `onProgress` option of every long call. */
 export type ProgressCallback = (event: ProgressEvent) => void

@@ -75,27 +75,17 @@ export function cliWorkflow (w: WorkflowSpec): WorkflowSpec {
 /**
  * --model given as a hub name (org/name) at --revision -> its snapshot folder in the HF cache, downloaded with a bar
  * per file when missing; the command then gets the folder, and no revision (it is spent). The library's workflows
- * would resolve the name themselves (withModelFolder), but without the bars.
+ * resolve the name themselves (withModelFolder, 'download' events), but bench and the commands without onProgress
+ * do not.
  */
 export async function hubModel (options: Record<string, unknown>, out: Output): Promise<Record<string, unknown>> {
   const { revision, ...rest } = options
   if (typeof rest.model !== 'string') return rest
-  let bar: Progress | undefined
-  let file = ''
+  const bars = cliProgress(out)
   try {
-    rest.model = await resolveModel(rest.model, {
-      revision: revision as string | undefined,
-      onProgress: e => {
-        if (bar === undefined || e.file !== file) {
-          bar?.stop()
-          file = e.file
-          bar = progress(`download ${e.file}`, e.total, { quiet: out.json })
-        }
-        bar.update(e.done)
-      }
-    })
+    rest.model = await resolveModel(rest.model, { revision: revision as string | undefined, onProgress: e => bars({ kind: 'download', ...e }) })
   } finally {
-    bar?.stop()
+    bars.stop()
   }
   return rest
 }
@@ -143,20 +133,24 @@ export function usageOf (c: Pick<Command<unknown>, 'name' | 'workflow' | 'about'
 }
 
 /** Progress events as bars with ETA on stderr (terminals only) and stage lines on stdout. */
-export function cliProgress (out: Output): ProgressCallback {
+export function cliProgress (out: Output): ProgressCallback & { stop: () => void } {
   let bar: Progress | undefined
-  let kind = ''
-  return e => {
-    if (e.kind === 'stage') { bar?.stop(); bar = undefined; out.line(e.message); return }
+  let name = ''
+  const stop = (): void => { bar?.stop(); bar = undefined }
+  const onEvent: ProgressCallback = e => {
+    if (e.kind === 'stage') { stop(); out.line(e.message); return }
     if (e.kind === 'epoch') return
-    if (bar === undefined || kind !== e.kind || e.done <= 1) {
+    // a bar per kind of pass, and per file of a download
+    const label = e.kind === 'download' ? `download ${e.file}` : e.kind
+    if (bar === undefined || name !== label || (e.kind !== 'download' && e.done <= 1)) {
       bar?.stop()
-      kind = e.kind
-      bar = progress(e.kind, e.total, { quiet: out.json })
+      name = label
+      bar = progress(label, e.total, { quiet: out.json })
     }
     bar.update(e.done, e.kind === 'train' ? { epoch: `${e.epoch}/${e.epochs}`, loss: e.loss.toFixed(4) } : undefined)
-    if (e.done >= e.total) { bar.stop(); bar = undefined }
+    if (e.done >= e.total) stop()
   }
+  return Object.assign(onEvent, { stop })
 }
 
 /** The command's entry: parse, call, print. */

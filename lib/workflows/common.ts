@@ -123,10 +123,18 @@ export const modelDirOf = (o: ModelOptions): string => path.resolve(o.model ?? d
 
 /**
  * The validated options with `model` as a folder: a hub name (org/name) becomes its snapshot at `revision` in the HF
- * cache, downloaded when missing (resolveModel). Once per call, before workers start, so that they share one download.
+ * cache, downloaded when missing (resolveModel), each file's bytes reported as 'download' events and the download
+ * stopped by the call's signal. Once per call, before workers start, so that they share one download.
  */
-export async function withModelFolder<T extends { model?: string, revision?: string }> (o: T): Promise<T> {
-  return o.model === undefined ? o : { ...o, model: await resolveModel(o.model, { revision: o.revision }) }
+export async function withModelFolder<T extends { model?: string, revision?: string } & Control> (o: T): Promise<T> {
+  if (o.model === undefined) return o
+  const onProgress = o.onProgress
+  const model = await resolveModel(o.model, {
+    revision: o.revision,
+    signal: o.signal,
+    onProgress: onProgress === undefined ? undefined : e => onProgress({ kind: 'download', ...e })
+  })
+  return { ...o, model }
 }
 
 /** A worker of a distributed run given 'cuda' takes the GPU of its LOCAL_RANK, as torchrun-launched scripts do. */

@@ -331,6 +331,36 @@ t.test('the workflows take a revision: the hub name resolves at it (withModelFol
   await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', revision: 'nope' }), 'ENOENT', /revision nope \(no such revision\)/)
 })
 
+t.test("a workflow downloading a hub-named model reports each file's bytes as 'download' events, and its signal stops it", async t => {
+  const { mock, o } = await hub(t)
+  hubEnv(t, o)
+  const task = { pattern: '{text} It was[MASK].', verbalizer: { pos: ['good'], neg: ['bad'] }, maxLength: 24, threads: 1,
+    data: [{ text: 'a good movie', label: 'pos' }, { text: 'a bad film', label: 'neg' }] }
+  // an abort before the download: EABORT, and no snapshot left behind
+  const ac = new AbortController()
+  ac.abort()
+  await rejectsCode(t, zeroShot({ ...task, model: 'acme/tiny-roberta', signal: ac.signal }), 'EABORT', /abort/)
+  t.notOk(fs.existsSync(path.join(repoDir(o.cacheDir), 'snapshots', commitA, 'config.json')), 'the aborted call left no snapshot file')
+  const events: Array<{ kind: string, file?: string, done?: number, total?: number }> = []
+  const r = await zeroShot({ ...task, model: 'acme/tiny-roberta', onProgress: e => { events.push(e) } })
+  const downloads = events.filter(e => e.kind === 'download')
+  const last = new Map<string, { done: number, total: number }>()
+  for (const e of downloads) last.set(e.file as string, { done: e.done as number, total: e.total as number })
+  const snapshotFiles = fs.readdirSync(r.model)
+  t.ok(snapshotFiles.includes('model.safetensors'), 'the weights were downloaded')
+  for (const f of snapshotFiles) {
+    t.same(last.get(f), { done: files[f].length, total: files[f].length }, `${f}: the last event has all its bytes`)
+  }
+  t.equal(last.size, snapshotFiles.length, 'events name just the downloaded files')
+  const firstScore = events.findIndex(e => e.kind === 'score')
+  t.ok(firstScore > events.findLastIndex(e => e.kind === 'download'), 'the downloads are reported before scoring')
+  t.equal(cdnGets(mock).length, [...last.keys()].filter(isLfs).length, 'each LFS file fetched once')
+  // cached now: no download events
+  const again: string[] = []
+  await zeroShot({ ...task, model: 'acme/tiny-roberta', onProgress: e => { again.push(e.kind) } })
+  t.notOk(again.includes('download'), 'from the cache: no download events')
+})
+
 t.test('tokenize() takes a hub name already in the HF cache, and says to call resolveModel() for one that is not', async t => {
   const { mock, o } = await hub(t)
   hubEnv(t, o)
