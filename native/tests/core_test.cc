@@ -1,6 +1,6 @@
 // Parity of the C++ core with the HF fixtures, without Node (for machines such as the GPU one).
 //   core_test <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16]
-//             [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]
+//             [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors> [<family dir> <family_reference.safetensors> ...]]
 // Prints each check and its error; exits 1 if any check is out of tolerance (with bf16 on CUDA, the bf16
 // logits too, within a tolerance set by bf16's precision).
 #include <cstdio>
@@ -420,12 +420,62 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
         1e-5, true);
 }
 
+// A model family's fixture (families/<name>_reference.safetensors: RoBERTa, XLM-R, ALBERT, ERNIE): the embedding
+// output, the last hidden state and the logits at every position (the batch has padding) within 1e-5 of HF's, the
+// MLM loss of the masked batch within 1e-5 relative, bf16 logits within 2^-5 of the largest |logit| (as BERT's
+// above), and two full training steps on the masked batch that lower its loss.
+static void check_family(const std::string& dir, const std::string& ref_path, const at::Device& device, bool bf16) {
+  std::map<std::string, at::Tensor> ref;
+  for (auto& [name, t] : read_safetensors(ref_path)) ref[name] = t;
+  auto model = BertModel::load(dir, device);
+  const std::string name = family_name(model->config().family);
+  const auto label = [&](const char* what) { return name + ": " + what; };
+  Batch b = model->check_batch(ref["input_ids"], ref["token_type_ids"], ref["attention_mask"]);
+  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  const at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+  {
+    c10::InferenceMode guard;
+    check(label("embedding output, max abs error").c_str(),
+          (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
+    check(label("last hidden state, max abs error").c_str(),
+          (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
+    const at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
+    check(label("logits (all positions), max abs error").c_str(), (logits - ref["logits"]).abs().max().item<double>(),
+          1e-5, true);
+    if (bf16 || device.is_cpu()) {
+      const at::Tensor l = logits_at(*model, b, pos, Precision::Bf16).view({B, T, -1});
+      const double scale = ref["logits"].abs().max().item<double>();
+      check(label("bf16 logits, max abs error").c_str(), (l - ref["logits"]).abs().max().item<double>(), scale / 32,
+            true);
+    }
+  }
+  // The MLM case: every position whose label is not -100, as (row, column) and its target.
+  const at::Tensor labels = ref["mlm_labels"];
+  const at::Tensor scored = labels.ne(-100).nonzero();
+  LossSpec loss;
+  loss.vocab_positions = scored;
+  loss.vocab_targets = labels.index({scored.select(1, 0), scored.select(1, 1)});
+  Batch masked = model->check_batch(ref["masked_input_ids"], ref["token_type_ids"], ref["attention_mask"]);
+  OptimConfig cfg;
+  cfg.lr = 1e-3;
+  Trainer trainer(*model, TrainableSpec(), cfg);
+  const StepResult first = trainer.loss_and_grads(masked, loss, false, nullptr);
+  const double ref_loss = ref["mlm_loss"].item<double>();
+  check(label("MLM loss, relative error").c_str(), std::abs(first.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
+  trainer.step(masked, loss);
+  trainer.step(masked, loss);
+  const StepResult after = trainer.loss_and_grads(masked, loss, false, nullptr);
+  std::printf("%-48s %.4f -> %.4f%s\n", label("MLM loss before / after 2 steps").c_str(), first.loss, after.loss,
+              after.loss < first.loss ? "" : "  FAIL");
+  if (!(after.loss < first.loss)) ++failures;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(
-        stderr,
-        "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16] [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors>]\n",
-        argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s <tiny-bert dir> <tiny_bert_reference.safetensors> [cpu|cuda] [fp32|bf16] [<tiny-gpt2 dir> "
+                 "<tiny_gpt2_reference.safetensors> [<family dir> <family_reference.safetensors> ...]]\n",
+                 argv[0]);
     return 2;
   }
   const std::string device_name = argc > 3 ? argv[3] : "cpu";
@@ -542,6 +592,7 @@ int main(int argc, char** argv) {
     check_fused_adamw(argv[1], device, ref);
     check_dist_group_of_one(device);
     if (argc > 6) check_gpt2(argv[5], argv[6], device, bf16);
+    for (int i = 7; i + 1 < argc; i += 2) check_family(argv[i], argv[i + 1], device, bf16);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
     return 1;
