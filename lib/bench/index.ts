@@ -2,7 +2,7 @@
 // batches, PET training steps/s per precision, and peak RSS; every figure as min / median / max over runs. The CPU's
 // ISA and its GEMM rate per precision (measured at start) put the executed GFLOP/s in proportion. Each run of each side is a
 // fresh child process (see jobs.ts); runs of the sides alternate so that background load falls on both.
-import type { BatchOrder } from './inputs'
+import type { BatchOrder, InputSpec } from './inputs'
 import type { NativeKernels } from '../advanced'
 import type { BatchSizeResult, GemmRunResult, GptLabelsResult, GptScoreResult, ScoreRunResult, TrainRunResult } from './jobs'
 import { load1, machineInfo, type MachineInfo } from './machine'
@@ -150,105 +150,169 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
   const machine = machineInfo()
   const started = new Date()
   const load1Start = load1()
-  let load1Max = load1Start
+  const s = benchState(o, say, load1Start)
+  const gemm = await probeGemm(o, machine, say)
+  for (let run = 1; run <= o.runs; run++) await benchRun(s, run)
+  const gpt = o.gptModel !== undefined ? await gptReport(s, o.gptModel) : null
+  const finished = new Date()
+  return benchReport(s, machine, gemm, gpt, { started, finished, load1Start })
+}
+
+type Say = (message: string) => void
+
+/** What every job of the bench shares, every run's results per side and precision, and the highest load seen. */
+interface BenchState {
+  o: BenchOptions
+  say: Say
+  input: InputSpec
+  score: InputSpec & { batchSizes: number[], warmupBatches: number }
+  ours: ScoreRunResult[]
+  oursBf16: ScoreRunResult[]
+  peer: ScoreRunResult[]
+  train: TrainRunResult[]
+  trainBf16: TrainRunResult[]
+  gpt: Record<Precision, GptScoreResult[]>
+  gptTrain: Record<Precision, TrainRunResult[]>
+  load1Max: number
+}
+
+function benchState (o: BenchOptions, say: Say, load1Start: number): BenchState {
   const input = { data: o.data, limit: o.limit, pattern: o.pattern, verbalizer: o.verbalizer, model: o.model, maxLength: o.maxLength, order: o.order }
-  const score = { ...input, batchSizes: o.batchSizes, warmupBatches: o.warmupBatches }
-  const ours: ScoreRunResult[] = []
-  const oursBf16: ScoreRunResult[] = []
-  const peer: ScoreRunResult[] = []
-  const train: TrainRunResult[] = []
-  const trainBf16: TrainRunResult[] = []
-  const gpt: Record<Precision, GptScoreResult[]> = { fp32: [], bf16: [] }
-  const gptTrain: Record<Precision, TrainRunResult[]> = { fp32: [], bf16: [] }
-  const rate = (r: { results: ReadonlyArray<{ batchSize: number, sentencesPerS: number }> }) => r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
+  return {
+    o, say, input,
+    score: { ...input, batchSizes: o.batchSizes, warmupBatches: o.warmupBatches },
+    ours: [], oursBf16: [], peer: [], train: [], trainBf16: [],
+    gpt: { fp32: [], bf16: [] },
+    gptTrain: { fp32: [], bf16: [] },
+    load1Max: load1Start
+  }
+}
+
+/** A progress line's throughput part: sentences/s per batch size. */
+function rate (r: { results: ReadonlyArray<{ batchSize: number, sentencesPerS: number }> }): string {
+  return r.results.map(x => `b${x.batchSize} ${x.sentencesPerS.toFixed(1)}/s`).join(', ')
+}
+
+/** Samples the load after every job, so that load1_max shows background load that fell between start and end. */
+function noteLoad (s: BenchState): void {
+  s.load1Max = Math.max(s.load1Max, load1())
+}
+
+/** The CPU's GEMM rate per precision, before any run, so that the scoring's executed GFLOP/s can be put beside it. */
+async function probeGemm (o: BenchOptions, machine: MachineInfo, say: Say): Promise<GemmRunResult> {
   const gemm = await runJob<GemmRunResult>({ kind: 'gemm-probe', threads: o.threads, kernels: o.kernels })
   say(`CPU: ${machine.isa.join(', ') || 'ISA unknown'}; GEMM ${gemm.shape.join('x')} (${gemm.kernels} kernels) on ${gemm.threads} core(s): ` +
     `fp32 ${gemm.fp32_gflop_per_s.toFixed(0)} GFLOP/s, bf16 ${gemm.bf16_gflop_per_s.toFixed(0)} GFLOP/s`)
-  for (let run = 1; run <= o.runs; run++) {
-    for (const precision of ['fp32', 'bf16'] as const) {
-      const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...score, threads: o.threads, precision, schedule: o.schedule, kernels: o.kernels })
-      ;(precision === 'fp32' ? ours : oursBf16).push(r)
-      say(`run ${run}/${o.runs} ours ${precision}: ${rate(r)}; peak RSS ${r.peakRssMb.toFixed(0)} MB (load ${load1()})`)
-      load1Max = Math.max(load1Max, load1())
-    }
-    if (o.peer) {
-      const p = await runJob<ScoreRunResult>({ kind: 'peer-score', ...score, peerModel: o.peerModel, checkTokenizer: run === 1 })
-      peer.push(p)
-      say(`run ${run}/${o.runs} peer: ${rate(p)}; peak RSS ${p.peakRssMb.toFixed(0)} MB (load ${load1()})`)
-      load1Max = Math.max(load1Max, load1())
-    }
+  return gemm
+}
+
+/** One run of every side, in this order each run, so that background load falls on all of them alike. */
+async function benchRun (s: BenchState, run: number): Promise<void> {
+  await scoreOurs(s, run)
+  if (s.o.peer) await scorePeer(s, run)
+  if (s.o.train) await trainOurs(s, run)
+  if (s.o.gptModel !== undefined) await benchGpt(s, run, s.o.gptModel)
+}
+
+async function scoreOurs (s: BenchState, run: number): Promise<void> {
+  const { o, say } = s
+  for (const precision of ['fp32', 'bf16'] as const) {
+    const r = await runJob<ScoreRunResult>({ kind: 'ours-score', ...s.score, threads: o.threads, precision, schedule: o.schedule, kernels: o.kernels })
+    ;(precision === 'fp32' ? s.ours : s.oursBf16).push(r)
+    say(`run ${run}/${o.runs} ours ${precision}: ${rate(r)}; peak RSS ${r.peakRssMb.toFixed(0)} MB (load ${load1()})`)
+    noteLoad(s)
+  }
+}
+
+async function scorePeer (s: BenchState, run: number): Promise<void> {
+  const { o, say } = s
+  // the tokenizer check is the same every run: the first one does it
+  const p = await runJob<ScoreRunResult>({ kind: 'peer-score', ...s.score, peerModel: o.peerModel, checkTokenizer: run === 1 })
+  s.peer.push(p)
+  say(`run ${run}/${o.runs} peer: ${rate(p)}; peak RSS ${p.peakRssMb.toFixed(0)} MB (load ${load1()})`)
+  noteLoad(s)
+}
+
+async function trainOurs (s: BenchState, run: number): Promise<void> {
+  const { o, say } = s
+  for (const precision of ['fp32', 'bf16'] as const) {
+    const t = await runJob<TrainRunResult>({
+      kind: 'ours-train', ...s.input, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
+      maskProb: 0.15, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
+    })
+    ;(precision === 'fp32' ? s.train : s.trainBf16).push(t)
+    say(`run ${run}/${o.runs} training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
+    noteLoad(s)
+  }
+}
+
+/** The causal LM's scoring and (with o.train) its training, per precision. */
+async function benchGpt (s: BenchState, run: number, gptModel: string): Promise<void> {
+  const { o, say } = s
+  const gptInput = { data: o.data, limit: o.limit, model: gptModel, pattern: o.gptPattern, verbalizer: o.verbalizer, maxLength: o.maxLength }
+  for (const precision of ['fp32', 'bf16'] as const) {
+    const r = await runJob<GptScoreResult>({ kind: 'gpt-score', ...gptInput, batchSizes: o.batchSizes, threads: o.threads, precision })
+    s.gpt[precision].push(r)
+    say(`run ${run}/${o.runs} GPT ${precision}: ${rate(r)} (load ${load1()})`)
     if (o.train) {
-      for (const precision of ['fp32', 'bf16'] as const) {
-        const t = await runJob<TrainRunResult>({
-          kind: 'ours-train', ...input, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
-          maskProb: 0.15, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
-        })
-        ;(precision === 'fp32' ? train : trainBf16).push(t)
-        say(`run ${run}/${o.runs} training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (batch ${t.batchSize}, mean length ${t.meanSeqLen.toFixed(0)}) (load ${load1()})`)
-        load1Max = Math.max(load1Max, load1())
-      }
+      const t = await runJob<TrainRunResult>({
+        kind: 'gpt-train', ...gptInput, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
+        maskProb: 0, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
+      })
+      s.gptTrain[precision].push(t)
+      say(`run ${run}/${o.runs} GPT training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (load ${load1()})`)
     }
-    if (o.gptModel !== undefined) {
-      const gptInput = { data: o.data, limit: o.limit, model: o.gptModel, pattern: o.gptPattern, verbalizer: o.verbalizer, maxLength: o.maxLength }
-      for (const precision of ['fp32', 'bf16'] as const) {
-        const r = await runJob<GptScoreResult>({ kind: 'gpt-score', ...gptInput, batchSizes: o.batchSizes, threads: o.threads, precision })
-        gpt[precision].push(r)
-        say(`run ${run}/${o.runs} GPT ${precision}: ${rate(r)} (load ${load1()})`)
-        if (o.train) {
-          const t = await runJob<TrainRunResult>({
-            kind: 'gpt-train', ...gptInput, order: 'dataset', batchSize: o.trainBatchSize, steps: o.trainSteps, warmupSteps: 2,
-            maskProb: 0, seed: defaultSeed, lr: 1e-4, threads: o.threads, precision
-          })
-          gptTrain[precision].push(t)
-          say(`run ${run}/${o.runs} GPT training ${precision}: ${t.stepsPerS.toFixed(2)} steps/s (load ${load1()})`)
-        }
-        load1Max = Math.max(load1Max, load1())
-      }
-    }
+    noteLoad(s)
   }
-  let gptReport: GptReport | null = null
-  if (o.gptModel !== undefined) {
-    const labels = await runJob<GptLabelsResult>({ kind: 'gpt-labels', data: o.data, limit: o.limit, model: o.gptModel, maxLength: o.maxLength, batchSize: 32, threads: o.threads })
-    say(`GPT labels: ${labels.rows.map(r => `${r.labels} labels ${r.sentencesPerS.toFixed(1)}/s`).join(', ')}`)
-    const fp32 = gptSide(gpt.fp32)
-    const bf16 = gptSide(gpt.bf16)
-    const at = (runs: GptScoreResult[], s: GptSide) => runs[0].results.find(r => r.batchSize === s.best_batch_size)!.labels
-    const a = at(gpt.fp32, fp32)
-    const b = at(gpt.bf16, bf16)
-    gptReport = {
-      model: o.gptModel, pattern: o.gptPattern, fp32, bf16, bf16_label_agreement: a.filter((l, i) => l === b[i]).length / a.length,
-      training: gptTrain.fp32.length > 0 ? trainReport(gptTrain.fp32) : null,
-      training_bf16: gptTrain.bf16.length > 0 ? trainReport(gptTrain.bf16) : null,
-      labels
-    }
+}
+
+/** After the runs: the one-pass scoring per number of labels (one run), then the causal LM's figures. */
+async function gptReport (s: BenchState, gptModel: string): Promise<GptReport> {
+  const { o, say, gpt, gptTrain } = s
+  const labels = await runJob<GptLabelsResult>({ kind: 'gpt-labels', data: o.data, limit: o.limit, model: gptModel, maxLength: o.maxLength, batchSize: 32, threads: o.threads })
+  say(`GPT labels: ${labels.rows.map(r => `${r.labels} labels ${r.sentencesPerS.toFixed(1)}/s`).join(', ')}`)
+  const fp32 = gptSide(gpt.fp32)
+  const bf16 = gptSide(gpt.bf16)
+  const a = labelsAt(gpt.fp32, fp32.best_batch_size)
+  const b = labelsAt(gpt.bf16, bf16.best_batch_size)
+  return {
+    model: gptModel, pattern: o.gptPattern, fp32, bf16, bf16_label_agreement: sameLabels(a, b) / a.length,
+    training: gptTrain.fp32.length > 0 ? trainReport(gptTrain.fp32) : null,
+    training_bf16: gptTrain.bf16.length > 0 ? trainReport(gptTrain.bf16) : null,
+    labels
   }
-  const finished = new Date()
-  const oursReport = side(ours, gemm.fp32_gflop_per_s)
-  const oursBf16Report = side(oursBf16, gemm.bf16_gflop_per_s)
-  const peerReport = peer.length > 0 ? side(peer, gemm.fp32_gflop_per_s) : null
-  const bestLabels = (runs: ScoreRunResult[], s: SideReport) => runs[0].results.find(r => r.batchSize === s.best_batch_size)!.labels
-  const fp32Labels = bestLabels(ours, oursReport)
-  const bf16Labels = bestLabels(oursBf16, oursBf16Report)
-  let agreement: BenchReport['agreement'] = null
-  if (peerReport) {
-    const a = ours[0].results.find(r => r.batchSize === oursReport.best_batch_size)!.labels
-    const b = peer[0].results.find(r => r.batchSize === peerReport.best_batch_size)!.labels
-    agreement = { same: a.filter((l, i) => l === b[i]).length, of: a.length }
-  }
-  const accuracyAt = (s: SideReport) => s.by_batch_size.find(x => x.batch_size === s.best_batch_size)!.accuracy
-  const training = train.length > 0 ? trainReport(train) : null
-  const trainingBf16 = trainBf16.length > 0 ? trainReport(trainBf16) : null
+}
+
+/** The labels of the first run at one batch size. */
+function labelsAt (runs: ReadonlyArray<{ results: ReadonlyArray<{ batchSize: number, labels: number[] }> }>, batchSize: number): number[] {
+  return runs[0].results.find(r => r.batchSize === batchSize)!.labels
+}
+
+/** How many of the examples two label lists agree on. */
+function sameLabels (a: readonly number[], b: readonly number[]): number {
+  return a.filter((l, i) => l === b[i]).length
+}
+
+/** A side's accuracy at its best batch size. */
+function accuracyAt (s: SideReport): number | null {
+  return s.by_batch_size.find(x => x.batch_size === s.best_batch_size)!.accuracy
+}
+
+/** The report from every run's results: each side's figures, the agreements, and the headline numbers. */
+function benchReport (s: BenchState, machine: MachineInfo, gemm: GemmRunResult, gpt: GptReport | null,
+  times: { started: Date, finished: Date, load1Start: number }): BenchReport {
+  const oursReport = side(s.ours, gemm.fp32_gflop_per_s)
+  const oursBf16Report = side(s.oursBf16, gemm.bf16_gflop_per_s)
+  const peerReport = s.peer.length > 0 ? side(s.peer, gemm.fp32_gflop_per_s) : null
+  const fp32Labels = labelsAt(s.ours, oursReport.best_batch_size)
+  const bf16Labels = labelsAt(s.oursBf16, oursBf16Report.best_batch_size)
+  const agreement = peerReport ? { same: sameLabels(fp32Labels, labelsAt(s.peer, peerReport.best_batch_size)), of: fp32Labels.length } : null
+  const training = s.train.length > 0 ? trainReport(s.train) : null
+  const trainingBf16 = s.trainBf16.length > 0 ? trainReport(s.trainBf16) : null
   return {
     machine,
-    conditions: {
-      started: started.toISOString(),
-      finished: finished.toISOString(),
-      seconds: (finished.getTime() - started.getTime()) / 1000,
-      load1_start: load1Start,
-      load1_end: load1(),
-      load1_max: load1Max
-    },
-    config: { ...o, onProgress: undefined } as Omit<BenchOptions, 'onProgress'>,
+    conditions: conditions(times, s.load1Max),
+    config: { ...s.o, onProgress: undefined } as Omit<BenchOptions, 'onProgress'>,
     cpu: { isa: machine.isa, gemm },
     ours: oursReport,
     ours_bf16: oursBf16Report,
@@ -265,9 +329,21 @@ export async function runBench (o: BenchOptions): Promise<BenchReport> {
     train_steps_per_s: training?.steps_per_s.median ?? null,
     ours_bf16_sentences_per_s: oursBf16Report.best_sentences_per_s,
     ours_bf16_accuracy: accuracyAt(oursBf16Report),
-    bf16_label_agreement: fp32Labels.filter((l, i) => l === bf16Labels[i]).length / fp32Labels.length,
+    bf16_label_agreement: sameLabels(fp32Labels, bf16Labels) / fp32Labels.length,
     train_bf16_steps_per_s: trainingBf16?.steps_per_s.median ?? null,
-    gpt: gptReport
+    gpt
+  }
+}
+
+function conditions (times: { started: Date, finished: Date, load1Start: number }, load1Max: number): BenchReport['conditions'] {
+  const { started, finished } = times
+  return {
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    seconds: (finished.getTime() - started.getTime()) / 1000,
+    load1_start: times.load1Start,
+    load1_end: load1(),
+    load1_max: load1Max
   }
 }
 
