@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -273,6 +275,12 @@ int usage(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // What the library sets before LibTorch loads (lib/native.ts): idle OpenMP workers sleep instead of spinning, where
+  // spinning ones took the cores from OpenBLAS's threads (fp32 training at 2 threads ran at half its speed). libgomp
+  // reads the variable when it loads, before main, so the bench runs itself again with it set; one the user set wins.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
+    execv("/proc/self/exe", argv);  // returns only if it failed: go on as started
+  }
   Options o;
   std::vector<std::string> pos;
   try {
