@@ -8,7 +8,7 @@
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
-const { MaskedLM, Pattern, Verbalizer, scoreExamples, toExamples } = require('../dist/lib')
+const { MaskedLM, Pattern, Verbalizer, scoreExamples, toExamples } = require('../dist/lib/advanced')
 // the same label sets as `pet bench`'s causal-LM sweep
 const { syntheticLabels, tnewsLabels } = require('../dist/lib/bench/gpt')
 

@@ -82,6 +82,25 @@ t.test('zh-mini-gpt: full-vocabulary logits after 16 prefixes match HF within 1e
   }
 })
 
+/** A word's summed log-probability after the prefix (and the suffix after it), from a pass of its own. */
+async function ownPassLogp (model: MaskedLM, prefix: number[], rest: number[]): Promise<number> {
+  const seq = [...prefix, ...rest]
+  const V = model.info.config.vocabSize
+  const positions = new Int32Array(rest.length * 2)
+  for (let k = 0; k < rest.length; k++) positions[k * 2 + 1] = prefix.length - 1 + k
+  const logits = await model.logitsAt({ inputIds: Int32Array.from(seq), batchSize: 1, seqLen: seq.length }, positions)
+  let s = 0
+  for (let k = 0; k < rest.length; k++) {
+    const row = logits.subarray(k * V, (k + 1) * V)
+    let m = -Infinity
+    for (const x of row) m = Math.max(m, x)
+    let z = 0
+    for (const x of row) z += Math.exp(x - m)
+    s += row[rest[k]] - m - Math.log(z)
+  }
+  return s
+}
+
 t.test('causal scoring: a word as one branch of a shared prefix equals scoring prefix + word on its own', async t => {
   const model = await MaskedLM.load(miniGpt)
   t.teardown(() => model.dispose())
@@ -94,23 +113,7 @@ t.test('causal scoring: a word as one branch of a shared prefix equals scoring p
       { maxLength: 64, labelScores: { ...defaultLabelScoreOptions, multiToken: 'sum', continuation } })
     for (const [i, e] of examples.entries()) {
       const { prefix, suffix } = pattern.encodeCausal(e.fields, model.tokenizer, 64, 2)
-      const logp = async (word: number[]): Promise<number> => {
-        const seq = [...prefix, ...word, ...(continuation === 'word+suffix' ? suffix : [])]
-        const V = model.info.config.vocabSize
-        const positions = new Int32Array((seq.length - prefix.length) * 2)
-        for (let k = 0; k < seq.length - prefix.length; k++) positions[k * 2 + 1] = prefix.length - 1 + k
-        const logits = await model.logitsAt({ inputIds: Int32Array.from(seq), batchSize: 1, seqLen: seq.length }, positions)
-        let s = 0
-        for (let k = 0; k < seq.length - prefix.length; k++) {
-          const row = logits.subarray(k * V, (k + 1) * V)
-          let m = -Infinity
-          for (const x of row) m = Math.max(m, x)
-          let z = 0
-          for (const x of row) z += Math.exp(x - m)
-          s += row[seq[prefix.length + k]] - m - Math.log(z)
-        }
-        return s
-      }
+      const logp = (word: number[]) => ownPassLogp(model, prefix, [...word, ...(continuation === 'word+suffix' ? suffix : [])])
       const ids = (w: string) => verbalizer.words.flat().find(x => x.text === w)!.ids
       const positive = ((await logp(ids('很'))) + (await logp(ids('非常')))) / 2
       const negative = await logp(ids('不'))
@@ -118,6 +121,26 @@ t.test('causal scoring: a word as one branch of a shared prefix equals scoring p
         `${continuation} example ${i}: ${got[i].scores.map(x => x.toFixed(4)).join(', ')} vs ${positive.toFixed(4)}, ${negative.toFixed(4)}`)
     }
   }
+})
+
+t.test('causal scoring with more distinct first tokens than one row holds (20 labels): each label as its own pass', async t => {
+  const model = await MaskedLM.load(miniGpt)
+  t.teardown(() => model.dispose())
+  const pattern = new Pattern('{text}这是[MASK]。')
+  // 20 one- and two-character words with distinct first characters: the prefix's last token scores 20 candidates,
+  // more than the 8 a row of the scoring call holds, so that read spans several rows
+  const words = ['好', '坏', '大', '小', '新', '旧', '快', '慢', '高', '低', '美食', '体育', '音乐', '电影', '旅游', '教育', '科技', '汽车', '房产', '游戏']
+  const verbalizer = new Verbalizer(Object.fromEntries(words.map((w, i) => [`l${i}`, [w]])), model.tokenizer)
+  t.equal(new Set(verbalizer.words.map(ws => ws[0].ids[0])).size, 20, '20 distinct first tokens')
+  const examples = ['服务很好很满意', '房间太小了，不推荐', '今天的比赛很精彩'].map((text, i) => ({ fields: { text }, source: `example ${i}` }))
+  const got = await scoreExamples(model, pattern, verbalizer, examples,
+    { maxLength: 64, labelScores: { ...defaultLabelScoreOptions, multiToken: 'sum' } })
+  let worst = 0
+  for (const [i, e] of examples.entries()) {
+    const { prefix } = pattern.encodeCausal(e.fields, model.tokenizer, 64, 2)
+    for (const [j, ws] of verbalizer.words.entries()) worst = Math.max(worst, Math.abs(got[i].scores[j] - await ownPassLogp(model, prefix, ws[0].ids)))
+  }
+  t.ok(worst <= 1e-4, `60 label scores within 1e-4 of their own passes (max |diff| ${worst.toExponential(2)})`)
 })
 
 t.test('causal scoring rejects what a left-to-right LM cannot do, with a PetError', async t => {

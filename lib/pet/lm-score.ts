@@ -23,6 +23,9 @@ interface Layout {
   suffix: Array<Array<[number, number]>>
 }
 
+/** The most candidates one row of a causal scoring call holds (see causalScores). */
+const readWidth = 8
+
 function layout (e: CausalInput, words: ReadonlyArray<readonly number[]>, withSuffix: boolean): Layout {
   const ids = [...e.prefix]
   const branch = e.prefix.map(() => 0)
@@ -93,24 +96,30 @@ export async function causalScores (model: MaskedLM, verbalizer: Verbalizer, rul
   const lengths = new Set(words.map(w => w.length))
   const perToken = perTokenMean(o, lengths.size)
   const layouts = items.map(e => layout(e, words, o.continuation === 'word+suffix'))
-  // One [M, C] candidate list over all reads of the batch: C the most tokens any read scores, shorter lists padded
-  // with their first token.
-  const C = Math.max(...layouts.flatMap(l => l.reads.map(r => r.tokens.length)))
+  // One [M, C] candidate list over all reads of the batch, C the most tokens any read scores but at most
+  // readWidth: a read with more (the prefix's last token, where every word's first token is scored) takes several
+  // rows of C, shorter lists are padded with their first token. Without the cap every read of a batch was padded to
+  // that one read's width (120 labels: ~100 candidates at each of ~300 reads an example, a [M, C, hidden] gather of
+  // about a GB a batch).
+  const C = Math.min(readWidth, Math.max(...layouts.flatMap(l => l.reads.map(r => r.tokens.length))))
   const positions: number[] = []
   const candidates: number[] = []
-  const firstRead: number[] = []
+  const rowOf: number[][] = [] // per example, per read: its first row
   layouts.forEach((l, b) => {
-    firstRead.push(positions.length / 2)
-    for (const r of l.reads) {
-      positions.push(b, r.column)
-      for (let k = 0; k < C; k++) candidates.push(r.tokens[k] ?? r.tokens[0])
-    }
+    rowOf.push(l.reads.map(r => {
+      const row = positions.length / 2
+      for (let first = 0; first < r.tokens.length; first += C) {
+        positions.push(b, r.column)
+        for (let k = first; k < first + C; k++) candidates.push(r.tokens[k] ?? r.tokens[first])
+      }
+      return row
+    }))
   })
   const res = await model.scoreCandidates(branchBatch(layouts, model.tokenizer.padId), Int32Array.from(positions), candidates, C)
   return layouts.map((l, b) => {
     const logp = ([r, k]: [number, number]): number => {
-      const m = firstRead[b] + r
-      return res.logits[m * C + k] - res.logZ[m]
+      const m = rowOf[b][r] + Math.floor(k / C)
+      return res.logits[m * C + (k % C)] - res.logZ[m]
     }
     const scores = l.word.map((tokens, w) => {
       let s = tokens.reduce((a, t) => a + logp(t), 0)
