@@ -337,12 +337,49 @@ static void check_onednn_attention_layer(const BertModel& m) {
   }
 }
 
+using Reference = std::map<std::string, at::Tensor>;
+
+static Reference read_reference(const std::string& path) {
+  Reference ref;
+  for (auto& [name, t] : read_safetensors(path)) ref[name] = t;
+  return ref;
+}
+
+// (row, column) of every position of the batch, row by row: [B * T, 2].
+static at::Tensor all_positions(const Batch& b) {
+  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  return at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+}
+
+// A causal or family model's forward pass against HF's: embedding output, last hidden state and the logits at every
+// position within `tol`; with `with_bf16`, the bf16 logits within 2^-5 of the largest |logit| (the bound argued at
+// BERT's bf16 check in main). Returns the fp32 logits [B, T, V].
+static at::Tensor check_forward(const std::string& prefix, BertModel& model, const Batch& b, Reference& ref, double tol,
+                                bool with_bf16) {
+  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
+  const auto label = [&](const char* what) { return prefix + ": " + what; };
+  check(label("embedding output, max abs error").c_str(),
+        (model.embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), tol, true);
+  check(label("last hidden state, max abs error").c_str(),
+        (model.encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), tol, true);
+  const at::Tensor pos = all_positions(b);
+  const at::Tensor logits = logits_at(model, b, pos).view({B, T, -1});
+  check(label("logits (all positions), max abs error").c_str(), (logits - ref["logits"]).abs().max().item<double>(),
+        tol, true);
+  if (with_bf16) {
+    const at::Tensor l = logits_at(model, b, pos, Precision::Bf16).view({B, T, -1});
+    const double scale = ref["logits"].abs().max().item<double>();
+    check(label("bf16 logits, max abs error").c_str(), (l - ref["logits"]).abs().max().item<double>(), scale / 32,
+          true);
+  }
+  return logits;
+}
+
 // GPT-2 (GPT2LMHeadModel) against HF on tiny-gpt2: three right-padded rows (embeddings, last hidden state after
 // ln_f, logits at every position), the P-tuning LM loss and the gradient of the prompt rows; and the branches of
 // one pass (several continuations of a prefix) equal to separate passes.
 static void check_gpt2(const std::string& dir, const std::string& ref_path, const at::Device& device, bool bf16) {
-  std::map<std::string, at::Tensor> ref;
-  for (auto& [name, t] : read_safetensors(ref_path)) ref[name] = t;
+  Reference ref = read_reference(ref_path);
   auto model = BertModel::load(dir, device);
   if (model->config().family != Family::Gpt2) {
     std::printf("%s: not loaded as a GPT-2\n", dir.c_str());
@@ -351,16 +388,11 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
   }
   Batch b = model->check_batch(ref["input_ids"], {}, ref["attention_mask"]);
   const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
-  const at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+  const at::Tensor pos = all_positions(b);
   {
     c10::InferenceMode guard;
-    check("gpt2: embedding output, max abs error",
-          (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
-    check("gpt2: last hidden state, max abs error",
-          (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
-    const at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
-    check("gpt2: logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-5,
-          true);
+    // CPU: the layer kernel's bf16 GEMMs; CUDA: autocast
+    const at::Tensor logits = check_forward("gpt2", *model, b, ref, 1e-5, bf16 || device.is_cpu());
     model->set_task_scheduling(false);
     const at::Tensor plain = logits_at(*model, b, pos).view({B, T, -1});
     model->set_task_scheduling(true);
@@ -375,11 +407,6 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
       const at::Tensor aten = logits_at(*model, b, pos).view({B, T, -1});
       model->set_onednn_kernels(true);
       check("gpt2: oneDNN vs ATen kernels, logits", (aten - logits).abs().max().item<double>(), 1e-5, true);
-    }
-    if (bf16 || device.is_cpu()) {
-      const at::Tensor l = logits_at(*model, b, pos, Precision::Bf16).view({B, T, -1});
-      const double scale = ref["logits"].abs().max().item<double>();
-      check("gpt2: bf16 logits, max abs error", (l - ref["logits"]).abs().max().item<double>(), scale / 32, true);
     }
     // Branches: row 0's first 6 tokens as the prefix, then two continuations of 3 tokens each in one sequence
     // (positions 6..8 for both, each branch seeing the prefix and itself) = each continuation in its own pass.
@@ -425,29 +452,14 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
 // MLM loss of the masked batch within 1e-5 relative, bf16 logits within 2^-5 of the largest |logit| (as BERT's
 // above), and two full training steps on the masked batch that lower its loss.
 static void check_family(const std::string& dir, const std::string& ref_path, const at::Device& device, bool bf16) {
-  std::map<std::string, at::Tensor> ref;
-  for (auto& [name, t] : read_safetensors(ref_path)) ref[name] = t;
+  Reference ref = read_reference(ref_path);
   auto model = BertModel::load(dir, device);
   const std::string name = family_name(model->config().family);
   const auto label = [&](const char* what) { return name + ": " + what; };
-  Batch b = model->check_batch(ref["input_ids"], ref["token_type_ids"], ref["attention_mask"]);
-  const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
-  const at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+  const Batch b = model->check_batch(ref["input_ids"], ref["token_type_ids"], ref["attention_mask"]);
   {
     c10::InferenceMode guard;
-    check(label("embedding output, max abs error").c_str(),
-          (model->embed(b, false).cpu() - ref["embedding_output"]).abs().max().item<double>(), 1e-5, true);
-    check(label("last hidden state, max abs error").c_str(),
-          (model->encode(b, false).cpu() - ref["last_hidden"]).abs().max().item<double>(), 1e-5, true);
-    const at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
-    check(label("logits (all positions), max abs error").c_str(), (logits - ref["logits"]).abs().max().item<double>(),
-          1e-5, true);
-    if (bf16 || device.is_cpu()) {
-      const at::Tensor l = logits_at(*model, b, pos, Precision::Bf16).view({B, T, -1});
-      const double scale = ref["logits"].abs().max().item<double>();
-      check(label("bf16 logits, max abs error").c_str(), (l - ref["logits"]).abs().max().item<double>(), scale / 32,
-            true);
-    }
+    check_forward(name, *model, b, ref, 1e-5, bf16 || device.is_cpu());  // CPU: bf16 GEMMs; CUDA: autocast
   }
   // The MLM case: every position whose label is not -100, as (row, column) and its target.
   const at::Tensor labels = ref["mlm_labels"];
@@ -481,8 +493,7 @@ int main(int argc, char** argv) {
   const std::string device_name = argc > 3 ? argv[3] : "cpu";
   const bool bf16 = argc > 4 && std::string(argv[4]) == "bf16";
   try {
-    std::map<std::string, at::Tensor> ref;
-    for (auto& [name, t] : read_safetensors(argv[2])) ref[name] = t;
+    Reference ref = read_reference(argv[2]);
     const at::Device device(device_name);
     auto model = BertModel::load(argv[1], device);
     Batch b = model->check_batch(ref["input_ids"], ref["token_type_ids"], ref["attention_mask"]);
@@ -493,7 +504,7 @@ int main(int argc, char** argv) {
       at::Tensor last = model->encode(b, false).cpu();
       check("last hidden state, max abs error", (last - ref["last_hidden"]).abs().max().item<double>(), 1e-4, true);
       const int64_t B = b.input_ids.size(0), T = b.input_ids.size(1);
-      at::Tensor pos = at::stack({at::arange(B).repeat_interleave(T), at::arange(T).repeat({B})}, 1);
+      const at::Tensor pos = all_positions(b);
       at::Tensor logits = logits_at(*model, b, pos).view({B, T, -1});
       check("logits (all positions), max abs error", (logits - ref["logits"]).abs().max().item<double>(), 1e-4, true);
       if (device.is_cpu()) {
