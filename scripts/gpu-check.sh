@@ -7,7 +7,9 @@
 # GPU_CHECK_BUDGET seconds (default 450); a phase that fails or times out is reported and the next one runs.
 #
 # Before: run scripts/gpu-prepare.sh on the development machine (fills the ignored folder gpu/ with the parity
-# fixtures and the pre-tokenized inputs) and carry "gpu" along.
+# fixture, GPT-2's and the MLM families' models and inputs, and the pre-tokenized inputs) and carry "gpu" along.
+# GPT-2's and the families' HF outputs are computed here on the CPU (scripts/gpu/hf_references.py) into
+# $GPU_CHECK_BUILD/hf-references, and core_test checks GPT-2, RoBERTa, XLM-R, ALBERT and ERNIE beside BERT.
 #   scripts/gpu-check.sh
 # Results (report.md, summary.json, one JSON and log per phase) go to $OUT (default ./gpu-results).
 #
@@ -298,21 +300,33 @@ fi
 echo "build: ${BUILT:-FAILED}"
 
 if [ -n "$BUILT" ]; then
-  # GPT-2 parity too where its fixtures travelled (gpu-prepare.sh copies them)
-  GPT2=()
-  if [ -f "$FIX/tiny_gpt2_reference.safetensors" ] && [ -d "$FIX/tiny-gpt2" ]; then GPT2=("$FIX/tiny-gpt2" "$FIX/tiny_gpt2_reference.safetensors"); fi
+  # GPT-2 and the MLM families (core_test's pairs after BERT's; GPT-2 first): HF's outputs computed here from the
+  # models and inputs that travelled (gpu-prepare.sh), then checked by core_test beside BERT's fixed fixture
+  PAIRS=()
+  HFIN="$FIX/hf-inputs" HFREF="$BUILD/hf-references"
+  if [ -f "$HFIN/tiny-gpt2_inputs.safetensors" ] &&
+     phase hf-references 120 "$PY" scripts/gpu/hf_references.py reference "$HFIN" --out "$HFREF"; then
+    sed 's/^/   /' "$OUT/hf-references.log"
+    PAIRS=("$HFIN/tiny-gpt2" "$HFREF/tiny-gpt2_reference.safetensors")
+    for f in "$HFIN"/*_inputs.safetensors; do
+      n="$(basename "$f" _inputs.safetensors)"
+      [ "$n" = tiny-gpt2 ] || PAIRS+=("$HFIN/$n" "$HFREF/${n}_reference.safetensors")
+    done
+  else
+    echo "-- GPT-2 and family parity: SKIPPED (no $HFIN/tiny-gpt2_inputs.safetensors, or the references failed)"
+  fi
   if [ -f "$FIX/tiny_bert_reference.safetensors" ] && [ -d "$FIX/tiny-bert" ]; then
-    phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${GPT2[@]}" &&
+    phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${PAIRS[@]}" &&
       sed 's/^/   /' "$OUT/parity-fp32.log"
     # a CMake build whose executables lack the CUDA backend (libtorch_cuda dropped at link time): try the direct one
     if [ "$BUILT" = cmake ] && [ "$MODE" = auto ] && grep -q 'no usable CUDA device\|CUDA backend\|Could not run' "$OUT/parity-fp32.log" &&
        phase build-direct "${GPU_CHECK_BUILD_LIMIT:-240}" bash "$SELF" --step build-direct; then
       BUILT=direct
       echo "build: direct (after the CMake build failed on $DEVICE)"
-      phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${GPT2[@]}" &&
+      phase parity-fp32 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" fp32 "${PAIRS[@]}" &&
         sed 's/^/   /' "$OUT/parity-fp32.log"
     fi
-    phase parity-bf16 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" bf16 "${GPT2[@]}" &&
+    phase parity-bf16 90 "$BUILD/core_test" "$FIX/tiny-bert" "$FIX/tiny_bert_reference.safetensors" "$DEVICE" bf16 "${PAIRS[@]}" &&
       sed 's/^/   /' "$OUT/parity-bf16.log"
   else
     echo "-- parity: SKIPPED: no fixtures in $FIX (run scripts/gpu-prepare.sh and carry gpu)"

@@ -2,7 +2,9 @@
 # Run on the development machine before the GPU check: fills the ignored folder gpu/ with what
 # scripts/gpu-check.sh needs on a machine that has neither ../shared nor Node:
 #   gpu/fixtures/tiny-bert/, gpu/fixtures/tiny_bert_reference.safetensors   (core_test's HF parity fixtures)
-#   gpu/fixtures/tiny-gpt2/, gpu/fixtures/tiny_gpt2_reference.safetensors   (GPT-2 parity)
+#   gpu/fixtures/hf-inputs/NAME/, gpu/fixtures/hf-inputs/NAME_inputs.safetensors   (GPT-2 and the MLM families
+#     RoBERTa, XLM-R, ALBERT, ERNIE: config + weights and their references' inputs; the check computes HF's outputs
+#     there with scripts/gpu/hf_references.py, since their ~15 MB of reference logits would not fit)
 #   gpu/inputs/sentiment_p1.json   (the 2,111 test sentences under P1, pre-tokenized; PET training batches)
 # and prints the `carry` list for the device run, after checking that the tree + gpu/ stay well under 64 MiB.
 #   scripts/gpu-prepare.sh            (env SHARED: the shared folder, default ../shared)
@@ -28,9 +30,11 @@ rm -rf gpu/fixtures gpu/inputs
 mkdir -p gpu/fixtures gpu/inputs
 cp -r "$REF/tiny-bert" gpu/fixtures/tiny-bert
 cp "$REF/tiny_bert_reference.safetensors" gpu/fixtures/
-# GPT-2 parity (core_test's optional pair): the random 2-layer model is ~3 MB
-cp -r "$REF/tiny-gpt2" gpu/fixtures/tiny-gpt2
-cp "$REF/tiny_gpt2_reference.safetensors" gpu/fixtures/
+# GPT-2 and the MLM families (core_test's later pairs): models and inputs only
+fam="$REF/families"
+python3 scripts/gpu/hf_references.py inputs gpu/fixtures/hf-inputs "$REF/tiny-gpt2" "$REF/tiny_gpt2_reference.safetensors" \
+  "$fam/tiny-roberta" "$fam/tiny-roberta_reference.safetensors" "$fam/tiny-xlmr" "$fam/tiny-xlmr_reference.safetensors" \
+  "$fam/tiny-albert" "$fam/tiny-albert_reference.safetensors" "$fam/tiny-ernie" "$fam/tiny-ernie_reference.safetensors"
 chmod -R u+w gpu/fixtures  # the shared copies are read-only
 node scripts/gpu-inputs.js --data "$DATA" --model models/zh-mini-mlm --out gpu/inputs/sentiment_p1.json
 
@@ -42,18 +46,17 @@ if [ -n "$extra" ]; then
   exit 1
 fi
 
-kib() { du -sk "$@" | awk '{s += $1} END {print s + 0}'; }
-tracked=$(git ls-files -z | xargs -0 du -ck 2>/dev/null | tail -n 1 | cut -f1)
-untracked=0
-if [ -n "$(git ls-files -o --exclude-standard)" ]; then
-  untracked=$(git ls-files -o --exclude-standard -z | xargs -0 du -ck 2>/dev/null | tail -n 1 | cut -f1)
-fi
-carried=$(kib gpu)
+# bytes, as the device counts what travels
+bytes() { xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+tracked=$(git ls-files -z | bytes)
+untracked=$(git ls-files -z -o --exclude-standard | bytes)
+carried=$(find gpu -type f -print0 | bytes)
 total=$((tracked + untracked + carried))
-echo "gpu-prepare: tracked ${tracked} KiB + untracked (not ignored) ${untracked} KiB + gpu/ ${carried} KiB =" \
-  "$(awk -v t="$total" 'BEGIN {printf "%.1f", t / 1024}') MiB (limit ${LIMIT_MIB} MiB)"
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
+echo "gpu-prepare: tracked $(mib "$tracked") MiB + untracked (not ignored) $(mib "$untracked") MiB + gpu/ $(mib "$carried") MiB =" \
+  "$(mib "$total") MiB (limit ${LIMIT_MIB} MiB)"
 du -sh gpu/fixtures gpu/inputs
-if [ "$total" -gt $((LIMIT_MIB * 1024 * 9 / 10)) ]; then
+if [ "$total" -gt $((LIMIT_MIB * 1048576 * 9 / 10)) ]; then
   echo "gpu-prepare: too close to the ${LIMIT_MIB} MiB limit" >&2
   exit 1
 fi
