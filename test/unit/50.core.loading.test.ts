@@ -87,6 +87,16 @@ t.test('formats and layouts give the same logits', async t => {
   t.ok(readSafetensors(path.join(out, 'model.safetensors')).has('bert.pooler.dense.bias'), 'and kept when saving')
 })
 
+/** A copy of one of the families' tiny models with some config.json fields replaced. */
+function familyWithConfig (name: string, fields: Record<string, unknown>): string {
+  const src = path.join(shared, 'fixtures/hf-reference/families', name)
+  const dir = tmpDir()
+  for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f))
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'))
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...c, ...fields }))
+  return dir
+}
+
 t.test('broken checkpoints are reported, never abort', async t => {
   const missing = editedTinyBert(m => { m.delete('bert.encoder.layer.1.output.dense.bias'); m.delete('cls.predictions.bias'); return m })
   await t.rejects(MaskedLM.load(missing), /2 tensor\(s\) missing.*bert\.encoder\.layer\.1\.output\.dense\.bias.*cls\.predictions\.bias/)
@@ -96,6 +106,19 @@ t.test('broken checkpoints are reported, never abort', async t => {
 
   const noHidden = editedTinyBert(m => m, c => { delete c.hidden_size })
   await t.rejects(MaskedLM.load(noHidden), /config has no "hidden_size"/)
+
+  // A layer count far past the checkpoint's: refused before anything is listed or allocated (100 million layers had
+  // exhausted memory), and a count a little past it names the first missing tensors, not all of them.
+  const millions = editedTinyBert(m => m, c => { c.num_hidden_layers = 100_000_000 })
+  await t.rejects(MaskedLM.load(millions), /num_hidden_layers 100000000 exceeds the 1024 layers supported/)
+  const moreLayers = editedTinyBert(m => m, c => { c.num_hidden_layers = 24 })
+  await t.rejects(MaskedLM.load(moreLayers), /352 tensor\(s\) missing from the checkpoint of a bert model: bert\.encoder\.layer\.2\.[^,]+(, [^,]+){7} and 344 more$/)
+  await t.rejects(MaskedLM.load(familyWithConfig('tiny-albert', { inner_group_num: 1e12 })),
+    /num_hidden_layers 3 x inner_group_num 1000000000000 exceeds the 1024 layers supported/)
+  // RoBERTa's positions count from its padding id: a negative one had been an "index out of range" at the first batch
+  await t.rejects(MaskedLM.load(familyWithConfig('tiny-roberta', { pad_token_id: -5 })), /pad_token_id -5 is negative/)
+  await t.rejects(MaskedLM.load(familyWithConfig('tiny-roberta', { pad_token_id: 65 })),
+    /max_position_embeddings 66 leaves no positions after the padding offset pad_token_id \+ 1 = 65 \+ 1/)
 
   const truncated = tinyBertDir()
   const f = path.join(truncated, 'model.safetensors')

@@ -93,8 +93,11 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& dir, const at::Dev
     if (e.input_major) it->second = it->second.t();
   }
   if (!missing.empty()) {
+    // the first few names say which part is absent (a whole layer is 16 of them)
+    constexpr size_t kListed = 8;
     std::string list;
-    for (size_t i = 0; i < missing.size(); ++i) list += (i ? ", " : "") + missing[i];
+    for (size_t i = 0; i < missing.size() && i < kListed; ++i) list += (i ? ", " : "") + missing[i];
+    if (missing.size() > kListed) list += " and " + std::to_string(missing.size() - kListed) + " more";
     throw std::runtime_error(dir + ": " + std::to_string(missing.size()) +
                              " tensor(s) missing from the checkpoint of a " + family_name(c.family) +
                              " model: " + list);

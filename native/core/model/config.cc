@@ -105,10 +105,13 @@ void parse_bert(const nlohmann::json& j, const std::string& source, BertConfig& 
   if (c.family == Family::Roberta || c.family == Family::XlmRoberta) {
     const int64_t pad =
         j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 1;
-    c.position_offset = pad + 1;
-    if (c.position_offset >= c.max_position_embeddings)
+    if (pad < 0)
+      config_fail(source, "pad_token_id " + std::to_string(pad) + " is negative (RoBERTa's positions count from it)");
+    if (pad >= c.max_position_embeddings - 1)  // (pad + 1 could overflow)
       config_fail(source, "max_position_embeddings " + std::to_string(c.max_position_embeddings) +
-                              " leaves no positions after the padding offset " + std::to_string(c.position_offset));
+                              " leaves no positions after the padding offset pad_token_id + 1 = " +
+                              std::to_string(pad) + " + 1");
+    c.position_offset = pad + 1;
   } else if (c.family == Family::Albert) {
     c.embedding_size = positive_int(j, "embedding_size", source, false, 128);
     c.num_hidden_groups = positive_int(j, "num_hidden_groups", source, false, 1);
@@ -158,6 +161,13 @@ BertConfig parse_config(const nlohmann::json& j, const std::string& source) {
   if (c.hidden_size % c.num_attention_heads != 0)
     config_fail(source, "hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads " +
                             std::to_string(c.num_attention_heads));
+  // The loader lists what every layer should hold before it reads a weight, and ALBERT's shared layers run once per
+  // pass: a corrupt layer count would exhaust memory or never finish, where published models have under 200 layers.
+  if (c.num_hidden_layers > kMaxLayerPasses || c.inner_group_num > kMaxLayerPasses / c.num_hidden_layers)
+    config_fail(source, std::string(c.family == Family::Gpt2 ? "n_layer " : "num_hidden_layers ") +
+                            std::to_string(c.num_hidden_layers) +
+                            (c.inner_group_num > 1 ? " x inner_group_num " + std::to_string(c.inner_group_num) : "") +
+                            " exceeds the " + std::to_string(kMaxLayerPasses) + " layers supported");
   return c;
 }
 

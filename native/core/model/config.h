@@ -61,6 +61,9 @@ struct BertConfig {
   int64_t max_sequence_length() const { return max_position_embeddings - position_offset; }
 };
 
+// The most layer passes a config may ask for (num_hidden_layers x ALBERT's inner_group_num).
+constexpr int64_t kMaxLayerPasses = 1024;
+
 // Parses and validates; throws std::runtime_error naming the field and the file.
 BertConfig parse_config(const nlohmann::json& j, const std::string& source);
 BertConfig load_config(const std::string& path);
