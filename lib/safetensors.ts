@@ -15,6 +15,8 @@ export interface SafetensorsTensor { dtype: SafetensorsDtype, shape: number[], d
 /** A float32 tensor (what an adapter holds). */
 export interface F32Tensor { shape: number[], data: Float32Array }
 
+const elementBytes: Record<SafetensorsDtype, number> = { F32: 4, I64: 8, I32: 4 }
+
 const arrayOf: Record<SafetensorsDtype, (b: ArrayBuffer) => SafetensorsTensor['data']> = {
   F32: b => new Float32Array(b),
   I64: b => new BigInt64Array(b),
@@ -53,16 +55,22 @@ export function readSafetensors (file: string, expected: readonly SafetensorsDty
   // biome-ignore lint/suspicious/noExplicitAny: the JSON header, checked entry by entry below
   let header: Record<string, any>
   try { header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) } catch { throw bad('header is not JSON') }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad('header is not a JSON object')
+  const counts = (v: unknown, length?: number): v is number[] =>
+    Array.isArray(v) && (length === undefined || v.length === length) && v.every(x => Number.isSafeInteger(x) && x >= 0)
   const out = new Map<string, SafetensorsTensor>()
   for (const [name, h] of Object.entries(header)) {
     if (name === '__metadata__') continue
+    if (h === null || typeof h !== 'object') throw bad(`entry ${name} is not an object`)
     if (!(expected as readonly string[]).includes(h.dtype)) throw bad(`tensor ${name} is ${h.dtype}, expected ${expected.join(' or ')}`)
     const dtype = h.dtype as SafetensorsDtype
-    const [b, e] = h.data_offsets as [number, number]
+    if (!counts(h.shape)) throw bad(`tensor ${name} has a bad shape ${JSON.stringify(h.shape)}`)
+    if (!counts(h.data_offsets, 2)) throw bad(`tensor ${name} has bad data_offsets ${JSON.stringify(h.data_offsets)}`)
+    const [b, e] = h.data_offsets
     if (!(b <= e && 8 + n + e <= buf.length)) throw bad(`tensor ${name} runs past the end of the file`)
+    if (e - b !== h.shape.reduce((x: number, y: number) => x * y, 1) * elementBytes[dtype]) throw bad(`tensor ${name}: shape does not match its data`)
     // an aligned copy: the data need not start at a multiple of the element size within the file
     const data = arrayOf[dtype](new Uint8Array(buf.subarray(8 + n + b, 8 + n + e)).buffer)
-    if (data.length !== (h.shape as number[]).reduce((x: number, y: number) => x * y, 1)) throw bad(`tensor ${name}: shape does not match its data`)
     out.set(name, { dtype, shape: h.shape, data })
   }
   return out

@@ -135,6 +135,13 @@ t.test('broken checkpoints are reported, never abort', async t => {
   fs.writeFileSync(path.join(badJson, 'model.safetensors'), Buffer.concat([len, hdr]))
   await t.rejects(MaskedLM.load(badJson), /header is not valid JSON/)
 
+  // a shape whose byte count wraps around int64 to the 0 bytes it holds (had reached LibTorch's allocator)
+  const wraps = tinyBertDir()
+  const wrapHdr = Buffer.from('{"x": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}}'.padEnd(88))
+  const wrapLen = Buffer.alloc(8); wrapLen.writeBigUInt64LE(BigInt(wrapHdr.length))
+  fs.writeFileSync(path.join(wraps, 'model.safetensors'), Buffer.concat([wrapLen, wrapHdr]))
+  await t.rejects(MaskedLM.load(wraps), /corrupt safetensors file: tensor "x" has a shape \[4611686018427387904,4\] too large to hold/)
+
   const empty = tinyBertDir()
   fs.rmSync(path.join(empty, 'model.safetensors'))
   await t.rejects(MaskedLM.load(empty), /no weights found/)

@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -90,10 +91,15 @@ NamedTensors read_safetensors(const std::string& path, std::map<std::string, std
     if (!v["shape"].is_array()) throw corrupt("tensor \"" + name + "\" has a non-array shape");
     int64_t numel = 1;
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) throw corrupt("tensor \"" + name + "\" has a bad dimension " + d.dump());
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        throw corrupt("tensor \"" + name + "\" has a bad dimension " + d.dump());
       shape.push_back(d.get<int64_t>());
-      numel *= shape.back();
+      if (__builtin_mul_overflow(numel, shape.back(), &numel))
+        throw corrupt("tensor \"" + name + "\" has a shape " + v["shape"].dump() + " too large to hold");
     }
+    int64_t nbytes = 0;
+    if (__builtin_mul_overflow(numel, static_cast<int64_t>(dt->size), &nbytes))
+      throw corrupt("tensor \"" + name + "\" has a shape " + v["shape"].dump() + " too large to hold");
     const auto& off = v["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw corrupt("tensor \"" + name + "\" has bad data_offsets " + off.dump());
@@ -101,9 +107,9 @@ NamedTensors read_safetensors(const std::string& path, std::map<std::string, std
     if (begin > end || end > data_size)
       throw corrupt("tensor \"" + name + "\" data [" + std::to_string(begin) + ", " + std::to_string(end) +
                     ") runs past the end of the data (" + std::to_string(data_size) + " bytes; truncated file?)");
-    if (end - begin != static_cast<uint64_t>(numel * dt->size))
+    if (end - begin != static_cast<uint64_t>(nbytes))
       throw corrupt("tensor \"" + name + "\" holds " + std::to_string(end - begin) + " bytes but its shape needs " +
-                    std::to_string(numel * dt->size));
+                    std::to_string(nbytes));
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dt->type));
     if (numel > 0) {
       in.seekg(static_cast<std::streamoff>(data_start + begin));
