@@ -87,7 +87,7 @@ def compute(model_dir, inputs):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
     causal = AutoConfig.from_pretrained(model_dir).model_type == 'gpt2'
     cls = AutoModelForCausalLM if causal else AutoModelForMaskedLM
-    model = cls.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model = cls.from_pretrained(model_dir).float().eval()  # (no dtype argument: its name changed across versions)
     extra = {'token_type_ids': inputs['token_type_ids']} if 'token_type_ids' in inputs else {}
     with torch.no_grad():
         out = model(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'], output_hidden_states=True,
