@@ -63,8 +63,12 @@ std::vector<LayerNames> stored_layers(const BertConfig& c) {
 
 ModelNames bert_like_names(Family f) {
   const std::string e = encoder_prefix(f) + "embeddings.";
-  ModelNames n{e + "word_embeddings.weight", e + "position_embeddings.weight", e + "token_type_embeddings.weight",
-               e + "LayerNorm.weight", e + "LayerNorm.bias"};
+  ModelNames n;
+  n.word = e + "word_embeddings.weight";
+  n.position = e + "position_embeddings.weight";
+  n.token_type = e + "token_type_embeddings.weight";
+  n.embed_ln_w = e + "LayerNorm.weight";
+  n.embed_ln_b = e + "LayerNorm.bias";
   // The MLM head: BERT's and ERNIE's cls.predictions.transform, RoBERTa's lm_head, ALBERT's predictions.
   const std::string h = f == Family::Roberta || f == Family::XlmRoberta ? "lm_head."
                         : f == Family::Albert                           ? "predictions."
@@ -96,24 +100,22 @@ const at::Tensor& find(const std::map<std::string, at::Tensor>& params, const st
   return it->second;
 }
 
+ModelNames gpt2_names() {
+  ModelNames n;  // pre-LayerNorm: no embedding LayerNorm or MLM head transform; the head's bias-free decoder
+  n.word = "transformer.wte.weight";
+  n.position = "transformer.wpe.weight";
+  n.final_ln_w = "transformer.ln_f.weight";
+  n.final_ln_b = "transformer.ln_f.bias";
+  n.decoder = "lm_head.weight";
+  return n;
+}
+
 }  // namespace
 
 const ModelNames& model_names(Family f) {
   static const ModelNames bert = bert_like_names(Family::Bert), roberta = bert_like_names(Family::Roberta),
                           albert = bert_like_names(Family::Albert), ernie = bert_like_names(Family::Ernie);
-  static const ModelNames gpt2{"transformer.wte.weight",
-                               "transformer.wpe.weight",
-                               "",
-                               "",
-                               "",
-                               "transformer.ln_f.weight",
-                               "transformer.ln_f.bias",
-                               "",
-                               "",
-                               "",
-                               "",
-                               "",
-                               "lm_head.weight"};
+  static const ModelNames gpt2 = gpt2_names();
   switch (f) {
     case Family::Gpt2: return gpt2;
     case Family::Roberta:
