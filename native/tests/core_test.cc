@@ -3,6 +3,8 @@
 //             [<tiny-gpt2 dir> <tiny_gpt2_reference.safetensors> [<family dir> <family_reference.safetensors> ...]]
 // Prints each check and its error; exits 1 if any check is out of tolerance (with bf16 on CUDA, the bf16
 // logits too, within a tolerance set by bf16's precision).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -22,6 +24,7 @@
 #include "kernels/onednn_primitives.h"
 #include "model/bert_model.h"
 #include "model/classifier.h"
+#include "model/model_family.h"
 #include "model/scoring.h"
 #include "train/cross_entropy.h"
 #include "train/optimizer_step.h"
@@ -447,10 +450,24 @@ static void check_gpt2(const std::string& dir, const std::string& ref_path, cons
         1e-5, true);
 }
 
+// Two optimizer steps of `trainer` on (batch, loss) lower the loss: prints "before -> after" and counts a failure
+// otherwise.
+static void two_steps_lower(const std::string& label, Trainer& trainer, const Batch& batch, const LossSpec& loss) {
+  const StepResult first = trainer.loss_and_grads(batch, loss, false, nullptr);
+  trainer.step(batch, loss);
+  trainer.step(batch, loss);
+  const StepResult after = trainer.loss_and_grads(batch, loss, false, nullptr);
+  const bool ok = std::isfinite(first.loss) && after.loss < first.loss;
+  std::printf("%-48s %.4f -> %.4f%s\n", label.c_str(), first.loss, after.loss, ok ? "" : "  FAIL");
+  if (!ok) ++failures;
+}
+
 // A model family's fixture (families/<name>_reference.safetensors: RoBERTa, XLM-R, ALBERT, ERNIE): the embedding
 // output, the last hidden state and the logits at every position (the batch has padding) within 1e-5 of HF's, the
 // MLM loss of the masked batch within 1e-5 relative, bf16 logits within 2^-5 of the largest |logit| (as BERT's
-// above), and two full training steps on the masked batch that lower its loss.
+// above); then, each from a fresh load, two steps of each way the library trains lower their loss: full MLM, PET's
+// candidate loss at the masked positions, frozen P-tuning (only some word-embedding rows move, every other weight
+// stays bit for bit), and the [CLS] classifier.
 static void check_family(const std::string& dir, const std::string& ref_path, const at::Device& device, bool bf16) {
   Reference ref = read_reference(ref_path);
   auto model = BertModel::load(dir, device);
@@ -464,22 +481,71 @@ static void check_family(const std::string& dir, const std::string& ref_path, co
   // The MLM case: every position whose label is not -100, as (row, column) and its target.
   const at::Tensor labels = ref["mlm_labels"];
   const at::Tensor scored = labels.ne(-100).nonzero();
-  LossSpec loss;
-  loss.vocab_positions = scored;
-  loss.vocab_targets = labels.index({scored.select(1, 0), scored.select(1, 1)});
-  Batch masked = model->check_batch(ref["masked_input_ids"], ref["token_type_ids"], ref["attention_mask"]);
+  const at::Tensor targets = labels.index({scored.select(1, 0), scored.select(1, 1)});
+  LossSpec mlm;
+  mlm.vocab_positions = scored;
+  mlm.vocab_targets = targets;
+  const Batch masked = model->check_batch(ref["masked_input_ids"], ref["token_type_ids"], ref["attention_mask"]);
   OptimConfig cfg;
   cfg.lr = 1e-3;
-  Trainer trainer(*model, TrainableSpec(), cfg);
-  const StepResult first = trainer.loss_and_grads(masked, loss, false, nullptr);
-  const double ref_loss = ref["mlm_loss"].item<double>();
-  check(label("MLM loss, relative error").c_str(), std::abs(first.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
-  trainer.step(masked, loss);
-  trainer.step(masked, loss);
-  const StepResult after = trainer.loss_and_grads(masked, loss, false, nullptr);
-  std::printf("%-48s %.4f -> %.4f%s\n", label("MLM loss before / after 2 steps").c_str(), first.loss, after.loss,
-              after.loss < first.loss ? "" : "  FAIL");
-  if (!(after.loss < first.loss)) ++failures;
+  {
+    Trainer trainer(*model, TrainableSpec(), cfg);
+    const StepResult first = trainer.loss_and_grads(masked, mlm, false, nullptr);
+    const double ref_loss = ref["mlm_loss"].item<double>();
+    check(label("MLM loss, relative error").c_str(), std::abs(first.loss - ref_loss) / std::abs(ref_loss), 1e-5, true);
+    two_steps_lower(label("MLM loss before / after 2 steps"), trainer, masked, mlm);
+  }
+  {
+    // PET: CE over the candidates (the masked positions' own targets) at those positions.
+    const auto [cands, index] = at::_unique(targets, true, true);
+    LossSpec pet;
+    pet.cand_positions = scored;
+    pet.candidates = cands;
+    pet.cand_labels = index;
+    auto fresh = BertModel::load(dir, device);
+    Trainer trainer(*fresh, TrainableSpec(), cfg);
+    two_steps_lower(label("PET candidate loss before / after 2 steps"), trainer, masked, pet);
+  }
+  {
+    // Frozen P-tuning: the rows of the first row's first 4 distinct tokens after the leading special token stand in for
+    // the prompt rows (a BPE vocabulary has no [unused*]; the library takes the rows its prompt tokens map to).
+    auto fresh = BertModel::load(dir, device);
+    const std::string& word = model_names(fresh->config().family).word;
+    std::map<std::string, at::Tensor> before;
+    for (const auto& [n, t] : fresh->params()) before[n] = t.detach().clone();
+    TrainableSpec spec;
+    spec.kind = TrainableSpec::Kind::EmbeddingRows;
+    const at::Tensor row0 = ref["masked_input_ids"][0];
+    for (int64_t i = 1; i < row0.size(0) && spec.rows.size() < 4; ++i)
+      if (std::find(spec.rows.begin(), spec.rows.end(), row0[i].item<int64_t>()) == spec.rows.end())
+        spec.rows.push_back(row0[i].item<int64_t>());
+    const at::Tensor rows = at::tensor(spec.rows, at::kLong).to(device);
+    Trainer trainer(*fresh, spec, cfg);
+    two_steps_lower(label("P-tuning (frozen) MLM loss, 2 steps"), trainer, masked, mlm);
+    double others = 0, moved = 0;
+    for (const auto& [n, t] : fresh->params()) {
+      at::Tensor d = (t.detach() - before[n]).abs();
+      if (n == word) {
+        moved = d.index_select(0, rows).max().item<double>();
+        d.index_fill_(0, rows, 0);
+      }
+      others = std::max(others, d.max().item<double>());
+    }
+    check(label("P-tuning: every other weight, max change").c_str(), others, 0, true);
+    if (!(moved > 0)) {
+      std::printf("%s: P-tuning: the prompt rows did not move  FAIL\n", name.c_str());
+      ++failures;
+    }
+  }
+  {
+    // The [CLS] classifier (fine-tuning's baseline), two labels.
+    auto fresh = BertModel::load(dir, device);
+    ensure_classifier(*fresh, 2, kDefaultSeed);
+    LossSpec cls;
+    cls.cls_labels = at::tensor({0L, 1L, 0L}, at::kLong);
+    Trainer trainer(*fresh, TrainableSpec(), cfg);
+    two_steps_lower(label("classifier loss before / after 2 steps"), trainer, b, cls);
+  }
 }
 
 int main(int argc, char** argv) {
