@@ -51,6 +51,38 @@ export function hubCacheDir (): string {
   return process.env.HF_HUB_CACHE ?? path.join(hfHome(), 'hub')
 }
 
+/**
+ * How long the hub may stay silent, in ms: huggingface_hub's variables and default (10 s), HF_HUB_ETAG_TIMEOUT for
+ * a file's metadata, HF_HUB_DOWNLOAD_TIMEOUT between a download's bytes. Without it a stalled server holds a request
+ * for undici's 5 minutes.
+ */
+function silenceMs (name: 'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT'): number {
+  const v = process.env[name]
+  if (v === undefined || v === '') return 10_000
+  const seconds = Number(v)
+  if (!(Number.isFinite(seconds) && seconds > 0)) throw new PetError(`Expected a positive number of seconds for ${name} but received ${JSON.stringify(v)}`, 'EINVAL')
+  return seconds * 1000
+}
+
+/** Aborts its request when `ms` pass without a kick (the response's headers, then each chunk of the body). */
+class Silence {
+  private readonly ctl = new AbortController()
+  private timer: NodeJS.Timeout
+  fired = false
+
+  constructor (readonly ms: number, readonly variable: string) { this.timer = this.arm() }
+
+  private arm (): NodeJS.Timeout {
+    return setTimeout(() => { this.fired = true; this.ctl.abort() }, this.ms)
+  }
+
+  get signal (): AbortSignal { return this.ctl.signal }
+  kick (): void { clearTimeout(this.timer); this.timer = this.arm() }
+  stop (): void { clearTimeout(this.timer) }
+  /** what a stalled request says: for how long, and which variable sets it */
+  get said (): string { return `the hub sent nothing for ${this.ms / 1000} s (${this.variable})` }
+}
+
 /** Whether `s` could name a hub model (`org/name` or a bare legacy `name`) rather than a path. */
 export function isHubName (s: string): boolean {
   return nameRe.test(s) && !s.includes('--') && !s.includes('..')
@@ -147,7 +179,11 @@ class HubRepo {
     return complete(dir) ? dir : undefined
   }
 
+  /** read when a download starts, both at once: a bad value is refused before any request */
+  private silences?: Record<'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT', number>
+
   async download (): Promise<string> {
+    this.silences = { HF_HUB_ETAG_TIMEOUT: silenceMs('HF_HUB_ETAG_TIMEOUT'), HF_HUB_DOWNLOAD_TIMEOUT: silenceMs('HF_HUB_DOWNLOAD_TIMEOUT') }
     const config = await this.meta('config.json')
     if (config === null) throw this.notFound('it has no config.json')
     // every further file from the same commit, as the snapshot is one commit
@@ -187,13 +223,20 @@ class HubRepo {
     return this.token !== undefined && new URL(url).origin === new URL(this.endpoint).origin ? { Authorization: `Bearer ${this.token}` } : {}
   }
 
-  private async request (url: string, init: RequestInit, file: string): Promise<Response> {
+  /** fetch under a Silence (stopped here on failure; the caller stops it once it has read what it needs) */
+  private async request (url: string, init: RequestInit, file: string, variable: 'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT'): Promise<{ res: Response, silence: Silence }> {
+    const silence = new Silence(this.silences?.[variable] ?? silenceMs(variable), variable)
     try {
-      return await fetch(url, { ...init, signal: this.o.signal })
+      const signal = this.o.signal !== undefined ? AbortSignal.any([this.o.signal, silence.signal]) : silence.signal
+      const res = await fetch(url, { ...init, signal })
+      silence.kick()
+      return { res, silence }
     } catch (err) {
+      silence.stop()
       if (this.o.signal?.aborted === true) throw new PetError(`download of ${this.name}/${file} was aborted`, 'EABORT', { cause: err })
       const why = (err as { cause?: { code?: string, message?: string } }).cause
-      throw new PetError(`model '${this.name}': cannot reach the hub at ${this.endpoint} (${why?.code ?? why?.message ?? (err as Error).message}); ` +
+      const detail = silence.fired ? `${silence.said} for ${file}` : `${why?.code ?? why?.message ?? (err as Error).message}`
+      throw new PetError(`model '${this.name}': cannot reach the hub at ${this.endpoint} (${detail}); ` +
         `no local folder ${this.localPath} either (HF_HUB_OFFLINE=1 uses the cache only)`, 'ENET', { cause: err })
     }
   }
@@ -202,7 +245,8 @@ class HubRepo {
   private async meta (file: string, revision = this.revision): Promise<FileMeta | null> {
     let url = this.url(file, revision)
     for (let hops = 0; ; hops++) {
-      const res = await this.request(url, { method: 'HEAD', redirect: 'manual', headers: this.headers(url) }, file)
+      const { res, silence } = await this.request(url, { method: 'HEAD', redirect: 'manual', headers: this.headers(url) }, file, 'HF_HUB_ETAG_TIMEOUT')
+      silence.stop()
       const h = res.headers
       const location = h.get('location')
       // a relative redirect (a renamed repository) is followed; one to storage carries the file's metadata
@@ -292,13 +336,17 @@ class HubRepo {
     const report = (done: number) => this.o.onProgress?.({ file, done, total: m.size })
     if (start < m.size) {
       const headers = { ...this.headers(m.url), ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }
-      const res = await this.request(m.url, { headers }, file)
-      if (res.status === 416) report(m.size)
-      else if (!res.ok) throw this.httpError(res, file)
-      else {
-        // a server that ignores the Range sends the whole file again
-        if (res.status !== 206) start = 0
-        await this.receive(res, file, incomplete, start, m, report)
+      const { res, silence } = await this.request(m.url, { headers }, file, 'HF_HUB_DOWNLOAD_TIMEOUT')
+      try {
+        if (res.status === 416) report(m.size)
+        else if (!res.ok) throw this.httpError(res, file)
+        else {
+          // a server that ignores the Range sends the whole file again
+          if (res.status !== 206) start = 0
+          await this.receive(res, file, incomplete, start, m, report, silence)
+        }
+      } finally {
+        silence.stop()
       }
     } else report(m.size)
     const bad = await verify(incomplete, m)
@@ -309,12 +357,13 @@ class HubRepo {
     fs.renameSync(incomplete, blob)
   }
 
-  private async receive (res: Response, file: string, incomplete: string, start: number, m: FileMeta, report: (done: number) => void): Promise<void> {
+  private async receive (res: Response, file: string, incomplete: string, start: number, m: FileMeta, report: (done: number) => void, silence: Silence): Promise<void> {
     const out = fs.createWriteStream(incomplete, { flags: start > 0 ? 'a' : 'w' })
     let done = start
     try {
       if (res.body === null) throw new Error('no body')
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        silence.kick()
         if (!out.write(chunk)) await new Promise<void>(resolve => out.once('drain', () => resolve()))
         done += chunk.byteLength
         report(done)
@@ -322,7 +371,8 @@ class HubRepo {
     } catch (err) {
       await new Promise<void>(resolve => out.end(() => resolve()))
       if (this.o.signal?.aborted === true) throw new PetError(`download of ${this.name} was aborted (kept for resuming: ${incomplete})`, 'EABORT', { cause: err })
-      throw new PetError(`model '${this.name}': the connection was lost downloading ${file} at byte ${fs.statSync(incomplete).size} of ${m.size}; ` +
+      const lost = silence.fired ? `${silence.said} downloading` : 'the connection was lost downloading'
+      throw new PetError(`model '${this.name}': ${lost} ${file} at byte ${fs.statSync(incomplete).size} of ${m.size}; ` +
         `the part is kept in ${incomplete} and the next run resumes it`, 'ENET', { cause: err })
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => err ? reject(err) : resolve()))

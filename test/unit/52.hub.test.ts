@@ -35,6 +35,9 @@ class MockHub {
   token?: string
   /** the next storage GET of this blob stops after N bytes, the connection cut */
   cut?: { file: string, after: number }
+  /** the next HEAD gets no answer at all; the next storage GET of this blob sends N bytes, then nothing (open) */
+  silentHead = false
+  silentAfter?: { file: string, after: number }
   /** this file's storage bytes are served with one byte changed */
   corrupt?: string
   readonly commits: Record<string, Record<string, Buffer>> = { [commitA]: files, [commitB]: { ...files, 'config.json': configB } }
@@ -69,6 +72,7 @@ class MockHub {
     const entry: Logged = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range, auth: req.headers.authorization, sent: 0 }
     this.log.push(entry)
     const fail = (status: number, headers: Record<string, string>) => { res.writeHead(status, headers); res.end() }
+    if (this.silentHead && req.method === 'HEAD') { this.silentHead = false; return }
     const cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(req.url ?? '')
     if (cdn !== null) {
       const found = this.blobByHash(cdn[1])
@@ -108,6 +112,12 @@ class MockHub {
       ...(range !== null ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {})
     })
     if (req.method === 'HEAD') { res.end(); return }
+    if (this.silentAfter?.file === file) {
+      entry.sent = this.silentAfter.after
+      res.write(part.subarray(0, this.silentAfter.after))
+      this.silentAfter = undefined
+      return
+    }
     if (this.cut?.file === file) {
       const n = this.cut.after
       this.cut = undefined
@@ -228,6 +238,34 @@ t.test('a connection cut mid-file keeps the part, and the next run resumes it wi
   t.equal(gets[0].sent, total - kept, 'only the rest was sent')
   t.ok(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(files['model.safetensors']), 'the whole file, right')
   t.notOk(fs.existsSync(incomplete))
+})
+
+t.test('a hub that stops answering is an error after HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT, the part kept', async t => {
+  const { mock, o } = await hub(t)
+  const saved = { etag: process.env.HF_HUB_ETAG_TIMEOUT, download: process.env.HF_HUB_DOWNLOAD_TIMEOUT }
+  t.teardown(() => {
+    for (const [k, v] of [['HF_HUB_ETAG_TIMEOUT', saved.etag], ['HF_HUB_DOWNLOAD_TIMEOUT', saved.download]] as const) {
+      if (v === undefined) delete process.env[k]; else process.env[k] = v
+    }
+  })
+  process.env.HF_HUB_ETAG_TIMEOUT = '0.3'
+  process.env.HF_HUB_DOWNLOAD_TIMEOUT = '0.4'
+  mock.silentHead = true
+  let t0 = Date.now()
+  await rejectsCode(t, resolveModel('acme/tiny-roberta', o), 'ENET', /the hub sent nothing for 0\.3 s \(HF_HUB_ETAG_TIMEOUT\) for config\.json/)
+  t.ok(Date.now() - t0 < 5000, `refused within seconds (${Date.now() - t0} ms), not undici's 5 minutes`)
+
+  const total = files['model.safetensors'].length
+  mock.silentAfter = { file: 'model.safetensors', after: 200_000 }
+  t0 = Date.now()
+  await rejectsCode(t, resolveModel('acme/tiny-roberta', o), 'ENET',
+    new RegExp(`the hub sent nothing for 0\\.4 s \\(HF_HUB_DOWNLOAD_TIMEOUT\\) downloading model\\.safetensors at byte 200000 of ${total}; the part is kept`))
+  t.ok(Date.now() - t0 < 5000, `refused within seconds (${Date.now() - t0} ms)`)
+  const dir = await resolveModel('acme/tiny-roberta', o)
+  t.ok(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(files['model.safetensors']), 'the next run resumes it to the whole file')
+
+  process.env.HF_HUB_DOWNLOAD_TIMEOUT = 'soon'
+  await rejectsCode(t, resolveModel('acme/other', o), 'EINVAL', /Expected a positive number of seconds for HF_HUB_DOWNLOAD_TIMEOUT but received "soon"/)
 })
 
 t.test('a checksum mismatch leaves no snapshot entry and no blob', async t => {
