@@ -47,7 +47,7 @@ if [ -n "$extra" ]; then
 fi
 
 # bytes, as the device counts what travels
-bytes() { xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+bytes() { xargs -0 -r stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 tracked=$(git ls-files -z | bytes)
 untracked=$(git ls-files -z -o --exclude-standard | bytes)
 carried=$(find gpu -type f -print0 | bytes)
