@@ -31,10 +31,9 @@ mkdir -p gpu/fixtures gpu/inputs
 cp -r "$REF/tiny-bert" gpu/fixtures/tiny-bert
 cp "$REF/tiny_bert_reference.safetensors" gpu/fixtures/
 # GPT-2 and the MLM families (core_test's later pairs): models and inputs only
-fam="$REF/families"
-python3 scripts/gpu/hf_references.py inputs gpu/fixtures/hf-inputs "$REF/tiny-gpt2" "$REF/tiny_gpt2_reference.safetensors" \
-  "$fam/tiny-roberta" "$fam/tiny-roberta_reference.safetensors" "$fam/tiny-xlmr" "$fam/tiny-xlmr_reference.safetensors" \
-  "$fam/tiny-albert" "$fam/tiny-albert_reference.safetensors" "$fam/tiny-ernie" "$fam/tiny-ernie_reference.safetensors"
+pairs=("$REF/tiny-gpt2" "$REF/tiny_gpt2_reference.safetensors")
+for r in "$REF"/families/*_reference.safetensors; do pairs+=("${r%_reference.safetensors}" "$r"); done
+python3 scripts/gpu/hf_references.py inputs gpu/fixtures/hf-inputs "${pairs[@]}"
 chmod -R u+w gpu/fixtures  # the shared copies are read-only
 node scripts/gpu-inputs.js --data "$DATA" --model models/zh-mini-mlm --out gpu/inputs/sentiment_p1.json
 
