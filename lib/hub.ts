@@ -179,11 +179,15 @@ class HubRepo {
     return complete(dir) ? dir : undefined
   }
 
-  /** read when a download starts, both at once: a bad value is refused before any request */
-  private silences?: Record<'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT', number>
+  private silencesRead?: Record<'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT', number>
+  /** both read at once when a download starts (a lookup in the cache needs neither): a bad value is refused before any request */
+  private get silences (): Record<'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT', number> {
+    this.silencesRead ??= { HF_HUB_ETAG_TIMEOUT: silenceMs('HF_HUB_ETAG_TIMEOUT'), HF_HUB_DOWNLOAD_TIMEOUT: silenceMs('HF_HUB_DOWNLOAD_TIMEOUT') }
+    return this.silencesRead
+  }
 
   async download (): Promise<string> {
-    this.silences = { HF_HUB_ETAG_TIMEOUT: silenceMs('HF_HUB_ETAG_TIMEOUT'), HF_HUB_DOWNLOAD_TIMEOUT: silenceMs('HF_HUB_DOWNLOAD_TIMEOUT') }
+    void this.silences // read now: a bad value fails before the first request
     const config = await this.meta('config.json')
     if (config === null) throw this.notFound('it has no config.json')
     // every further file from the same commit, as the snapshot is one commit
@@ -225,7 +229,7 @@ class HubRepo {
 
   /** fetch under a Silence (stopped here on failure; the caller stops it once it has read what it needs) */
   private async request (url: string, init: RequestInit, file: string, variable: 'HF_HUB_ETAG_TIMEOUT' | 'HF_HUB_DOWNLOAD_TIMEOUT'): Promise<{ res: Response, silence: Silence }> {
-    const silence = new Silence(this.silences?.[variable] ?? silenceMs(variable), variable)
+    const silence = new Silence(this.silences[variable], variable)
     try {
       const signal = this.o.signal !== undefined ? AbortSignal.any([this.o.signal, silence.signal]) : silence.signal
       const res = await fetch(url, { ...init, signal })
